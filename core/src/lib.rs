@@ -1,0 +1,8 @@
+//! Switchboard core: the conversation/message model, configuration, the store (SQLite and
+//! PostgreSQL), the ingest pipeline, the outbox dispatcher and the REST API.
+//!
+//! Connectors depend on this crate and never the reverse; only this crate touches the
+//! database. A connector gets a [`connector::ConnectorContext`], never a pool.
+
+pub mod config;
+pub mod model;

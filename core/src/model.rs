@@ -1,0 +1,382 @@
+//! The shared conversation/message vocabulary every connector speaks.
+//!
+//! Connectors turn provider payloads into these types (pure functions, no I/O); core stores
+//! them and serves them through the API. Nothing here knows about a particular provider:
+//! provider-specific fields travel in the `external` JSON.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Milliseconds since the Unix epoch, UTC. One representation in both databases.
+pub type Millis = i64;
+
+/// Now, as [`Millis`].
+pub fn now_millis() -> Millis {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as Millis
+}
+
+/// A new time-ordered identifier (UUIDv7, hyphenated text); sortable, so usable in cursors.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The kind of connector behind a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Email,
+    Twilio,
+    Whatsapp,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Twilio => "twilio",
+            Self::Whatsapp => "whatsapp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "email" => Some(Self::Email),
+            "twilio" => Some(Self::Twilio),
+            "whatsapp" => Some(Self::Whatsapp),
+            _ => None,
+        }
+    }
+}
+
+/// What kind of address identifies a contact. Unique per tenant together with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityKind {
+    /// An email address, lower-cased.
+    Email,
+    /// An E.164 phone number (`+14155550100`).
+    Phone,
+    /// A WhatsApp id (the number, as WhatsApp reports it, without a `+`).
+    Whatsapp,
+}
+
+impl IdentityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Phone => "phone",
+            Self::Whatsapp => "whatsapp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "email" => Some(Self::Email),
+            "phone" => Some(Self::Phone),
+            "whatsapp" => Some(Self::Whatsapp),
+            _ => None,
+        }
+    }
+}
+
+/// A contact's address on one network.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Identity {
+    pub kind: IdentityKind,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    Open,
+    Closed,
+    Spam,
+}
+
+impl ConversationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+            Self::Spam => "spam",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(Self::Open),
+            "closed" => Some(Self::Closed),
+            "spam" => Some(Self::Spam),
+            _ => None,
+        }
+    }
+}
+
+/// One delivery state machine for every channel. The rank orders the states so that a
+/// late or out-of-order status report can never move a message backwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// An inbound message: nothing to deliver.
+    Received,
+    Queued,
+    Sending,
+    Sent,
+    Undelivered,
+    Failed,
+    Delivered,
+    Read,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Undelivered => "undelivered",
+            Self::Failed => "failed",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "received" => Self::Received,
+            "queued" => Self::Queued,
+            "sending" => Self::Sending,
+            "sent" => Self::Sent,
+            "undelivered" => Self::Undelivered,
+            "failed" => Self::Failed,
+            "delivered" => Self::Delivered,
+            "read" => Self::Read,
+            _ => return None,
+        })
+    }
+
+    /// Position in the forward-only order. Failure ranks above `sent` (a provider may fail a
+    /// message it accepted) but below `delivered`: a handset's delivery receipt is the
+    /// stronger fact, so a `delivered` arriving after `failed` still wins.
+    pub fn rank(self) -> i64 {
+        match self {
+            Self::Received => 0,
+            Self::Queued => 1,
+            Self::Sending => 2,
+            Self::Sent => 3,
+            Self::Undelivered | Self::Failed => 4,
+            Self::Delivered => 5,
+            Self::Read => 6,
+        }
+    }
+}
+
+/// Why a message was flagged. Flags are decided before a message may open a conversation,
+/// bump unread counts or trigger anything automatic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    Spam,
+    AutoReply,
+    Bounce,
+    OptOut,
+    OptIn,
+    Blocked,
+    Loop,
+}
+
+/// What an inbound message says about the contact's consent to be messaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consent {
+    OptOut,
+    OptIn,
+}
+
+/// An attachment as a connector first sees it: either bytes it already has, or a URL the
+/// media job must fetch later through the connector (with its credentials).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundAttachment {
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    /// Where the bytes can be fetched (provider media URL or media id); `None` for inline bytes.
+    pub source: Option<String>,
+    /// Content-ID of an inline part (email).
+    pub content_id: Option<String>,
+}
+
+/// A normalized inbound message: the one shape every connector produces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// The provider's id for the message (Twilio MessageSid, wamid, Message-ID); unique per channel.
+    pub provider_message_id: String,
+    /// Who sent it.
+    pub from: Identity,
+    /// A display name for the contact, when the provider gives one.
+    pub from_name: Option<String>,
+    /// The addresses it was sent to (our number, our mailbox, ...).
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub attachments: Vec<InboundAttachment>,
+    /// Provider ids of messages this one replies to, most specific first (WhatsApp
+    /// `context.id`, In-Reply-To, References newest first).
+    pub reply_to: Vec<String>,
+    /// Consent change carried by the message (STOP / START keywords, Twilio OptOutType).
+    pub consent: Option<Consent>,
+    /// Flags the connector decided from the payload (upstream spam verdicts, auto-reply...).
+    pub flags: Vec<Flag>,
+    /// When the provider says it was sent; `None` means "when received".
+    pub sent_at: Option<Millis>,
+    /// Everything the provider sent, known or not.
+    pub external: Value,
+}
+
+/// A provider's report on one of our outbound messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    pub provider_message_id: String,
+    pub status: DeliveryStatus,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    /// The provider's raw report, merged into the message's `external.status_reports`.
+    pub external: Value,
+}
+
+/// One reply on its way out, handed to the originating connector.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboundMessage {
+    pub message_id: String,
+    pub tenant_id: String,
+    pub channel_id: String,
+    pub conversation_id: String,
+    /// The contact's address on this channel.
+    pub to: Identity,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    /// Public URLs of media to send along (MMS, WhatsApp media).
+    pub media_urls: Vec<String>,
+    /// Provider id of the message this one answers, where the provider supports it.
+    pub in_reply_to: Option<String>,
+}
+
+/// What a provider said when it accepted a message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SendReceipt {
+    pub provider_message_id: String,
+    pub status: DeliveryStatus,
+    pub external: Value,
+}
+
+/// Why a send did not happen. The class decides between a retry and a final failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying: rate limits, 5xx, timeouts, connection failures.
+    #[error("transient send error: {message}")]
+    Transient {
+        code: Option<String>,
+        message: String,
+    },
+    /// Will never succeed as is: the provider refused the request.
+    #[error("permanent send error {code}: {message}")]
+    Permanent { code: String, message: String },
+}
+
+/// Media fetched by a connector for the media job.
+#[derive(Debug, Clone)]
+pub struct FetchedMedia {
+    pub content_type: String,
+    pub bytes: bytes::Bytes,
+    /// A checksum the provider vouches for (WhatsApp gives sha256); verified by core.
+    pub expected_sha256: Option<String>,
+}
+
+/// Limits a media download must respect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaLimits {
+    pub max_bytes: u64,
+    /// Allowed content types; a trailing `/*` allows a whole family. Empty allows all.
+    pub allowed_types: Vec<String>,
+}
+
+impl MediaLimits {
+    pub fn allows(&self, content_type: &str) -> bool {
+        let ct = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        self.allowed_types.is_empty()
+            || self.allowed_types.iter().any(|a| match a.strip_suffix("/*") {
+                Some(family) => ct.split('/').next() == Some(family),
+                None => *a == ct,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_rank_is_forward_only_order() {
+        use DeliveryStatus::*;
+        let order = [Queued, Sending, Sent, Failed, Delivered, Read];
+        for w in order.windows(2) {
+            assert!(w[0].rank() < w[1].rank(), "{w:?}");
+        }
+        assert_eq!(Failed.rank(), Undelivered.rank());
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        use DeliveryStatus::*;
+        for s in [
+            Received,
+            Queued,
+            Sending,
+            Sent,
+            Undelivered,
+            Failed,
+            Delivered,
+            Read,
+        ] {
+            assert_eq!(DeliveryStatus::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn media_limits_match_families_and_params() {
+        let l = MediaLimits {
+            max_bytes: 10,
+            allowed_types: vec!["image/*".into(), "application/pdf".into()],
+        };
+        assert!(l.allows("image/jpeg"));
+        assert!(l.allows("IMAGE/PNG; charset=binary"));
+        assert!(l.allows("application/pdf"));
+        assert!(!l.allows("application/x-msdownload"));
+        assert!(!l.allows("imagefoo/x"));
+    }
+}
