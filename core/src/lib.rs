@@ -6,3 +6,8 @@
 
 pub mod config;
 pub mod model;
+pub mod connector;
+pub mod ingest;
+pub mod store;
+pub mod thread;
+pub mod webhook;

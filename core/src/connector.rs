@@ -1,0 +1,61 @@
+//! The connector contract: what a connector offers core, and what core hands a connector.
+//!
+//! A connector is one configured channel instance. It may offer webhook routes (mounted
+//! under `/webhooks/{channel_id}`), send replies, fetch provider media for the media job,
+//! and check its provider. It receives a [`ConnectorContext`]: an ingest handle bound to its
+//! channel, the shared HTTP client, the public URL and a shutdown token — never a pool.
+
+use crate::ingest::Ingest;
+use crate::model::{ChannelKind, FetchedMedia, MediaLimits, OutboundMessage, SendError, SendReceipt};
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+/// What every connector gets from core.
+#[derive(Clone)]
+pub struct ConnectorContext {
+    /// Ingests into this connector's channel only.
+    pub ingest: Ingest,
+    /// Shared HTTP client (rustls); connectors set per-request timeouts.
+    pub http: reqwest::Client,
+    /// The public base URL providers call, without a trailing slash.
+    pub public_url: String,
+    pub shutdown: CancellationToken,
+}
+
+impl ConnectorContext {
+    /// The public URL of one of this channel's webhook routes, e.g. `webhook_url("status")`.
+    pub fn webhook_url(&self, route: &str) -> String {
+        let base = format!("{}/webhooks/{}", self.public_url, self.ingest.channel().channel_id);
+        if route.is_empty() {
+            base
+        } else {
+            format!("{base}/{route}")
+        }
+    }
+}
+
+/// One configured channel's connector.
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    fn channel_id(&self) -> &str;
+    fn kind(&self) -> ChannelKind;
+    /// Our own address on the channel (number, mailbox), shown in the API.
+    fn address(&self) -> Option<String>;
+
+    /// Webhook routes, relative to `/webhooks/{channel_id}`; `None` if it has none.
+    fn routes(&self) -> Option<axum::Router> {
+        None
+    }
+
+    /// Delivers one outbound message through the provider.
+    async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError>;
+
+    /// Fetches a media item the connector's normalization referred to (a URL or media id),
+    /// with the provider's credentials, within `limits`.
+    async fn fetch_media(&self, source: &str, limits: &MediaLimits) -> Result<FetchedMedia, SendError>;
+
+    /// Whether the provider is reachable with the configured credentials.
+    async fn healthcheck(&self) -> Result<(), String> {
+        Ok(())
+    }
+}

@@ -1,0 +1,37 @@
+//! The few places where SQLite and PostgreSQL need different SQL.
+
+/// Dialect-specific statements; everything else is shared text.
+#[derive(Debug, Clone, Copy)]
+pub struct Dialect {
+    pub name: &'static str,
+    /// Serializes ingest for one contact (PostgreSQL row lock). SQLite has a single writer
+    /// connection, which already serializes every write transaction.
+    pub lock_contact: Option<&'static str>,
+    /// Claims one due job. PostgreSQL adds `FOR UPDATE SKIP LOCKED` so concurrent
+    /// dispatchers (threads or replicas) never claim the same job.
+    pub claim_job: &'static str,
+}
+
+const CLAIM_JOB_SQLITE: &str = "UPDATE jobs SET locked_until = $1, attempts = attempts + 1, updated_at = $2
+ WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND next_attempt_at <= $2
+             AND (locked_until IS NULL OR locked_until <= $2)
+             ORDER BY next_attempt_at LIMIT 1)
+ RETURNING id, tenant_id, kind, ref_id, channel_id, attempts, locked_until";
+
+const CLAIM_JOB_POSTGRES: &str = "UPDATE jobs SET locked_until = $1, attempts = attempts + 1, updated_at = $2
+ WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND next_attempt_at <= $2
+             AND (locked_until IS NULL OR locked_until <= $2)
+             ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+ RETURNING id, tenant_id, kind, ref_id, channel_id, attempts, locked_until";
+
+pub const SQLITE: Dialect = Dialect {
+    name: "sqlite",
+    lock_contact: None,
+    claim_job: CLAIM_JOB_SQLITE,
+};
+
+pub const POSTGRES: Dialect = Dialect {
+    name: "postgres",
+    lock_contact: Some("SELECT id FROM contacts WHERE id = $1 FOR UPDATE"),
+    claim_job: CLAIM_JOB_POSTGRES,
+};

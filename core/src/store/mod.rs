@@ -1,0 +1,152 @@
+//! The store: one trait, two implementations (SQLite, PostgreSQL), one test suite.
+//!
+//! The trait is split by concern (ingest, conversations, jobs, admin) so each part stays
+//! readable; [`Store`] is all of them. Both implementations are generated from the same
+//! query code (`sql_*` macros in this module's files): the SQL is written once in the subset
+//! both databases accept (`$N` placeholders, `ON CONFLICT`, `RETURNING`), and the few places
+//! where the dialects differ are constants of [`Dialect`]. Unique keys in the database, not
+//! checks in code, decide what is a duplicate.
+
+mod dialect;
+pub(crate) mod rows;
+mod sql_admin;
+mod sql_conversations;
+mod sql_ingest;
+mod sql_jobs;
+mod types;
+
+pub mod postgres;
+pub mod sqlite;
+
+pub use dialect::Dialect;
+pub use types::*;
+
+use crate::model::{InboundMessage, Millis, StatusUpdate};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Errors of the store layer. `Refused` and `NotFound` are expected outcomes the API maps to
+/// 4xx; `Database` is an internal failure whose details are logged, never shown to callers.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The request is valid but the state forbids it; the code is stable (API error code).
+    #[error("{code}: {message}")]
+    Refused { code: &'static str, message: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Ingest: the journal, dedupe, contact resolution, thread decision and persistence of
+/// inbound traffic, each delivery in one transaction.
+#[async_trait]
+pub trait IngestStore: Send + Sync {
+    /// Journals and applies one inbound message. A journal key seen before is a
+    /// [`IngestOutcome::Duplicate`] and changes nothing.
+    async fn ingest_message(
+        &self,
+        channel: &ChannelRef,
+        journal: &JournalEntry,
+        msg: &InboundMessage,
+    ) -> StoreResult<IngestOutcome>;
+
+    /// Journals and applies one delivery status report, forward-only.
+    async fn ingest_status(
+        &self,
+        channel: &ChannelRef,
+        journal: &JournalEntry,
+        update: &StatusUpdate,
+    ) -> StoreResult<StatusOutcome>;
+
+    /// Journals an event that carries nothing to apply (kept for replay and audit).
+    async fn journal_only(&self, channel: &ChannelRef, journal: &JournalEntry) -> StoreResult<bool>;
+}
+
+/// Conversations and messages as the API sees them; every call is tenant-scoped and
+/// another tenant's object is [`StoreError::NotFound`].
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    async fn list_conversations(
+        &self,
+        tenant: &str,
+        filter: &ConversationFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ConversationView>>;
+    async fn get_conversation(&self, tenant: &str, id: &str) -> StoreResult<ConversationView>;
+    async fn list_participants(&self, tenant: &str, conversation: &str) -> StoreResult<Vec<ParticipantView>>;
+    async fn list_messages(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<MessageView>>;
+    async fn get_message(&self, tenant: &str, id: &str) -> StoreResult<MessageView>;
+    /// Writes a staff reply and its outbox job in one transaction. Returns the message and
+    /// whether it was created now (false: the idempotency key was used before).
+    async fn create_reply(&self, tenant: &str, conversation: &str, draft: &ReplyDraft) -> StoreResult<(MessageView, bool)>;
+    /// Opens a conversation with a contact on a channel and queues the first message.
+    async fn start_conversation(&self, tenant: &str, start: &StartConversation) -> StoreResult<(MessageView, bool)>;
+    async fn mark_read(&self, tenant: &str, conversation: &str, staff: &str) -> StoreResult<ConversationView>;
+    async fn set_status(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        status: crate::model::ConversationStatus,
+        staff: &str,
+    ) -> StoreResult<ConversationView>;
+    async fn assign(&self, tenant: &str, conversation: &str, assignee: Option<&str>, staff: &str) -> StoreResult<ConversationView>;
+    async fn unread_summary(&self, tenant: &str, staff: &str) -> StoreResult<UnreadSummary>;
+    async fn get_attachment(&self, tenant: &str, id: &str) -> StoreResult<AttachmentView>;
+    async fn list_channels(&self, tenant: &str) -> StoreResult<Vec<ChannelView>>;
+}
+
+/// The durable job queue behind the outbox and media downloads.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Claims one due job for `lease_ms`; safe with many workers and replicas.
+    async fn claim_job(&self, now: Millis, lease_ms: i64) -> StoreResult<Option<Job>>;
+    /// Everything a send job needs, with the message set to `sending`.
+    async fn outbound_for_job(&self, job: &Job) -> StoreResult<OutboundContext>;
+    async fn job_sent(&self, job: &Job, receipt: &crate::model::SendReceipt) -> StoreResult<()>;
+    async fn job_retry(&self, job: &Job, next_at: Millis, error: &str) -> StoreResult<()>;
+    /// Gives up on a job; a send job's message becomes `failed` with the error code.
+    async fn job_failed(&self, job: &Job, code: &str, message: &str) -> StoreResult<()>;
+    async fn media_for_job(&self, job: &Job) -> StoreResult<MediaJobContext>;
+    async fn attachment_stored(&self, job: &Job, stored: &StoredBlob) -> StoreResult<()>;
+    /// The earliest time a pending job becomes due, for the dispatcher's sleep.
+    async fn next_job_due(&self) -> StoreResult<Option<Millis>>;
+}
+
+/// Tenants, channels and tokens: what configuration and the CLI manage.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Applied migration versions and whether all known ones are applied.
+    async fn migrations_applied(&self) -> StoreResult<bool>;
+    async fn sync_tenants_and_channels(&self, tenants: &[TenantRecord], channels: &[ChannelRecord]) -> StoreResult<()>;
+    async fn create_token(&self, token: &NewToken) -> StoreResult<()>;
+    /// Revokes by id or name within a tenant; returns how many were revoked.
+    async fn revoke_token(&self, tenant: &str, id_or_name: &str) -> StoreResult<u64>;
+    async fn find_token(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
+    async fn set_channel_status(&self, channel: &str, status: &str, error: Option<&str>) -> StoreResult<()>;
+}
+
+/// All of the store.
+pub trait Store: IngestStore + ConversationStore + JobStore + AdminStore {}
+impl<T: IngestStore + ConversationStore + JobStore + AdminStore> Store for T {}
+
+/// Opens the store the URL names (`sqlite:` or `postgres:`) and runs migrations if asked.
+pub async fn open(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url, max_connections).await?))
+    } else {
+        Ok(Arc::new(postgres::PgStore::open(url, max_connections).await?))
+    }
+}

@@ -1,0 +1,39 @@
+//! PostgreSQL: the path past one machine. Several daemon replicas share the database; job
+//! claims use `FOR UPDATE SKIP LOCKED` and ingest locks the contact row, so replicas never
+//! double-send a job or split one contact's messages into two new conversations.
+
+use super::{Dialect, StoreResult, dialect};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Pool, Postgres};
+use std::time::Duration;
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    const DIALECT: Dialect = dialect::POSTGRES;
+    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+    pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    fn writer(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+
+    fn reader(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+}
+
+super::sql_ingest::impl_ingest_store!(PgStore, sqlx::Postgres);
+super::sql_jobs::impl_job_store!(PgStore, sqlx::Postgres);
+super::sql_admin::impl_admin_store!(PgStore, sqlx::Postgres);
+super::sql_conversations::impl_conversation_store!(PgStore, sqlx::Postgres);

@@ -1,0 +1,224 @@
+//! Row shapes shared by both databases, and their conversion into API views.
+//!
+//! Only types both drivers decode the same way are used: text, i64, bool and JSON.
+
+use super::types::*;
+use crate::model::Millis;
+use serde_json::Value;
+use sqlx::types::Json;
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ConversationRow {
+    pub id: String,
+    pub channel_id: String,
+    pub contact_id: String,
+    pub contact_name: Option<String>,
+    pub subject: Option<String>,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub message_count: i64,
+    pub unread_count: i64,
+    pub last_message_at: Millis,
+    pub last_inbound_at: Option<Millis>,
+    pub created_at: Millis,
+    pub external: Json<Value>,
+}
+
+/// The select list of [`ConversationRow`] (a macro so that `concat!` can extend it: sqlx
+/// wants `&'static str` queries).
+macro_rules! conversation_select {
+    () => {
+        "SELECT c.id, c.channel_id, c.contact_id, k.name AS contact_name, c.subject, c.status, c.assignee,
+        c.message_count, c.unread_count, c.last_message_at, c.last_inbound_at, c.created_at, c.external
+   FROM conversations c JOIN contacts k ON k.id = c.contact_id "
+    };
+}
+pub(crate) use conversation_select;
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct IdentityRow {
+    pub contact_id: String,
+    pub kind: String,
+    pub value: String,
+    pub opted_out_at: Option<Millis>,
+}
+
+impl ConversationRow {
+    pub fn into_view(self, identities: &[IdentityRow]) -> ConversationView {
+        ConversationView {
+            contact: ContactView {
+                identities: identities
+                    .iter()
+                    .filter(|i| i.contact_id == self.contact_id)
+                    .map(|i| IdentityView {
+                        kind: i.kind.clone(),
+                        value: i.value.clone(),
+                        opted_out: i.opted_out_at.is_some(),
+                    })
+                    .collect(),
+                id: self.contact_id,
+                name: self.contact_name,
+            },
+            id: self.id,
+            channel_id: self.channel_id,
+            subject: self.subject,
+            status: self.status,
+            assignee: self.assignee,
+            message_count: self.message_count,
+            unread_count: self.unread_count,
+            last_message_at: self.last_message_at,
+            last_inbound_at: self.last_inbound_at,
+            created_at: self.created_at,
+            external: self.external.0,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    pub id: String,
+    pub conversation_id: String,
+    pub channel_id: String,
+    pub direction: String,
+    pub sender_kind: String,
+    pub sender: String,
+    pub recipients: Json<Value>,
+    pub subject: Option<String>,
+    pub text_body: Option<String>,
+    pub html_body: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub delivery_status: String,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub flags: Json<Vec<String>>,
+    pub spam: bool,
+    pub external: Json<Value>,
+    pub sent_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+macro_rules! message_select {
+    () => {
+        "SELECT id, conversation_id, channel_id, direction, sender_kind, sender, recipients, subject,
+        text_body, html_body, provider_message_id, delivery_status, error_code, error_message,
+        flags, spam, external, sent_at, created_at
+   FROM messages "
+    };
+}
+pub(crate) use message_select;
+
+impl MessageRow {
+    pub fn into_view(self, attachments: &[AttachmentView]) -> MessageView {
+        MessageView {
+            attachments: attachments
+                .iter()
+                .filter(|a| a.message_id == self.id)
+                .cloned()
+                .collect(),
+            id: self.id,
+            conversation_id: self.conversation_id,
+            channel_id: self.channel_id,
+            direction: self.direction,
+            sender_kind: self.sender_kind,
+            sender: self.sender,
+            recipients: self.recipients.0,
+            subject: self.subject,
+            text: self.text_body,
+            html: self.html_body,
+            provider_message_id: self.provider_message_id,
+            delivery_status: self.delivery_status,
+            error_code: self.error_code,
+            error_message: self.error_message,
+            flags: self.flags.0,
+            spam: self.spam,
+            external: self.external.0,
+            sent_at: self.sent_at,
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AttachmentRow {
+    pub id: String,
+    pub message_id: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub size: Option<i64>,
+    pub sha256: Option<String>,
+    pub content_id: Option<String>,
+    pub state: String,
+    pub error: Option<String>,
+    pub storage_key: Option<String>,
+}
+
+macro_rules! attachment_select {
+    () => {
+        "SELECT id, message_id, filename, content_type, size, sha256, content_id, state, error, storage_key FROM attachments "
+    };
+}
+pub(crate) use attachment_select;
+
+impl From<AttachmentRow> for AttachmentView {
+    fn from(r: AttachmentRow) -> Self {
+        AttachmentView {
+            id: r.id,
+            message_id: r.message_id,
+            filename: r.filename,
+            content_type: r.content_type,
+            size: r.size,
+            sha256: r.sha256,
+            content_id: r.content_id,
+            state: r.state,
+            error: r.error,
+            storage_key: r.storage_key,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct JobRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub ref_id: String,
+    pub channel_id: String,
+    pub attempts: i64,
+    pub locked_until: Option<Millis>,
+}
+
+impl JobRow {
+    pub fn into_job(self) -> Result<Job, super::StoreError> {
+        let kind = JobKind::parse(&self.kind)
+            .ok_or_else(|| super::StoreError::Corrupt(format!("job kind {:?}", self.kind)))?;
+        Ok(Job {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            kind,
+            ref_id: self.ref_id,
+            channel_id: self.channel_id,
+            attempts: self.attempts,
+            locked_until: self.locked_until.unwrap_or_default(),
+        })
+    }
+}
+
+/// Pagination helper: fetch `limit + 1` rows; if the extra row exists there is a next page.
+pub(crate) fn paginate<R, T>(
+    mut rows: Vec<R>,
+    limit: i64,
+    key: impl Fn(&R) -> Cursor,
+    convert: impl FnMut(R) -> T,
+) -> Page<T> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| key(r).encode())
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(convert).collect(),
+        next_cursor,
+    }
+}

@@ -1,0 +1,467 @@
+//! Ingest queries, written once for both databases: journal → dedupe → contact → thread
+//! decision → flags → persist → event, each delivery in one transaction.
+//!
+//! The macro expands to an `IngestStore` impl for a store type whose `writer()` returns the
+//! pool to write through and whose `DIALECT` names the dialect-specific statements.
+
+macro_rules! impl_ingest_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Inserts the journal row; false if the key was seen before (a duplicate).
+            async fn journal_insert(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                ch: &$crate::store::ChannelRef,
+                journal: &$crate::store::JournalEntry,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let r = sqlx::query(
+                    "INSERT INTO inbound_events (id, tenant_id, channel_id, idempotency_key, kind, content_type, payload, received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (channel_id, idempotency_key) DO NOTHING",
+                )
+                .bind($crate::model::new_id())
+                .bind(&ch.tenant_id)
+                .bind(&ch.channel_id)
+                .bind(&journal.idempotency_key)
+                .bind(&journal.kind)
+                .bind(&journal.content_type)
+                .bind(journal.payload.clone())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            /// Finds or creates the contact behind an identity. Safe under concurrency: the
+            /// identity's primary key decides, and a losing insert is undone.
+            async fn resolve_contact(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                identity: &$crate::model::Identity,
+                name: Option<&str>,
+                now: i64,
+            ) -> $crate::store::StoreResult<String> {
+                let find = || {
+                    sqlx::query_scalar::<$db, String>(
+                        "SELECT contact_id FROM contact_identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
+                    )
+                    .bind(tenant.to_string())
+                    .bind(identity.kind.as_str())
+                    .bind(identity.value.clone())
+                };
+                if let Some(id) = find().fetch_optional(&mut *conn).await? {
+                    if let Some(name) = name {
+                        sqlx::query("UPDATE contacts SET name = $1 WHERE id = $2 AND name IS NULL")
+                            .bind(name.to_string())
+                            .bind(&id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    return Ok(id);
+                }
+                let id = $crate::model::new_id();
+                sqlx::query("INSERT INTO contacts (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&id)
+                    .bind(tenant.to_string())
+                    .bind(name.map(str::to_string))
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                let r = sqlx::query(
+                    "INSERT INTO contact_identities (tenant_id, kind, value, contact_id) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (tenant_id, kind, value) DO NOTHING",
+                )
+                .bind(tenant.to_string())
+                .bind(identity.kind.as_str())
+                .bind(identity.value.clone())
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+                if r.rows_affected() == 1 {
+                    return Ok(id);
+                }
+                // Another transaction created the identity first: use its contact.
+                sqlx::query("DELETE FROM contacts WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+                find()
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or($crate::store::StoreError::Corrupt("identity vanished".into()))
+            }
+
+            /// Gathers the facts the thread decision needs, all within the channel.
+            async fn thread_facts(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                channel: &str,
+                contact: &str,
+                reply_to: &[String],
+            ) -> $crate::store::StoreResult<$crate::thread::ThreadFacts> {
+                let candidate = |row: Option<(String, String)>| -> $crate::store::StoreResult<Option<$crate::thread::Candidate>> {
+                    row.map(|(id, status)| {
+                        let status = $crate::model::ConversationStatus::parse(&status)
+                            .ok_or_else(|| $crate::store::StoreError::Corrupt(format!("conversation status {status:?}")))?;
+                        Ok($crate::thread::Candidate { id, status })
+                    })
+                    .transpose()
+                };
+                let mut facts = $crate::thread::ThreadFacts::default();
+                for pid in reply_to.iter().take(50) {
+                    let row: Option<(String, String)> = sqlx::query_as(
+                        "SELECT c.id, c.status FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                          WHERE m.channel_id = $1 AND m.provider_message_id = $2",
+                    )
+                    .bind(channel.to_string())
+                    .bind(pid.clone())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let Some(c) = candidate(row)? {
+                        facts.replied_to = Some(c);
+                        break;
+                    }
+                }
+                let row: Option<(String, String)> = sqlx::query_as(
+                    "SELECT id, status FROM conversations
+                      WHERE channel_id = $1 AND contact_id = $2 AND status IN ('open', 'spam')
+                      ORDER BY last_message_at DESC, id DESC LIMIT 1",
+                )
+                .bind(channel.to_string())
+                .bind(contact.to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+                facts.latest_active = candidate(row)?;
+                Ok(facts)
+            }
+
+            async fn insert_event(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                kind: &str,
+                payload: serde_json::Value,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query("INSERT INTO events (tenant_id, type, payload, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(tenant.to_string())
+                    .bind(kind.to_string())
+                    .bind(sqlx::types::Json(payload))
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_job(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                kind: $crate::store::JobKind,
+                ref_id: &str,
+                channel: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO jobs (id, tenant_id, kind, ref_id, channel_id, state, attempts, next_attempt_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)",
+                )
+                .bind($crate::model::new_id())
+                .bind(tenant.to_string())
+                .bind(kind.as_str())
+                .bind(ref_id.to_string())
+                .bind(channel.to_string())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            /// Moves a message's delivery status forward; true if it moved.
+            async fn advance_status(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                message_id: &str,
+                status: $crate::model::DeliveryStatus,
+                error_code: Option<&str>,
+                error_message: Option<&str>,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE messages SET delivery_status = $1, status_rank = $2,
+                            error_code = COALESCE($3, error_code), error_message = COALESCE($4, error_message),
+                            updated_at = $5
+                      WHERE id = $6 AND status_rank < $2",
+                )
+                .bind(status.as_str())
+                .bind(status.rank())
+                .bind(error_code.map(str::to_string))
+                .bind(error_message.map(str::to_string))
+                .bind(now)
+                .bind(message_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::IngestStore for $store {
+            async fn ingest_message(
+                &self,
+                ch: &$crate::store::ChannelRef,
+                journal: &$crate::store::JournalEntry,
+                msg: &$crate::model::InboundMessage,
+            ) -> $crate::store::StoreResult<$crate::store::IngestOutcome> {
+                use $crate::store::IngestOutcome;
+                use $crate::thread::ThreadDecision;
+                let now = $crate::model::now_millis();
+                let mut tx = self.writer().begin().await?;
+                if !Self::journal_insert(&mut tx, ch, journal, now).await? {
+                    return Ok(IngestOutcome::Duplicate);
+                }
+                let known: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2",
+                )
+                .bind(&ch.channel_id)
+                .bind(&msg.provider_message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if known.is_some() {
+                    // The same message under another delivery key: keep the journal row only.
+                    tx.commit().await?;
+                    return Ok(IngestOutcome::Duplicate);
+                }
+                let contact = Self::resolve_contact(&mut tx, &ch.tenant_id, &msg.from, msg.from_name.as_deref(), now).await?;
+                if let Some(lock) = Self::DIALECT.lock_contact {
+                    sqlx::query(lock).bind(&contact).execute(&mut *tx).await?;
+                }
+                match msg.consent {
+                    Some($crate::model::Consent::OptOut) | Some($crate::model::Consent::OptIn) => {
+                        let at = (msg.consent == Some($crate::model::Consent::OptOut)).then_some(now);
+                        sqlx::query("UPDATE contact_identities SET opted_out_at = $1 WHERE tenant_id = $2 AND kind = $3 AND value = $4")
+                            .bind(at)
+                            .bind(&ch.tenant_id)
+                            .bind(msg.from.kind.as_str())
+                            .bind(&msg.from.value)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    None => {}
+                }
+                let facts = Self::thread_facts(&mut tx, &ch.channel_id, &contact, &msg.reply_to).await?;
+                let decision = $crate::thread::decide(&facts, &msg.flags);
+                let quiet = $crate::thread::is_quiet(&msg.flags);
+                let spam = $crate::thread::is_spam(&msg.flags);
+                let (conversation_id, created) = match decision {
+                    ThreadDecision::Join { conversation_id, new_status } => {
+                        if let Some(status) = new_status {
+                            sqlx::query("UPDATE conversations SET status = $1 WHERE id = $2")
+                                .bind(status.as_str())
+                                .bind(&conversation_id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        (conversation_id, false)
+                    }
+                    ThreadDecision::New { status } => {
+                        let id = $crate::model::new_id();
+                        sqlx::query(
+                            "INSERT INTO conversations (id, tenant_id, channel_id, contact_id, contact_kind, contact_address, subject, status,
+                                                        last_message_at, created_at, updated_at)
+                             VALUES ($1, $2, $3, $4, $8, $9, $5, $6, $7, $7, $7)",
+                        )
+                        .bind(&id)
+                        .bind(&ch.tenant_id)
+                        .bind(&ch.channel_id)
+                        .bind(&contact)
+                        .bind(msg.subject.clone())
+                        .bind(status.as_str())
+                        .bind(now)
+                        .bind(msg.from.kind.as_str())
+                        .bind(&msg.from.value)
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query(
+                            "INSERT INTO participants (conversation_id, tenant_id, kind, ref_id, joined_at) VALUES ($1, $2, 'contact', $3, $4)",
+                        )
+                        .bind(&id)
+                        .bind(&ch.tenant_id)
+                        .bind(&contact)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        (id, true)
+                    }
+                };
+                let message_id = $crate::model::new_id();
+                let recipients = serde_json::json!({
+                    "from": [msg.from.value],
+                    "to": msg.to,
+                    "cc": msg.cc,
+                });
+                let flags: Vec<$crate::model::Flag> = msg.flags.clone();
+                let inserted = sqlx::query(
+                    "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, direction, sender_kind, sender, recipients,
+                                           subject, text_body, html_body, external, provider_message_id, delivery_status, status_rank,
+                                           flags, spam, in_reply_to, sent_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, 'inbound', 'contact', $5, $6, $7, $8, $9, $10, $11, 'received', 0, $12, $13, $14, $15, $16, $16)
+                     ON CONFLICT (channel_id, provider_message_id) DO NOTHING",
+                )
+                .bind(&message_id)
+                .bind(&ch.tenant_id)
+                .bind(&ch.channel_id)
+                .bind(&conversation_id)
+                .bind(&msg.from.value)
+                .bind(sqlx::types::Json(recipients))
+                .bind(msg.subject.clone())
+                .bind(msg.text.clone())
+                .bind(msg.html.clone())
+                .bind(sqlx::types::Json(msg.external.clone()))
+                .bind(&msg.provider_message_id)
+                .bind(sqlx::types::Json(flags))
+                .bind(spam)
+                .bind(msg.reply_to.first().cloned())
+                .bind(msg.sent_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    // Lost a race with a concurrent delivery of the same message.
+                    tx.rollback().await?;
+                    return Ok(IngestOutcome::Duplicate);
+                }
+                for a in &msg.attachments {
+                    let attachment_id = $crate::model::new_id();
+                    let state = if a.source.is_some() { "pending" } else { "failed" };
+                    sqlx::query(
+                        "INSERT INTO attachments (id, tenant_id, message_id, filename, content_type, content_id, source, state, error, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(&attachment_id)
+                    .bind(&ch.tenant_id)
+                    .bind(&message_id)
+                    .bind(a.filename.clone())
+                    .bind(a.content_type.clone())
+                    .bind(a.content_id.clone())
+                    .bind(a.source.clone())
+                    .bind(state)
+                    .bind(a.source.is_none().then(|| "no source to fetch from".to_string()))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if a.source.is_some() {
+                        Self::insert_job(&mut tx, &ch.tenant_id, $crate::store::JobKind::FetchMedia, &attachment_id, &ch.channel_id, now).await?;
+                    }
+                }
+                let bump: i64 = if quiet { 0 } else { 1 };
+                sqlx::query(
+                    "UPDATE conversations SET message_count = message_count + 1, unread_count = unread_count + $1,
+                            last_message_at = $2, last_inbound_at = $2, updated_at = $2
+                      WHERE id = $3",
+                )
+                .bind(bump)
+                .bind(now)
+                .bind(&conversation_id)
+                .execute(&mut *tx)
+                .await?;
+                if bump > 0 {
+                    sqlx::query("UPDATE participants SET unread_count = unread_count + 1 WHERE conversation_id = $1 AND kind = 'staff'")
+                        .bind(&conversation_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let ids = serde_json::json!({
+                    "conversation_id": conversation_id,
+                    "message_id": message_id,
+                    "channel_id": ch.channel_id,
+                });
+                if created {
+                    Self::insert_event(&mut tx, &ch.tenant_id, "conversation.created", ids.clone(), now).await?;
+                } else {
+                    Self::insert_event(&mut tx, &ch.tenant_id, "conversation.updated", ids.clone(), now).await?;
+                }
+                Self::insert_event(&mut tx, &ch.tenant_id, "message.created", ids, now).await?;
+                tx.commit().await?;
+                Ok(IngestOutcome::Stored {
+                    message_id,
+                    conversation_id,
+                    created_conversation: created,
+                })
+            }
+
+            async fn ingest_status(
+                &self,
+                ch: &$crate::store::ChannelRef,
+                journal: &$crate::store::JournalEntry,
+                update: &$crate::model::StatusUpdate,
+            ) -> $crate::store::StoreResult<$crate::store::StatusOutcome> {
+                use $crate::store::StatusOutcome;
+                let now = $crate::model::now_millis();
+                let mut tx = self.writer().begin().await?;
+                if !Self::journal_insert(&mut tx, ch, journal, now).await? {
+                    return Ok(StatusOutcome::Duplicate);
+                }
+                let message: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2",
+                )
+                .bind(&ch.channel_id)
+                .bind(&update.provider_message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(message_id) = message else {
+                    // Possibly a report that overtook our own record of the send: park it.
+                    sqlx::query(
+                        "INSERT INTO pending_statuses (channel_id, provider_message_id, status, status_rank, error_code, error_message, received_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&ch.channel_id)
+                    .bind(&update.provider_message_id)
+                    .bind(update.status.as_str())
+                    .bind(update.status.rank())
+                    .bind(update.error_code.clone())
+                    .bind(update.error_message.clone())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    return Ok(StatusOutcome::UnknownMessage);
+                };
+                let moved = Self::advance_status(
+                    &mut tx,
+                    &message_id,
+                    update.status,
+                    update.error_code.as_deref(),
+                    update.error_message.as_deref(),
+                    now,
+                )
+                .await?;
+                if moved {
+                    Self::insert_event(
+                        &mut tx,
+                        &ch.tenant_id,
+                        "message.updated",
+                        serde_json::json!({ "message_id": message_id, "delivery_status": update.status.as_str() }),
+                        now,
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(if moved {
+                    StatusOutcome::Applied { message_id }
+                } else {
+                    StatusOutcome::Stale { message_id }
+                })
+            }
+
+            async fn journal_only(
+                &self,
+                ch: &$crate::store::ChannelRef,
+                journal: &$crate::store::JournalEntry,
+            ) -> $crate::store::StoreResult<bool> {
+                let now = $crate::model::now_millis();
+                let mut tx = self.writer().begin().await?;
+                let fresh = Self::journal_insert(&mut tx, ch, journal, now).await?;
+                tx.commit().await?;
+                Ok(fresh)
+            }
+        }
+    };
+}
+pub(crate) use impl_ingest_store;

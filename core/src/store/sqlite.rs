@@ -1,0 +1,57 @@
+//! The embedded default: SQLite in WAL mode with `synchronous = FULL`, so a commit is on
+//! disk before a webhook is acknowledged. Writes go through a single connection (SQLite has
+//! one writer anyway; one connection turns lock contention into an orderly queue), reads
+//! through a pool.
+
+use super::{Dialect, StoreResult, dialect};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct SqliteStore {
+    writer: Pool<Sqlite>,
+    reader: Pool<Sqlite>,
+}
+
+impl SqliteStore {
+    const DIALECT: Dialect = dialect::SQLITE;
+    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+    /// Opens (creating if missing) the database file the URL names.
+    pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(dir) = options.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    fn writer(&self) -> &Pool<Sqlite> {
+        &self.writer
+    }
+
+    fn reader(&self) -> &Pool<Sqlite> {
+        &self.reader
+    }
+}
+
+super::sql_ingest::impl_ingest_store!(SqliteStore, sqlx::Sqlite);
+super::sql_jobs::impl_job_store!(SqliteStore, sqlx::Sqlite);
+super::sql_admin::impl_admin_store!(SqliteStore, sqlx::Sqlite);
+super::sql_conversations::impl_conversation_store!(SqliteStore, sqlx::Sqlite);

@@ -1,0 +1,389 @@
+//! Values passed into and returned from the store: journal entries, outcomes, API views,
+//! jobs and admin records. Views serialize as the API shows them (RFC 3339 timestamps).
+
+use crate::model::{DeliveryStatus, Identity, Millis};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+/// Serializes [`Millis`] as an RFC 3339 UTC timestamp.
+pub fn rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_millis(*ms))
+}
+
+/// Serializes an optional [`Millis`] as an RFC 3339 timestamp or null.
+pub fn rfc3339_opt<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&format_millis(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
+pub fn format_millis(ms: Millis) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The channel a connector ingests for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRef {
+    pub tenant_id: String,
+    pub channel_id: String,
+}
+
+/// One raw inbound delivery, journaled before (in the same transaction as) its effect.
+#[derive(Debug, Clone)]
+pub struct JournalEntry {
+    /// Unique per channel: the same key twice is the same delivery.
+    pub idempotency_key: String,
+    /// `message`, `status`, `event`...
+    pub kind: String,
+    pub content_type: String,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Stored {
+        message_id: String,
+        conversation_id: String,
+        created_conversation: bool,
+    },
+    /// Seen before (journal key or provider message id): nothing changed.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusOutcome {
+    /// The message moved forward to the reported status.
+    Applied { message_id: String },
+    /// The message is already at or past the reported status.
+    Stale { message_id: String },
+    /// No message of ours has that provider id (journaled, nothing else).
+    UnknownMessage,
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub status: Option<String>,
+    pub channel: Option<String>,
+    pub contact: Option<String>,
+    pub assignee: Option<String>,
+    pub unread: Option<bool>,
+}
+
+/// Keyset pagination: an opaque cursor from the previous page and a page size.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub cursor: Option<Cursor>,
+    pub limit: i64,
+}
+
+/// A position in a list ordered by (timestamp, id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub ts: Millis,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", self.ts, self.id))
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .ok()?;
+        let text = String::from_utf8(raw).ok()?;
+        let (ts, id) = text.split_once(':')?;
+        if id.is_empty() || id.len() > 64 {
+            return None;
+        }
+        Some(Self {
+            ts: ts.parse().ok()?,
+            id: id.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactView {
+    pub id: String,
+    pub name: Option<String>,
+    pub identities: Vec<IdentityView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityView {
+    pub kind: String,
+    pub value: String,
+    pub opted_out: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationView {
+    pub id: String,
+    pub channel_id: String,
+    pub contact: ContactView,
+    pub subject: Option<String>,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub message_count: i64,
+    pub unread_count: i64,
+    #[serde(serialize_with = "rfc3339")]
+    pub last_message_at: Millis,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub last_inbound_at: Option<Millis>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: Millis,
+    pub external: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantView {
+    /// `contact` or `staff`.
+    pub kind: String,
+    /// The contact id, or the staff member's subject.
+    pub id: String,
+    pub unread_count: i64,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub last_read_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    pub conversation_id: String,
+    pub channel_id: String,
+    pub direction: String,
+    /// `contact` or `staff`.
+    pub sender_kind: String,
+    /// The contact's address, or the staff member's subject.
+    pub sender: String,
+    pub recipients: Value,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub delivery_status: String,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub flags: Vec<String>,
+    pub spam: bool,
+    pub attachments: Vec<AttachmentView>,
+    pub external: Value,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub sent_at: Option<Millis>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentView {
+    pub id: String,
+    pub message_id: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub size: Option<i64>,
+    pub sha256: Option<String>,
+    pub content_id: Option<String>,
+    /// `pending` (being fetched), `stored` or `failed`.
+    pub state: String,
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub storage_key: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplyDraft {
+    pub text: Option<String>,
+    pub subject: Option<String>,
+    pub media_urls: Vec<String>,
+    /// The staff member's subject (token name, JWT `sub`).
+    pub author: String,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StartConversation {
+    pub channel_id: String,
+    pub to: Identity,
+    pub contact_name: Option<String>,
+    pub draft: ReplyDraft,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnreadSummary {
+    /// Conversations (open) with messages no staff member has read.
+    pub conversations: i64,
+    pub messages: i64,
+    /// Unread messages in the conversations the caller takes part in.
+    pub mine: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelView {
+    pub id: String,
+    pub kind: String,
+    pub address: Option<String>,
+    pub status: String,
+    pub last_error: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_at: Millis,
+    /// Outbound messages waiting to be sent through this channel.
+    pub outbox_pending: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Send,
+    FetchMedia,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Send => "send",
+            Self::FetchMedia => "fetch_media",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "send" => Some(Self::Send),
+            "fetch_media" => Some(Self::FetchMedia),
+            _ => None,
+        }
+    }
+}
+
+/// A claimed job. `attempts` counts this attempt.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: JobKind,
+    /// The message (send) or attachment (fetch_media) the job is about.
+    pub ref_id: String,
+    pub channel_id: String,
+    pub attempts: i64,
+    /// The lease this claim holds; completing with another lease is refused.
+    pub locked_until: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboundContext {
+    pub message: crate::model::OutboundMessage,
+    /// The contact opted out of this channel since the reply was queued.
+    pub opted_out: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MediaJobContext {
+    pub attachment_id: String,
+    pub source: String,
+    pub tenant_id: String,
+}
+
+/// Bytes written to the blob store.
+#[derive(Debug, Clone)]
+pub struct StoredBlob {
+    pub storage_key: String,
+    pub sha256: String,
+    pub size: i64,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantRecord {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChannelRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Agent => "agent",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Self::Admin),
+            "agent" => Some(Self::Agent),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub role: Role,
+    /// sha256 of the token, hex; the token itself is never stored.
+    pub hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+/// A delivery status as stored: the status and its rank, for forward-only updates.
+pub fn status_columns(s: DeliveryStatus) -> (&'static str, i64) {
+    (s.as_str(), s.rank())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = Cursor {
+            ts: 1_700_000_000_123,
+            id: "0190-abc".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("%%%"), None);
+        assert_eq!(Cursor::decode("bm9jb2xvbg"), None); // "nocolon"
+    }
+
+    #[test]
+    fn millis_format_as_rfc3339() {
+        assert_eq!(format_millis(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_millis(1_500), "1970-01-01T00:00:01.5Z");
+    }
+}
