@@ -11,3 +11,6 @@ pub mod ingest;
 pub mod store;
 pub mod thread;
 pub mod webhook;
+pub mod blob;
+pub mod tokens;
+pub mod outbox;
