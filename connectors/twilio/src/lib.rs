@@ -1,1 +1,104 @@
-//! twilio
+//! Switchboard's Twilio connector: SMS, MMS and WhatsApp-over-Twilio.
+//!
+//! - Inbound: Twilio posts incoming messages to `/webhooks/{channel_id}/messages` and status
+//!   callbacks to `/webhooks/{channel_id}/status`. Each delivery is verified
+//!   ([`signature`], `X-Twilio-Signature`), normalized ([`normalize`], pure) and handed to
+//!   core's ingest with a journal key derived from the message SID.
+//! - Outbound: replies go through the Messages API; inbound media is downloaded with the
+//!   account's credentials for core's media job.
+//!
+//! Configuration (one `[[channels]]` entry with `type = "twilio"`) is parsed and validated by
+//! [`settings`]; [`validate`] is the validator core's configuration loader calls.
+
+pub mod form;
+pub mod normalize;
+pub mod settings;
+pub mod signature;
+
+mod client;
+mod webhook;
+
+pub use normalize::{NormalizeError, message_key, normalize_message, normalize_status, status_key};
+pub use settings::{TwilioSettings, validate};
+pub use signature::{SignatureError, Unverified, Verified, body_sha256, sign};
+pub use webhook::EMPTY_TWIML;
+
+use async_trait::async_trait;
+use client::TwilioClient;
+use std::sync::Arc;
+use switchboard_core::config::ConfigError;
+use switchboard_core::connector::{Connector, ConnectorContext};
+use switchboard_core::model::{
+    ChannelKind, FetchedMedia, MediaLimits, OutboundMessage, SendError, SendReceipt,
+};
+use webhook::WebhookState;
+
+/// One Twilio channel: a sender number (or Messaging Service) of one tenant.
+pub struct TwilioConnector {
+    channel_id: String,
+    settings: Arc<TwilioSettings>,
+    client: TwilioClient,
+    webhook: Arc<WebhookState>,
+}
+
+impl TwilioConnector {
+    /// Builds the connector from the channel's settings table (as core's loader keeps it).
+    pub fn new(channel_id: String, settings: &toml::Table, ctx: ConnectorContext) -> Result<Self, Vec<ConfigError>> {
+        let parsed = Arc::new(TwilioSettings::parse(settings, &format!("channels[{channel_id}]"))?);
+        let status_callback = parsed.status_callback.then(|| ctx.webhook_url("status"));
+        let client = TwilioClient::new(
+            ctx.http.clone(),
+            Arc::clone(&parsed),
+            status_callback,
+            channel_id.clone(),
+        );
+        let webhook = Arc::new(WebhookState {
+            channel_id: channel_id.clone(),
+            auth_token: parsed.auth_token.clone(),
+            ctx,
+        });
+        tracing::debug!(channel = %channel_id, address = ?parsed.address(), "Twilio connector ready");
+        Ok(Self {
+            channel_id,
+            settings: parsed,
+            client,
+            webhook,
+        })
+    }
+
+    /// The channel's parsed settings.
+    pub fn settings(&self) -> &TwilioSettings {
+        &self.settings
+    }
+}
+
+#[async_trait]
+impl Connector for TwilioConnector {
+    fn channel_id(&self) -> &str {
+        &self.channel_id
+    }
+
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Twilio
+    }
+
+    fn address(&self) -> Option<String> {
+        self.settings.address()
+    }
+
+    fn routes(&self) -> Option<axum::Router> {
+        Some(webhook::router(Arc::clone(&self.webhook)))
+    }
+
+    async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
+        self.client.send(msg).await
+    }
+
+    async fn fetch_media(&self, source: &str, limits: &MediaLimits) -> Result<FetchedMedia, SendError> {
+        self.client.fetch_media(source, limits).await
+    }
+
+    async fn healthcheck(&self) -> Result<(), String> {
+        self.client.healthcheck().await
+    }
+}

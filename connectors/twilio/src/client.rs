@@ -1,0 +1,379 @@
+//! Twilio's REST API: sending through the Messages API, downloading inbound media, and the
+//! account health check. Every call has its own timeout from the channel settings.
+//!
+//! Errors are classified for the outbox: rate limits (429), server errors (5xx), timeouts and
+//! connection failures are transient (retried); Twilio's 4xx refusals are permanent, with
+//! Twilio's numeric error code (`21211`, `21610`, ...) as the code, `auth` for 401/403 and
+//! `http_<status>` when Twilio gave no code.
+
+use crate::normalize::map_status;
+use crate::settings::TwilioSettings;
+use bytes::{Bytes, BytesMut};
+use reqwest::StatusCode;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::model::{
+    DeliveryStatus, FetchedMedia, IdentityKind, MediaLimits, OutboundMessage, SendError, SendReceipt,
+};
+
+/// Largest API response body read (Twilio's JSON answers are a few KiB).
+const MAX_API_RESPONSE_BYTES: u64 = 1024 * 1024;
+
+/// A Twilio REST client for one channel.
+#[derive(Clone)]
+pub(crate) struct TwilioClient {
+    http: reqwest::Client,
+    settings: Arc<TwilioSettings>,
+    /// Where Twilio posts status callbacks; `None` when they are turned off.
+    status_callback: Option<String>,
+    channel_id: String,
+}
+
+impl TwilioClient {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        settings: Arc<TwilioSettings>,
+        status_callback: Option<String>,
+        channel_id: String,
+    ) -> Self {
+        Self {
+            http,
+            settings,
+            status_callback,
+            channel_id,
+        }
+    }
+
+    fn account_url(&self) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{}",
+            self.settings.api_base, self.settings.account_sid
+        )
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.settings.timeout_secs)
+    }
+
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        req.basic_auth(
+            &self.settings.account_sid,
+            Some(self.settings.auth_token.expose()),
+        )
+    }
+
+    /// Creates a Message: `POST /2010-04-01/Accounts/{sid}/Messages.json`.
+    #[tracing::instrument(name = "twilio.send", skip_all, fields(channel = %self.channel_id, message_id = %msg.message_id))]
+    pub(crate) async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
+        let form = self.message_form(msg)?;
+        let url = format!("{}/Messages.json", self.account_url());
+        let resp = self
+            .authed(self.http.post(&url))
+            .timeout(self.timeout())
+            .form(&form)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = resp.status();
+        let body = read_limited(resp, MAX_API_RESPONSE_BYTES)
+            .await
+            .map_err(|e| match e {
+                ReadError::Transport(e) => transport_error(e),
+                ReadError::TooLarge => SendError::Transient {
+                    code: Some("invalid_response".into()),
+                    message: "Twilio response too large".into(),
+                },
+            })?;
+        if !status.is_success() {
+            let err = classify(status, &body);
+            tracing::warn!(%status, error = %err, "Twilio refused the message");
+            return Err(err);
+        }
+        let receipt = parse_receipt(&body)?;
+        tracing::info!(sid = %receipt.provider_message_id, status = receipt.status.as_str(), "message accepted by Twilio");
+        Ok(receipt)
+    }
+
+    /// The form fields of a Messages API request.
+    fn message_form(&self, msg: &OutboundMessage) -> Result<Vec<(&'static str, String)>, SendError> {
+        let to = match msg.to.kind {
+            IdentityKind::Phone => msg.to.value.trim().to_string(),
+            IdentityKind::Whatsapp => {
+                let number = msg.to.value.trim();
+                let number = number.strip_prefix("whatsapp:").unwrap_or(number);
+                format!("whatsapp:+{}", number.trim_start_matches('+'))
+            }
+            IdentityKind::Email => {
+                return Err(SendError::Permanent {
+                    code: "unsupported_recipient".into(),
+                    message: "a Twilio channel cannot send to an email address".into(),
+                });
+            }
+        };
+        let text = msg.text.as_deref().filter(|t| !t.trim().is_empty());
+        if text.is_none() && msg.media_urls.is_empty() {
+            return Err(SendError::Permanent {
+                code: "empty_message".into(),
+                message: "a message needs a text or media".into(),
+            });
+        }
+        let mut form: Vec<(&'static str, String)> = vec![("To", to)];
+        match (&self.settings.from, &self.settings.messaging_service_sid) {
+            (Some(from), _) => form.push(("From", from.clone())),
+            (None, Some(service)) => form.push(("MessagingServiceSid", service.clone())),
+            (None, None) => {
+                return Err(SendError::Permanent {
+                    code: "no_sender".into(),
+                    message: "the channel has neither from nor messaging_service_sid".into(),
+                });
+            }
+        }
+        if let Some(text) = text {
+            form.push(("Body", text.to_string()));
+        }
+        for media in &msg.media_urls {
+            form.push(("MediaUrl", media.clone()));
+        }
+        if let Some(callback) = &self.status_callback {
+            form.push(("StatusCallback", callback.clone()));
+        }
+        Ok(form)
+    }
+
+    /// Downloads a media item Twilio referred to (`MediaUrl{N}`), within `limits`.
+    #[tracing::instrument(name = "twilio.fetch_media", skip_all, fields(channel = %self.channel_id))]
+    pub(crate) async fn fetch_media(&self, source: &str, limits: &MediaLimits) -> Result<FetchedMedia, SendError> {
+        let url = url::Url::parse(source)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| SendError::Permanent {
+                code: "invalid_media_url".into(),
+                message: "media source is not an http(s) URL".into(),
+            })?;
+        let mut req = self
+            .http
+            .get(url.clone())
+            .timeout(Duration::from_secs(self.settings.media_timeout_secs));
+        if self.may_authenticate(&url) {
+            req = self.authed(req);
+        }
+        let resp = req.send().await.map_err(transport_error)?;
+        let status = resp.status();
+        if !status.is_success() {
+            tracing::warn!(%status, "media download refused");
+            return Err(media_status_error(status));
+        }
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        if !limits.allows(&content_type) {
+            return Err(SendError::Permanent {
+                code: "media_type_not_allowed".into(),
+                message: format!("media type {content_type} is not allowed"),
+            });
+        }
+        if resp.content_length().is_some_and(|n| n > limits.max_bytes) {
+            return Err(too_large(limits));
+        }
+        let bytes = read_limited(resp, limits.max_bytes)
+            .await
+            .map_err(|e| match e {
+                ReadError::Transport(e) => transport_error(e),
+                ReadError::TooLarge => too_large(limits),
+            })?;
+        tracing::debug!(size = bytes.len(), %content_type, "media downloaded");
+        Ok(FetchedMedia {
+            content_type,
+            bytes,
+            expected_sha256: None,
+        })
+    }
+
+    /// Our credentials go only to Twilio: the configured API origin or an https
+    /// `*.twilio.com` host. Redirects to other hosts (Twilio's media CDN) lose the
+    /// Authorization header by reqwest's redirect policy.
+    fn may_authenticate(&self, url: &url::Url) -> bool {
+        let same_origin = url::Url::parse(&self.settings.api_base).is_ok_and(|base| {
+            base.scheme() == url.scheme()
+                && base.host_str() == url.host_str()
+                && base.port_or_known_default() == url.port_or_known_default()
+        });
+        let twilio = url.scheme() == "https"
+            && url
+                .host_str()
+                .is_some_and(|h| h == "twilio.com" || h.ends_with(".twilio.com"));
+        same_origin || twilio
+    }
+
+    /// Fetches the account: reachable, credentials accepted, account active.
+    #[tracing::instrument(name = "twilio.healthcheck", skip_all, fields(channel = %self.channel_id))]
+    pub(crate) async fn healthcheck(&self) -> Result<(), String> {
+        let url = format!("{}.json", self.account_url());
+        let resp = self
+            .authed(self.http.get(&url))
+            .timeout(self.timeout())
+            .send()
+            .await
+            .map_err(|e| format!("Twilio unreachable: {}", transport_error(e)))?;
+        let status = resp.status();
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Err(format!("Twilio refused the credentials ({status})"));
+        }
+        if !status.is_success() {
+            return Err(format!("Twilio account lookup failed ({status})"));
+        }
+        let body = read_limited(resp, MAX_API_RESPONSE_BYTES)
+            .await
+            .map_err(|_| "Twilio account response unreadable".to_string())?;
+        let account: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        match account.get("status").and_then(Value::as_str) {
+            None | Some("active") => Ok(()),
+            Some(other) => Err(format!("Twilio account is {other}")),
+        }
+    }
+}
+
+/// Twilio's answer to a created Message → receipt.
+fn parse_receipt(body: &[u8]) -> Result<SendReceipt, SendError> {
+    // Twilio accepted the message: retrying could send it twice, so an unreadable answer is
+    // a permanent error for the operator to look at, not a retry.
+    let invalid = |why: &str| SendError::Permanent {
+        code: "invalid_response".into(),
+        message: format!("Twilio accepted the request but its answer {why}"),
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|_| invalid("is not JSON"))?;
+    let sid = value
+        .get("sid")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid("has no sid"))?
+        .to_string();
+    let status = value
+        .get("status")
+        .and_then(Value::as_str)
+        .and_then(map_status)
+        .unwrap_or(DeliveryStatus::Queued);
+    Ok(SendReceipt {
+        provider_message_id: sid,
+        status,
+        external: value,
+    })
+}
+
+/// A non-2xx Messages API answer → transient or permanent error.
+fn classify(status: StatusCode, body: &[u8]) -> SendError {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let code = match parsed.get("code") {
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    let mut message = parsed
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("Twilio answered {status}"));
+    if let Some(info) = parsed.get("more_info").and_then(Value::as_str) {
+        message = format!("{message} ({info})");
+    }
+    let http_code = format!("http_{}", status.as_u16());
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        SendError::Transient {
+            code: Some(code.unwrap_or(http_code)),
+            message,
+        }
+    } else if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        SendError::Permanent {
+            code: "auth".into(),
+            message,
+        }
+    } else {
+        SendError::Permanent {
+            code: code.unwrap_or(http_code),
+            message,
+        }
+    }
+}
+
+fn media_status_error(status: StatusCode) -> SendError {
+    let message = format!("media download answered {status}");
+    match status {
+        StatusCode::NOT_FOUND | StatusCode::GONE => SendError::Permanent {
+            code: "not_found".into(),
+            message,
+        },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => SendError::Permanent {
+            code: "auth".into(),
+            message,
+        },
+        s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => SendError::Transient {
+            code: Some(format!("http_{}", s.as_u16())),
+            message,
+        },
+        s => SendError::Permanent {
+            code: format!("http_{}", s.as_u16()),
+            message,
+        },
+    }
+}
+
+fn too_large(limits: &MediaLimits) -> SendError {
+    SendError::Permanent {
+        code: "media_too_large".into(),
+        message: format!("media is larger than {} bytes", limits.max_bytes),
+    }
+}
+
+/// A transport failure: worth retrying, except a request that cannot be built or a
+/// redirect loop.
+fn transport_error(e: reqwest::Error) -> SendError {
+    let (builder, redirect, timeout, connect) = (e.is_builder(), e.is_redirect(), e.is_timeout(), e.is_connect());
+    let message = e.without_url().to_string();
+    let transient = |code: &str| SendError::Transient {
+        code: Some(code.into()),
+        message: message.clone(),
+    };
+    if builder {
+        SendError::Permanent {
+            code: "invalid_request".into(),
+            message,
+        }
+    } else if redirect {
+        SendError::Permanent {
+            code: "too_many_redirects".into(),
+            message,
+        }
+    } else if timeout {
+        transient("timeout")
+    } else if connect {
+        transient("connect")
+    } else {
+        transient("network")
+    }
+}
+
+enum ReadError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// Reads a body chunk by chunk, giving up as soon as it passes `max` bytes.
+async fn read_limited(mut resp: reqwest::Response, max: u64) -> Result<Bytes, ReadError> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
+        if (buf.len() + chunk.len()) as u64 > max {
+            return Err(ReadError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

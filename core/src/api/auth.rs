@@ -1,0 +1,108 @@
+//! Bearer authentication: `Authorization: Bearer <token>` → sha256 → the token row.
+//!
+//! The resulting [`Caller`] carries the tenant every store call is scoped by, the subject
+//! (the token's name) that authors replies and reads conversations, and the role that
+//! decides admin-only actions. Missing, malformed, unknown and revoked tokens are all 401;
+//! the message does not say which of the last two it was.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::Role;
+use crate::tokens;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+
+/// Longest token accepted before it is even hashed.
+const MAX_TOKEN_LEN: usize = 512;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: String,
+    pub subject: String,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// 403 unless the caller is an admin.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("this action needs the admin role".into()))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers)?;
+        let record = state
+            .store
+            .find_token(&tokens::hash(token))
+            .await?
+            .ok_or(ApiError::Unauthorized("invalid or revoked token"))?;
+        Ok(Self {
+            tenant: record.tenant_id,
+            subject: record.name,
+            role: record.role,
+        })
+    }
+}
+
+/// The token of the one `Authorization: Bearer` header (scheme case-insensitive).
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values
+        .next()
+        .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+    if values.next().is_some() {
+        return Err(ApiError::Unauthorized("more than one Authorization header"));
+    }
+    let malformed = ApiError::Unauthorized("malformed Authorization header: expected `Bearer <token>`");
+    let value = value.to_str().map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
+    let Some((scheme, token)) = value.trim().split_once(' ') else {
+        return Err(malformed);
+    };
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer")
+        || token.is_empty()
+        || token.len() > MAX_TOKEN_LEN
+        || !token.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(malformed);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::AUTHORIZATION, HeaderValue::from_str(v).expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn parses_bearer_tokens_strictly() {
+        assert_eq!(bearer_token(&headers(&["Bearer sb_abc"])).ok(), Some("sb_abc"));
+        assert_eq!(bearer_token(&headers(&["bearer  sb_abc "])).ok(), Some("sb_abc"));
+        assert!(bearer_token(&headers(&[])).is_err());
+        assert!(bearer_token(&headers(&["Basic dXNlcjpwdw=="])).is_err());
+        assert!(bearer_token(&headers(&["Bearer"])).is_err());
+        assert!(bearer_token(&headers(&["Bearer a b"])).is_err());
+        assert!(bearer_token(&headers(&["Bearer a", "Bearer b"])).is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! The API's one error type and its mapping to HTTP, in one place.
+//!
+//! Every error leaves as `{"error": {"code": "...", "message": "..."}}` with a stable code.
+//! Internal failures are logged with their detail and shown to callers only as a generic
+//! message. The extractor wrappers ([`ApiJson`], [`ApiQuery`], [`ApiPath`]) turn axum's
+//! rejections into [`ApiError`] so malformed requests get the same shape.
+
+use crate::store::StoreError;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Everything a request can fail with. The variant decides the status and the code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing, malformed, unknown or revoked credentials (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Authenticated, but the role does not allow it (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such object in the caller's tenant, or no such route (404).
+    #[error("not found")]
+    NotFound,
+    /// The route exists, the method does not (405).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Malformed request: bad JSON syntax, bad query string, bad header (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A pagination cursor that this server did not issue (400).
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// Well-formed, but semantically invalid: lengths, enums, missing fields (422).
+    #[error("{0}")]
+    Validation(String),
+    /// The body is larger than the configured limit (413).
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The body is not JSON (415).
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
+    /// Valid, but the current state refuses it; the code is stable (409).
+    #[error("{code}: {message}")]
+    Conflict { code: &'static str, message: String },
+    /// The service cannot serve yet (503).
+    #[error("{0}")]
+    Unavailable(&'static str),
+    /// A failure of ours; the detail is logged, never shown (500).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// An internal failure; `detail` is logged when the response is built.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::Internal(detail.to_string())
+    }
+
+    /// A 422 with a message naming what is wrong.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::Validation(message.into())
+    }
+
+    /// A 400 with a message naming what is wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BadRequest(_) | Self::InvalidCursor => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::BadRequest(_) => "bad_request",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::Validation(_) => "validation_failed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Conflict { code, .. } => code,
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// What the caller is told.
+    fn public_message(&self) -> String {
+        match self {
+            Self::Conflict { message, .. } => message.clone(),
+            Self::Internal(_) => "internal error".to_string(),
+            Self::InvalidCursor => "the cursor is not one this server issued".to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(detail) = &self {
+            tracing::error!(error = %detail, "request failed with an internal error");
+        }
+        let body = json!({ "error": { "code": self.code(), "message": self.public_message() } });
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, Self::Unauthorized(_)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Refused { code, message } => Self::Conflict { code, message },
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => Self::Validation(e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => Self::BadRequest(e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::UnsupportedMediaType("expected a JSON body with Content-Type: application/json")
+            }
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            other => Self::BadRequest(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::BadRequest(r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        match r {
+            PathRejection::MissingPathParams(e) => Self::internal(e.body_text()),
+            other => Self::BadRequest(other.body_text()),
+        }
+    }
+}
+
+/// `axum::Json` with our error shape: syntax 400, data 422, no JSON content type 415,
+/// too large 413.
+#[derive(Debug, Clone, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// `axum::extract::Query` with our error shape (400).
+#[derive(Debug, Clone, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// `axum::extract::Path` with our error shape (400).
+#[derive(Debug, Clone, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_stable_codes() {
+        let e: ApiError = StoreError::NotFound.into();
+        assert_eq!((e.status(), e.code()), (StatusCode::NOT_FOUND, "not_found"));
+        let e: ApiError = StoreError::Refused {
+            code: "contact_opted_out",
+            message: "nope".into(),
+        }
+        .into();
+        assert_eq!((e.status(), e.code()), (StatusCode::CONFLICT, "contact_opted_out"));
+        let e: ApiError = StoreError::Corrupt("secret detail".into()).into();
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.public_message(), "internal error");
+    }
+}
