@@ -1,1 +1,26 @@
-fn main() {}
+//! The `switchboard` daemon binary: command line, configuration, wiring and shutdown.
+//! Everything with behaviour lives in `switchboard-core` and the connector crates; this
+//! binary only chooses and connects them.
+
+mod channels;
+mod cli;
+mod commands;
+mod logging;
+mod serve;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    // reqwest and sqlx use rustls; pick the ring provider once for the whole process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match commands::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! Connectors depend on this crate and never the reverse; only this crate touches the
 //! database. A connector gets a [`connector::ConnectorContext`], never a pool.
 
+pub mod api;
 pub mod config;
 pub mod model;
 pub mod connector;

@@ -15,7 +15,8 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::model::{
-    DeliveryStatus, FetchedMedia, IdentityKind, MediaLimits, OutboundMessage, SendError, SendReceipt,
+    DeliveryStatus, FetchedMedia, IdentityKind, MediaLimits, OutboundMessage, SendError,
+    SendReceipt,
 };
 
 /// Largest API response body read (Twilio's JSON answers are a few KiB).
@@ -97,7 +98,10 @@ impl TwilioClient {
     }
 
     /// The form fields of a Messages API request.
-    fn message_form(&self, msg: &OutboundMessage) -> Result<Vec<(&'static str, String)>, SendError> {
+    fn message_form(
+        &self,
+        msg: &OutboundMessage,
+    ) -> Result<Vec<(&'static str, String)>, SendError> {
         let to = match msg.to.kind {
             IdentityKind::Phone => msg.to.value.trim().to_string(),
             IdentityKind::Whatsapp => {
@@ -144,7 +148,11 @@ impl TwilioClient {
 
     /// Downloads a media item Twilio referred to (`MediaUrl{N}`), within `limits`.
     #[tracing::instrument(name = "twilio.fetch_media", skip_all, fields(channel = %self.channel_id))]
-    pub(crate) async fn fetch_media(&self, source: &str, limits: &MediaLimits) -> Result<FetchedMedia, SendError> {
+    pub(crate) async fn fetch_media(
+        &self,
+        source: &str,
+        limits: &MediaLimits,
+    ) -> Result<FetchedMedia, SendError> {
         let url = url::Url::parse(source)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
@@ -332,7 +340,12 @@ fn too_large(limits: &MediaLimits) -> SendError {
 /// A transport failure: worth retrying, except a request that cannot be built or a
 /// redirect loop.
 fn transport_error(e: reqwest::Error) -> SendError {
-    let (builder, redirect, timeout, connect) = (e.is_builder(), e.is_redirect(), e.is_timeout(), e.is_connect());
+    let (builder, redirect, timeout, connect) = (
+        e.is_builder(),
+        e.is_redirect(),
+        e.is_timeout(),
+        e.is_connect(),
+    );
     let message = e.without_url().to_string();
     let transient = |code: &str| SendError::Transient {
         code: Some(code.into()),

@@ -99,8 +99,10 @@ mod tests {
 
     #[test]
     fn json_flattens_scalars_and_arrays() {
-        let p = parse_json(br#"{"a": "x", "b": true, "c": 3, "d": null, "e": [1, "y"], "f": {"g": 1}}"#)
-            .expect("object");
+        let p = parse_json(
+            br#"{"a": "x", "b": true, "c": 3, "d": null, "e": [1, "y"], "f": {"g": 1}}"#,
+        )
+        .expect("object");
         assert_eq!(
             p,
             vec![

@@ -43,8 +43,15 @@ pub struct TwilioConnector {
 
 impl TwilioConnector {
     /// Builds the connector from the channel's settings table (as core's loader keeps it).
-    pub fn new(channel_id: String, settings: &toml::Table, ctx: ConnectorContext) -> Result<Self, Vec<ConfigError>> {
-        let parsed = Arc::new(TwilioSettings::parse(settings, &format!("channels[{channel_id}]"))?);
+    pub fn new(
+        channel_id: String,
+        settings: &toml::Table,
+        ctx: ConnectorContext,
+    ) -> Result<Self, Vec<ConfigError>> {
+        let parsed = Arc::new(TwilioSettings::parse(
+            settings,
+            &format!("channels[{channel_id}]"),
+        )?);
         let status_callback = parsed.status_callback.then(|| ctx.webhook_url("status"));
         let client = TwilioClient::new(
             ctx.http.clone(),
@@ -94,7 +101,11 @@ impl Connector for TwilioConnector {
         self.client.send(msg).await
     }
 
-    async fn fetch_media(&self, source: &str, limits: &MediaLimits) -> Result<FetchedMedia, SendError> {
+    async fn fetch_media(
+        &self,
+        source: &str,
+        limits: &MediaLimits,
+    ) -> Result<FetchedMedia, SendError> {
         self.client.fetch_media(source, limits).await
     }
 

@@ -11,7 +11,8 @@ use crate::form::{self, first, non_empty};
 use crate::settings::is_e164;
 use serde_json::Value;
 use switchboard_core::model::{
-    Consent, DeliveryStatus, Identity, IdentityKind, InboundAttachment, InboundMessage, StatusUpdate,
+    Consent, DeliveryStatus, Identity, IdentityKind, InboundAttachment, InboundMessage,
+    StatusUpdate,
 };
 
 /// Opt-out keywords Twilio honours by default on long codes and toll-free numbers.
@@ -93,7 +94,10 @@ pub fn normalize_message(params: &[(String, String)]) -> Result<InboundMessage, 
     let from_raw = non_empty(params, "From").ok_or(NormalizeError::Missing("From"))?;
     let from = sender_identity(from_raw)?;
     let whatsapp = from.kind == IdentityKind::Whatsapp;
-    let to: Vec<String> = non_empty(params, "To").map(str::to_string).into_iter().collect();
+    let to: Vec<String> = non_empty(params, "To")
+        .map(str::to_string)
+        .into_iter()
+        .collect();
 
     let declared = match first(params, "NumMedia").map(str::trim) {
         None | Some("") => 0,
@@ -109,7 +113,8 @@ pub fn normalize_message(params: &[(String, String)]) -> Result<InboundMessage, 
             .ok_or(NormalizeError::MissingMedia { declared, index })?;
         attachments.push(InboundAttachment {
             filename: None,
-            content_type: non_empty(params, &format!("MediaContentType{index}")).map(str::to_string),
+            content_type: non_empty(params, &format!("MediaContentType{index}"))
+                .map(str::to_string),
             source: Some(url.to_string()),
             content_id: None,
         });

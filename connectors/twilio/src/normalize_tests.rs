@@ -65,7 +65,10 @@ fn keywords_set_consent() {
 fn opt_out_type_takes_precedence() {
     let mut params = sms("arret");
     params.push(("OptOutType".into(), "STOP".into()));
-    assert_eq!(normalize_message(&params).expect("valid").consent, Some(Consent::OptOut));
+    assert_eq!(
+        normalize_message(&params).expect("valid").consent,
+        Some(Consent::OptOut)
+    );
 
     let mut params = sms("stop");
     params.push(("OptOutType".into(), "HELP".into()));
@@ -73,7 +76,10 @@ fn opt_out_type_takes_precedence() {
 
     let mut params = sms("whatever");
     params.push(("OptOutType".into(), "start".into()));
-    assert_eq!(normalize_message(&params).expect("valid").consent, Some(Consent::OptIn));
+    assert_eq!(
+        normalize_message(&params).expect("valid").consent,
+        Some(Consent::OptIn)
+    );
 }
 
 #[test]
@@ -92,7 +98,10 @@ fn whatsapp_keywords_need_opt_out_type() {
 
     let mut with_type = params.clone();
     with_type.push(("OptOutType".into(), "STOP".into()));
-    assert_eq!(normalize_message(&with_type).expect("valid").consent, Some(Consent::OptOut));
+    assert_eq!(
+        normalize_message(&with_type).expect("valid").consent,
+        Some(Consent::OptOut)
+    );
 }
 
 #[test]
@@ -109,13 +118,19 @@ fn malformed_messages_are_errors_not_panics() {
     bad_count.push(("NumMedia".into(), "abc".into()));
     assert!(matches!(
         normalize_message(&bad_count),
-        Err(NormalizeError::Invalid { field: "NumMedia", .. })
+        Err(NormalizeError::Invalid {
+            field: "NumMedia",
+            ..
+        })
     ));
     let mut negative = sms("x");
     negative.push(("NumMedia".into(), "-1".into()));
     assert!(matches!(
         normalize_message(&negative),
-        Err(NormalizeError::Invalid { field: "NumMedia", .. })
+        Err(NormalizeError::Invalid {
+            field: "NumMedia",
+            ..
+        })
     ));
     let mut too_many = sms("x");
     too_many.push(("NumMedia".into(), "2".into()));
@@ -163,7 +178,10 @@ fn media_without_declared_count_is_ignored_and_types_are_optional() {
     let m = normalize_message(&params).expect("valid");
     assert_eq!(m.attachments.len(), 1);
     assert_eq!(m.attachments[0].content_type, None);
-    assert_eq!(m.attachments[0].source.as_deref(), Some("https://api.twilio.com/m0"));
+    assert_eq!(
+        m.attachments[0].source.as_deref(),
+        Some("https://api.twilio.com/m0")
+    );
     assert_eq!(m.external["channel"], "mms");
     assert_eq!(m.text, None);
 }
@@ -205,8 +223,14 @@ fn statuses_map_and_keep_errors() {
     let s = normalize_status(&params).expect("valid");
     assert_eq!(s.status, DeliveryStatus::Undelivered);
     assert_eq!(s.error_code.as_deref(), Some("30005"));
-    assert_eq!(s.error_message.as_deref(), Some("Unknown destination handset"));
-    assert_eq!(status_key_for(&params).as_deref(), Ok("status:SM5:undelivered:30005"));
+    assert_eq!(
+        s.error_message.as_deref(),
+        Some("Unknown destination handset")
+    );
+    assert_eq!(
+        status_key_for(&params).as_deref(),
+        Ok("status:SM5:undelivered:30005")
+    );
 
     let with_message = p(&[
         ("MessageSid", "SM5"),
@@ -229,7 +253,10 @@ fn malformed_statuses_are_errors() {
         Err(NormalizeError::Missing("MessageStatus"))
     );
     assert_eq!(
-        normalize_status(&p(&[("MessageSid", "SM1"), ("MessageStatus", "teleported")])),
+        normalize_status(&p(&[
+            ("MessageSid", "SM1"),
+            ("MessageStatus", "teleported")
+        ])),
         Err(NormalizeError::UnknownStatus("teleported".into()))
     );
     // SmsStatus is the deprecated twin of MessageStatus.
@@ -242,5 +269,8 @@ fn malformed_statuses_are_errors() {
 fn keys_derive_from_sids() {
     assert_eq!(message_key("SM1"), "msg:SM1");
     assert_eq!(status_key("SM1", "delivered", None), "status:SM1:delivered");
-    assert_eq!(status_key("SM1", "failed", Some("30003")), "status:SM1:failed:30003");
+    assert_eq!(
+        status_key("SM1", "failed", Some("30003")),
+        "status:SM1:failed:30003"
+    );
 }

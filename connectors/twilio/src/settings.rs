@@ -101,7 +101,9 @@ impl TwilioSettings {
 
     /// Our own address on the channel: the sender number, else the Messaging Service SID.
     pub fn address(&self) -> Option<String> {
-        self.from.clone().or_else(|| self.messaging_service_sid.clone())
+        self.from
+            .clone()
+            .or_else(|| self.messaging_service_sid.clone())
     }
 }
 
@@ -150,7 +152,10 @@ pub fn validate(settings: &Table, path: &str) -> Vec<ConfigError> {
             errors.push(ConfigError::new(join(path, "auth_token"), "missing"));
         }
         Some(t) if t.trim().is_empty() => {
-            errors.push(ConfigError::new(join(path, "auth_token"), "must not be empty"));
+            errors.push(ConfigError::new(
+                join(path, "auth_token"),
+                "must not be empty",
+            ));
         }
         _ => {}
     }
@@ -172,7 +177,10 @@ pub fn validate(settings: &Table, path: &str) -> Vec<ConfigError> {
             "must be a Messaging Service SID (MG followed by letters and digits)",
         ));
     }
-    match (settings.contains_key("from"), settings.contains_key("messaging_service_sid")) {
+    match (
+        settings.contains_key("from"),
+        settings.contains_key("messaging_service_sid"),
+    ) {
         (false, false) => errors.push(ConfigError::new(
             join(path, "from"),
             "set exactly one of from or messaging_service_sid",
@@ -209,9 +217,7 @@ fn is_sid(s: &str, prefix: &str) -> bool {
 /// `+` and 2 to 15 digits, the first not 0.
 pub(crate) fn is_e164(s: &str) -> bool {
     s.strip_prefix('+').is_some_and(|d| {
-        (2..=15).contains(&d.len())
-            && d.bytes().all(|b| b.is_ascii_digit())
-            && !d.starts_with('0')
+        (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
     })
 }
 
@@ -276,7 +282,10 @@ timeout_secs = 5
         );
         let s = TwilioSettings::parse(&t, "channels[1]").expect("valid");
         assert_eq!(s.api_base, "http://127.0.0.1:9999");
-        assert_eq!(s.address().as_deref(), Some("MG0123456789abcdef0123456789abcdef"));
+        assert_eq!(
+            s.address().as_deref(),
+            Some("MG0123456789abcdef0123456789abcdef")
+        );
         assert!(!s.status_callback);
 
         for from in ["whatsapp:+14155238886", "+447700900123", "12345"] {
@@ -336,7 +345,8 @@ messaging_service_sid = "MG1"
         let errors = validate(&both, "channels[0]");
         assert_eq!(paths(&errors), vec!["channels[0].messaging_service_sid"]);
 
-        let empty_token = table("account_sid = \"AC1\"\nauth_token = \" \"\nfrom = \"+14155550100\"");
+        let empty_token =
+            table("account_sid = \"AC1\"\nauth_token = \" \"\nfrom = \"+14155550100\"");
         assert_eq!(paths(&validate(&empty_token, "c")), vec!["c.auth_token"]);
     }
 

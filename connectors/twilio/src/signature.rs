@@ -59,7 +59,11 @@ pub enum SignatureError {
 /// The signature Twilio would send for a form request to `url` with `params`. Used by tests
 /// and the CLI helper; a JSON request is signed with no params over a URL that carries
 /// `bodySHA256` (see [`body_sha256`]).
-pub fn sign<K: AsRef<str>, V: AsRef<str>>(auth_token: &str, url: &str, params: &[(K, V)]) -> String {
+pub fn sign<K: AsRef<str>, V: AsRef<str>>(
+    auth_token: &str,
+    url: &str,
+    params: &[(K, V)],
+) -> String {
     let pairs: Vec<(&str, &str)> = params
         .iter()
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
@@ -162,7 +166,8 @@ impl Unverified {
             return Err(SignatureError::Mismatch);
         }
         if kind == BodyKind::Json {
-            let expected = query_param(&self.url, BODY_HASH_PARAM).ok_or(SignatureError::MissingBodyHash)?;
+            let expected =
+                query_param(&self.url, BODY_HASH_PARAM).ok_or(SignatureError::MissingBodyHash)?;
             let actual = body_sha256(&self.body);
             if !bool::from(ct_eq(&actual, &expected.to_ascii_lowercase())) {
                 return Err(SignatureError::BodyHashMismatch);
@@ -216,7 +221,12 @@ fn body_kind(content_type: Option<&str>) -> Result<BodyKind, SignatureError> {
     let Some(ct) = content_type else {
         return Ok(BodyKind::Form);
     };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
         "application/json" => Ok(BodyKind::Json),
@@ -250,7 +260,9 @@ fn url_variants(url: &str) -> Vec<String> {
     let host_start = authority.rfind('@').map_or(0, |i| i + 1);
     let host_port = &authority[host_start..];
     let after_bracket = host_port.rfind(']').map_or(0, |i| i + 1);
-    let colon = host_port[after_bracket..].rfind(':').map(|i| after_bracket + i);
+    let colon = host_port[after_bracket..]
+        .rfind(':')
+        .map(|i| after_bracket + i);
     match colon {
         Some(c) => {
             let at = auth_start + host_start + c;

@@ -42,7 +42,11 @@ fn headers(signature: Option<&str>, content_type: Option<&str>) -> HeaderMap {
     h
 }
 
-fn verify_form(url: &str, pairs: &[(&str, &str)], signature: &str) -> Result<Verified, SignatureError> {
+fn verify_form(
+    url: &str,
+    pairs: &[(&str, &str)],
+    signature: &str,
+) -> Result<Verified, SignatureError> {
     Unverified::new(
         url,
         &headers(Some(signature), Some("application/x-www-form-urlencoded")),
@@ -106,25 +110,71 @@ fn validates_the_published_form_request() {
 #[test]
 fn port_variants_match_the_sdks() {
     // Port removed (any port): twilio-python test_validation_removes_port_on_https.
-    assert!(verify_form("https://mycompany.com:1234/myapp.php?foo=1&bar=2", &params(), EXPECTED).is_ok());
+    assert!(
+        verify_form(
+            "https://mycompany.com:1234/myapp.php?foo=1&bar=2",
+            &params(),
+            EXPECTED
+        )
+        .is_ok()
+    );
     // A signature over the URL as given, with its custom port.
-    assert!(verify_form("https://mycompany.com:1234/myapp.php?foo=1&bar=2", &params(), "CYn1h0gLBdNxDGkKJg6hYohgeD8=").is_ok());
-    assert!(verify_form("http://mycompany.com:1234/myapp.php?foo=1&bar=2", &params(), "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=").is_ok());
+    assert!(
+        verify_form(
+            "https://mycompany.com:1234/myapp.php?foo=1&bar=2",
+            &params(),
+            "CYn1h0gLBdNxDGkKJg6hYohgeD8="
+        )
+        .is_ok()
+    );
+    assert!(
+        verify_form(
+            "http://mycompany.com:1234/myapp.php?foo=1&bar=2",
+            &params(),
+            "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="
+        )
+        .is_ok()
+    );
     // Default port added: 443 for https, 80 for http.
     assert!(verify_form(URL, &params(), "kvajT1Ptam85bY51eRf/AJRuM3w=").is_ok());
-    assert!(verify_form("http://mycompany.com/myapp.php?foo=1&bar=2", &params(), "0ZXoZLH/DfblKGATFgpif+LLRf4=").is_ok());
+    assert!(
+        verify_form(
+            "http://mycompany.com/myapp.php?foo=1&bar=2",
+            &params(),
+            "0ZXoZLH/DfblKGATFgpif+LLRf4="
+        )
+        .is_ok()
+    );
 }
 
 #[test]
 fn url_case_and_credentials_are_signed_as_given() {
     // twilio-csharp RequestValidatorTest: mixed-case hosts, ports and credentials.
     let cases = [
-        ("https://MyCompany.com/myapp.php?foo=1&bar=2", "g9IN/x4Cft2g517EjYvEvM/W7LU="),
-        ("https://MyCompany.com:1234/myapp.php?foo=1&bar=2", "PCqOZm8cnu/L6+u5i5fuEd+Iac4="),
-        ("http://MyCompany.com/myapp.php?foo=1&bar=2", "XY7AlKOKL6im4yWyX84gldUrtis="),
-        ("http://username:password@MyCompany.com/myapp.php?foo=1&bar=2", "PJ08CxXr7KLPjEQCTc8LkUSMwSM="),
-        ("HTTP://username:password@MyCompany.com/myapp.php?foo=1&bar=2", "hy/l8pca+LFms4cvRdv8uiP6NGc="),
-        ("http://Username:Password@MyCompany.com/myapp.php?foo=1&bar=2", "SkTSKyDJH9kUlhItI0slbgZ1UsI="),
+        (
+            "https://MyCompany.com/myapp.php?foo=1&bar=2",
+            "g9IN/x4Cft2g517EjYvEvM/W7LU=",
+        ),
+        (
+            "https://MyCompany.com:1234/myapp.php?foo=1&bar=2",
+            "PCqOZm8cnu/L6+u5i5fuEd+Iac4=",
+        ),
+        (
+            "http://MyCompany.com/myapp.php?foo=1&bar=2",
+            "XY7AlKOKL6im4yWyX84gldUrtis=",
+        ),
+        (
+            "http://username:password@MyCompany.com/myapp.php?foo=1&bar=2",
+            "PJ08CxXr7KLPjEQCTc8LkUSMwSM=",
+        ),
+        (
+            "HTTP://username:password@MyCompany.com/myapp.php?foo=1&bar=2",
+            "hy/l8pca+LFms4cvRdv8uiP6NGc=",
+        ),
+        (
+            "http://Username:Password@MyCompany.com/myapp.php?foo=1&bar=2",
+            "SkTSKyDJH9kUlhItI0slbgZ1UsI=",
+        ),
     ];
     for (url, sig) in cases {
         assert!(verify_form(url, &params(), sig).is_ok(), "{url}");
@@ -135,7 +185,11 @@ fn url_case_and_credentials_are_signed_as_given() {
         "https://MyCompany.com:1234/myapp.php?foo=1&bar=2",
         "http://MyCompany.com/myapp.php?foo=1&bar=2",
     ] {
-        assert_eq!(verify_form(url, &params(), EXPECTED).err(), Some(SignatureError::Mismatch), "{url}");
+        assert_eq!(
+            verify_form(url, &params(), EXPECTED).err(),
+            Some(SignatureError::Mismatch),
+            "{url}"
+        );
     }
 }
 
@@ -175,12 +229,8 @@ fn json_body_must_match_its_hash() {
 
 #[test]
 fn wrong_token_fails() {
-    let r = Unverified::new(
-        URL,
-        &headers(Some(EXPECTED), None),
-        form_body(&params()),
-    )
-    .verify(&Secret::new("54321"));
+    let r = Unverified::new(URL, &headers(Some(EXPECTED), None), form_body(&params()))
+        .verify(&Secret::new("54321"));
     assert_eq!(r.err(), Some(SignatureError::Mismatch));
 }
 
@@ -188,15 +238,24 @@ fn wrong_token_fails() {
 fn tampered_params_and_urls_fail() {
     let mut p = params();
     p[2] = ("Digits", "9999");
-    assert_eq!(verify_form(URL, &p, EXPECTED).err(), Some(SignatureError::Mismatch));
+    assert_eq!(
+        verify_form(URL, &p, EXPECTED).err(),
+        Some(SignatureError::Mismatch)
+    );
     let mut extra = params();
     extra.push(("Extra", "1"));
-    assert_eq!(verify_form(URL, &extra, EXPECTED).err(), Some(SignatureError::Mismatch));
+    assert_eq!(
+        verify_form(URL, &extra, EXPECTED).err(),
+        Some(SignatureError::Mismatch)
+    );
     assert_eq!(
         verify_form(&format!("{URL}&extra=1"), &params(), EXPECTED).err(),
         Some(SignatureError::Mismatch)
     );
-    assert_eq!(verify_form(URL, &params(), "FAIL").err(), Some(SignatureError::Mismatch));
+    assert_eq!(
+        verify_form(URL, &params(), "FAIL").err(),
+        Some(SignatureError::Mismatch)
+    );
     assert_eq!(
         verify_form(URL, &params(), "NOTRSOYDt4T1cUTdK1PDd93/VVr8B8=").err(),
         Some(SignatureError::Mismatch)
@@ -205,12 +264,17 @@ fn tampered_params_and_urls_fail() {
 
 #[test]
 fn missing_or_malformed_header_fails() {
-    let r = Unverified::new(URL, &headers(None, None), form_body(&params())).verify(&Secret::new(TOKEN));
+    let r = Unverified::new(URL, &headers(None, None), form_body(&params()))
+        .verify(&Secret::new(TOKEN));
     assert_eq!(r.err(), Some(SignatureError::Missing));
-    let r = Unverified::new(URL, &headers(Some(""), None), form_body(&params())).verify(&Secret::new(TOKEN));
+    let r = Unverified::new(URL, &headers(Some(""), None), form_body(&params()))
+        .verify(&Secret::new(TOKEN));
     assert_eq!(r.err(), Some(SignatureError::Missing));
     let mut h = HeaderMap::new();
-    h.insert(SIGNATURE_HEADER, HeaderValue::from_bytes(b"\xff\xfe").expect("opaque bytes"));
+    h.insert(
+        SIGNATURE_HEADER,
+        HeaderValue::from_bytes(b"\xff\xfe").expect("opaque bytes"),
+    );
     let r = Unverified::new(URL, &h, form_body(&params())).verify(&Secret::new(TOKEN));
     assert_eq!(r.err(), Some(SignatureError::Malformed));
 }
@@ -220,12 +284,16 @@ fn content_types() {
     let body = form_body(&params());
     let with_charset = Unverified::new(
         URL,
-        &headers(Some(EXPECTED), Some("application/x-www-form-urlencoded; charset=UTF-8")),
+        &headers(
+            Some(EXPECTED),
+            Some("application/x-www-form-urlencoded; charset=UTF-8"),
+        ),
         body.clone(),
     )
     .verify(&Secret::new(TOKEN));
     assert!(with_charset.is_ok());
-    let xml = Unverified::new(URL, &headers(Some(EXPECTED), Some("text/xml")), body).verify(&Secret::new(TOKEN));
+    let xml = Unverified::new(URL, &headers(Some(EXPECTED), Some("text/xml")), body)
+        .verify(&Secret::new(TOKEN));
     assert_eq!(
         xml.err(),
         Some(SignatureError::UnsupportedContentType("text/xml".into()))

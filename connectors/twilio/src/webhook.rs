@@ -67,7 +67,9 @@ async fn messages(
             message_id,
             conversation_id,
             created_conversation,
-        } => tracing::info!(%sid, %message_id, %conversation_id, created_conversation, "inbound message stored"),
+        } => {
+            tracing::info!(%sid, %message_id, %conversation_id, created_conversation, "inbound message stored")
+        }
         IngestOutcome::Duplicate => tracing::debug!(%sid, "duplicate inbound message acknowledged"),
     }
     Ok(([(CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response())

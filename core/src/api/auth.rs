@@ -34,7 +34,9 @@ impl Caller {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("this action needs the admin role".into()))
+            Err(ApiError::Forbidden(
+                "this action needs the admin role".into(),
+            ))
         }
     }
 }
@@ -42,7 +44,10 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?;
         let record = state
             .store
@@ -66,8 +71,11 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     if values.next().is_some() {
         return Err(ApiError::Unauthorized("more than one Authorization header"));
     }
-    let malformed = ApiError::Unauthorized("malformed Authorization header: expected `Bearer <token>`");
-    let value = value.to_str().map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
+    let malformed =
+        ApiError::Unauthorized("malformed Authorization header: expected `Bearer <token>`");
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
     let Some((scheme, token)) = value.trim().split_once(' ') else {
         return Err(malformed);
     };
@@ -90,15 +98,24 @@ mod tests {
     fn headers(values: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for v in values {
-            h.append(header::AUTHORIZATION, HeaderValue::from_str(v).expect("header"));
+            h.append(
+                header::AUTHORIZATION,
+                HeaderValue::from_str(v).expect("header"),
+            );
         }
         h
     }
 
     #[test]
     fn parses_bearer_tokens_strictly() {
-        assert_eq!(bearer_token(&headers(&["Bearer sb_abc"])).ok(), Some("sb_abc"));
-        assert_eq!(bearer_token(&headers(&["bearer  sb_abc "])).ok(), Some("sb_abc"));
+        assert_eq!(
+            bearer_token(&headers(&["Bearer sb_abc"])).ok(),
+            Some("sb_abc")
+        );
+        assert_eq!(
+            bearer_token(&headers(&["bearer  sb_abc "])).ok(),
+            Some("sb_abc")
+        );
         assert!(bearer_token(&headers(&[])).is_err());
         assert!(bearer_token(&headers(&["Basic dXNlcjpwdw=="])).is_err());
         assert!(bearer_token(&headers(&["Bearer"])).is_err());

@@ -146,10 +146,12 @@ impl From<JsonRejection> for ApiError {
         match r {
             JsonRejection::JsonDataError(e) => Self::Validation(e.body_text()),
             JsonRejection::JsonSyntaxError(e) => Self::BadRequest(e.body_text()),
-            JsonRejection::MissingJsonContentType(_) => {
-                Self::UnsupportedMediaType("expected a JSON body with Content-Type: application/json")
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType(
+                "expected a JSON body with Content-Type: application/json",
+            ),
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::PayloadTooLarge
             }
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             other => Self::BadRequest(other.body_text()),
         }
     }
@@ -199,7 +201,10 @@ mod tests {
             message: "nope".into(),
         }
         .into();
-        assert_eq!((e.status(), e.code()), (StatusCode::CONFLICT, "contact_opted_out"));
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::CONFLICT, "contact_opted_out")
+        );
         let e: ApiError = StoreError::Corrupt("secret detail".into()).into();
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(e.public_message(), "internal error");

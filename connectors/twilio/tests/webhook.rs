@@ -1,0 +1,516 @@
+//! The connector's webhook routes end to end (signature → normalize → journal → ingest →
+//! answer), against an in-memory recording store behind core's real `Ingest`.
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use switchboard_core::connector::{Connector, ConnectorContext};
+use switchboard_core::ingest::Ingest;
+use switchboard_core::model::*;
+use switchboard_core::store::*;
+use switchboard_twilio::{EMPTY_TWIML, TwilioConnector, body_sha256, sign};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+const TOKEN: &str = "webhook-test-token";
+const PUBLIC: &str = "https://sb.example";
+const CHANNEL: &str = "acme-sms";
+
+#[derive(Default)]
+struct FakeStore {
+    keys: Mutex<HashSet<String>>,
+    journal: Mutex<Vec<JournalEntry>>,
+    messages: Mutex<Vec<InboundMessage>>,
+    statuses: Mutex<Vec<StatusUpdate>>,
+    down: AtomicBool,
+}
+
+impl FakeStore {
+    fn journal(&self, entry: &JournalEntry) -> StoreResult<bool> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Corrupt("database unavailable".into()));
+        }
+        let fresh = self
+            .keys
+            .lock()
+            .expect("lock")
+            .insert(entry.idempotency_key.clone());
+        if fresh {
+            self.journal.lock().expect("lock").push(entry.clone());
+        }
+        Ok(fresh)
+    }
+}
+
+#[async_trait::async_trait]
+impl IngestStore for FakeStore {
+    async fn ingest_message(
+        &self,
+        _: &ChannelRef,
+        journal: &JournalEntry,
+        msg: &InboundMessage,
+    ) -> StoreResult<IngestOutcome> {
+        if !self.journal(journal)? {
+            return Ok(IngestOutcome::Duplicate);
+        }
+        self.messages.lock().expect("lock").push(msg.clone());
+        Ok(IngestOutcome::Stored {
+            message_id: "m1".into(),
+            conversation_id: "c1".into(),
+            created_conversation: true,
+        })
+    }
+
+    async fn ingest_status(
+        &self,
+        _: &ChannelRef,
+        journal: &JournalEntry,
+        update: &StatusUpdate,
+    ) -> StoreResult<StatusOutcome> {
+        if !self.journal(journal)? {
+            return Ok(StatusOutcome::Duplicate);
+        }
+        self.statuses.lock().expect("lock").push(update.clone());
+        Ok(StatusOutcome::UnknownMessage)
+    }
+
+    async fn journal_only(&self, _: &ChannelRef, journal: &JournalEntry) -> StoreResult<bool> {
+        self.journal(journal)
+    }
+}
+
+/// The rest of the store is never called by a connector.
+macro_rules! unused {
+    () => {
+        unimplemented!("not used by connectors")
+    };
+}
+
+#[async_trait::async_trait]
+impl ConversationStore for FakeStore {
+    async fn list_conversations(
+        &self,
+        _: &str,
+        _: &ConversationFilter,
+        _: &PageRequest,
+    ) -> StoreResult<Page<ConversationView>> {
+        unused!()
+    }
+    async fn get_conversation(&self, _: &str, _: &str) -> StoreResult<ConversationView> {
+        unused!()
+    }
+    async fn list_participants(&self, _: &str, _: &str) -> StoreResult<Vec<ParticipantView>> {
+        unused!()
+    }
+    async fn list_messages(
+        &self,
+        _: &str,
+        _: &str,
+        _: &PageRequest,
+    ) -> StoreResult<Page<MessageView>> {
+        unused!()
+    }
+    async fn get_message(&self, _: &str, _: &str) -> StoreResult<MessageView> {
+        unused!()
+    }
+    async fn create_reply(
+        &self,
+        _: &str,
+        _: &str,
+        _: &ReplyDraft,
+    ) -> StoreResult<(MessageView, bool)> {
+        unused!()
+    }
+    async fn start_conversation(
+        &self,
+        _: &str,
+        _: &StartConversation,
+    ) -> StoreResult<(MessageView, bool)> {
+        unused!()
+    }
+    async fn mark_read(&self, _: &str, _: &str, _: &str) -> StoreResult<ConversationView> {
+        unused!()
+    }
+    async fn set_status(
+        &self,
+        _: &str,
+        _: &str,
+        _: ConversationStatus,
+        _: &str,
+    ) -> StoreResult<ConversationView> {
+        unused!()
+    }
+    async fn assign(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: &str,
+    ) -> StoreResult<ConversationView> {
+        unused!()
+    }
+    async fn unread_summary(&self, _: &str, _: &str) -> StoreResult<UnreadSummary> {
+        unused!()
+    }
+    async fn get_attachment(&self, _: &str, _: &str) -> StoreResult<AttachmentView> {
+        unused!()
+    }
+    async fn list_channels(&self, _: &str) -> StoreResult<Vec<ChannelView>> {
+        unused!()
+    }
+}
+
+#[async_trait::async_trait]
+impl JobStore for FakeStore {
+    async fn claim_job(&self, _: Millis, _: i64) -> StoreResult<Option<Job>> {
+        unused!()
+    }
+    async fn outbound_for_job(&self, _: &Job) -> StoreResult<OutboundContext> {
+        unused!()
+    }
+    async fn job_sent(&self, _: &Job, _: &SendReceipt) -> StoreResult<()> {
+        unused!()
+    }
+    async fn job_retry(&self, _: &Job, _: Millis, _: &str) -> StoreResult<()> {
+        unused!()
+    }
+    async fn job_failed(&self, _: &Job, _: &str, _: &str) -> StoreResult<()> {
+        unused!()
+    }
+    async fn media_for_job(&self, _: &Job) -> StoreResult<MediaJobContext> {
+        unused!()
+    }
+    async fn attachment_stored(&self, _: &Job, _: &StoredBlob) -> StoreResult<()> {
+        unused!()
+    }
+    async fn next_job_due(&self) -> StoreResult<Option<Millis>> {
+        unused!()
+    }
+}
+
+#[async_trait::async_trait]
+impl AdminStore for FakeStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        unused!()
+    }
+    async fn migrations_applied(&self) -> StoreResult<bool> {
+        unused!()
+    }
+    async fn sync_tenants_and_channels(
+        &self,
+        _: &[TenantRecord],
+        _: &[ChannelRecord],
+    ) -> StoreResult<()> {
+        unused!()
+    }
+    async fn create_token(&self, _: &NewToken) -> StoreResult<()> {
+        unused!()
+    }
+    async fn revoke_token(&self, _: &str, _: &str) -> StoreResult<u64> {
+        unused!()
+    }
+    async fn find_token(&self, _: &str) -> StoreResult<Option<TokenRecord>> {
+        unused!()
+    }
+    async fn set_channel_status(&self, _: &str, _: &str, _: Option<&str>) -> StoreResult<()> {
+        unused!()
+    }
+}
+
+fn settings() -> toml::Table {
+    format!(
+        "account_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"{TOKEN}\"\nfrom = \"+14155550100\"\napi_base = \"http://127.0.0.1:9\"\n"
+    )
+    .parse()
+    .expect("settings TOML")
+}
+
+fn connector() -> (TwilioConnector, Arc<FakeStore>) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let store = Arc::new(FakeStore::default());
+    let channel = ChannelRef {
+        tenant_id: "acme".into(),
+        channel_id: CHANNEL.into(),
+    };
+    let ctx = ConnectorContext {
+        ingest: Ingest::new(store.clone(), channel, Arc::new(Notify::new())),
+        http: reqwest::Client::builder().build().expect("http client"),
+        public_url: PUBLIC.into(),
+        shutdown: CancellationToken::new(),
+    };
+    let connector = TwilioConnector::new(CHANNEL.into(), &settings(), ctx).expect("valid settings");
+    (connector, store)
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../fixtures/twilio/{name}.form"));
+    std::fs::read(path).expect("fixture")
+}
+
+fn signed_form(route_and_query: &str, body: &[u8]) -> Request<Body> {
+    let url = format!("{PUBLIC}/webhooks/{CHANNEL}{route_and_query}");
+    let params = switchboard_twilio::form::parse_form(body);
+    request(
+        route_and_query,
+        "application/x-www-form-urlencoded",
+        Some(sign(TOKEN, &url, &params)),
+        body,
+    )
+}
+
+fn request(uri: &str, content_type: &str, signature: Option<String>, body: &[u8]) -> Request<Body> {
+    let mut b = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("content-type", content_type);
+    if let Some(sig) = signature {
+        b = b.header("x-twilio-signature", sig);
+    }
+    b.body(Body::from(body.to_vec())).expect("request")
+}
+
+async fn call(c: &TwilioConnector, req: Request<Body>) -> (StatusCode, String, String) {
+    let router = c.routes().expect("routes");
+    let resp = router.oneshot(req).await.expect("infallible");
+    let status = resp.status();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+    (status, ct, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn a_signed_message_is_stored_once_and_answered_with_twiml() {
+    let (c, store) = connector();
+    let body = fixture("sms");
+    let (status, ct, text) = call(&c, signed_form("/messages", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(ct, "text/xml");
+    assert_eq!(text, EMPTY_TWIML);
+    {
+        let journal = store.journal.lock().expect("lock");
+        assert_eq!(journal.len(), 1);
+        assert_eq!(
+            journal[0].idempotency_key,
+            "msg:SMd36c0364e3842955b2c8f86da3bd8ad6"
+        );
+        assert_eq!(journal[0].kind, "message");
+        assert_eq!(journal[0].content_type, "application/x-www-form-urlencoded");
+        assert_eq!(journal[0].payload, body);
+        let messages = store.messages.lock().expect("lock");
+        assert_eq!(messages[0].from.value, "+14155550111");
+    }
+    // Twilio retries: acknowledged the same way, stored nothing new.
+    let (status, _, text) = call(&c, signed_form("/messages", &body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(text, EMPTY_TWIML);
+    assert_eq!(store.messages.lock().expect("lock").len(), 1);
+}
+
+#[tokio::test]
+async fn the_query_string_is_part_of_the_signed_url() {
+    let (c, store) = connector();
+    let body = fixture("mms-two-images");
+    let (status, _, text) = call(&c, signed_form("/messages?tenant=acme&x=%20y", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let messages = store.messages.lock().expect("lock");
+    assert_eq!(messages[0].attachments.len(), 2);
+}
+
+#[tokio::test]
+async fn unsigned_or_missigned_deliveries_are_forbidden_and_not_stored() {
+    let (c, store) = connector();
+    let body = fixture("sms");
+    let ct = "application/x-www-form-urlencoded";
+    let (status, _, _) = call(&c, request("/messages", ct, None, &body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = call(
+        &c,
+        request(
+            "/messages",
+            ct,
+            Some("RSOYDt4T1cUTdK1PDd93/VVr8B8=".into()),
+            &body,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Signed for another URL (the status route, or another host).
+    let params = switchboard_twilio::form::parse_form(&body);
+    let other = sign(
+        TOKEN,
+        &format!("{PUBLIC}/webhooks/{CHANNEL}/status"),
+        &params,
+    );
+    let (status, _, _) = call(&c, request("/messages", ct, Some(other), &body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let local = sign(
+        TOKEN,
+        &format!("http://localhost:8080/webhooks/{CHANNEL}/messages"),
+        &params,
+    );
+    let (status, _, _) = call(&c, request("/messages", ct, Some(local), &body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A tampered body.
+    let sig = sign(
+        TOKEN,
+        &format!("{PUBLIC}/webhooks/{CHANNEL}/messages"),
+        &params,
+    );
+    let tampered = String::from_utf8(body.clone())
+        .expect("utf-8")
+        .replace("shipped", "lost");
+    let (status, _, _) = call(&c, request("/messages", ct, Some(sig), tampered.as_bytes())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(store.journal.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn signed_but_malformed_payloads_are_bad_requests() {
+    let (c, store) = connector();
+    for name in [
+        "invalid-missing-from",
+        "invalid-missing-sid",
+        "invalid-nummedia-abc",
+        "invalid-nummedia-too-large",
+    ] {
+        let (status, _, text) = call(&c, signed_form("/messages", &fixture(name))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {text}");
+    }
+    assert!(store.journal.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn status_callbacks_are_applied_once() {
+    let (c, store) = connector();
+    let body = fixture("status-failed-30003");
+    let (status, _, text) = call(&c, signed_form("/status", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (status, _, _) = call(&c, signed_form("/status", &body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let statuses = store.statuses.lock().expect("lock");
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0].status, DeliveryStatus::Failed);
+    assert_eq!(statuses[0].error_code.as_deref(), Some("30003"));
+    let journal = store.journal.lock().expect("lock");
+    assert_eq!(
+        journal[0].idempotency_key,
+        "status:SMfbd95872b4af61a535c28e003e39344e:failed:30003"
+    );
+    assert_eq!(journal[0].kind, "status");
+}
+
+#[tokio::test]
+async fn unknown_statuses_are_journaled_and_acknowledged() {
+    let (c, store) = connector();
+    let (status, _, _) = call(&c, signed_form("/status", &fixture("status-unknown-value"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(store.statuses.lock().expect("lock").is_empty());
+    assert_eq!(store.journal.lock().expect("lock").len(), 1);
+}
+
+#[tokio::test]
+async fn json_bodies_are_verified_by_their_hash() {
+    let (c, store) = connector();
+    let body =
+        br#"{"MessageSid":"SMjson0001","From":"+14155550111","To":"+14155550100","Body":"hi"}"#;
+    let query = format!("?bodySHA256={}", body_sha256(body));
+    let url = format!("{PUBLIC}/webhooks/{CHANNEL}/messages{query}");
+    let sig = sign(TOKEN, &url, &[] as &[(&str, &str)]);
+    let (status, _, text) = call(
+        &c,
+        request(
+            &format!("/messages{query}"),
+            "application/json",
+            Some(sig.clone()),
+            body,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(
+        store.messages.lock().expect("lock")[0].provider_message_id,
+        "SMjson0001"
+    );
+    assert_eq!(
+        store.journal.lock().expect("lock")[0].content_type,
+        "application/json"
+    );
+    let other = br#"{"MessageSid":"SMjson0002","From":"+14155550111"}"#;
+    let (status, _, _) = call(
+        &c,
+        request(
+            &format!("/messages{query}"),
+            "application/json",
+            Some(sig),
+            other,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn other_content_types_are_unsupported() {
+    let (c, _store) = connector();
+    let (status, _, _) = call(
+        &c,
+        request("/messages", "text/plain", Some("x".into()), b"hello"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn storage_failures_ask_twilio_to_retry() {
+    let (c, store) = connector();
+    store.down.store(true, Ordering::SeqCst);
+    let (status, _, text) = call(&c, signed_form("/messages", &fixture("sms"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(
+        !text.contains("database unavailable"),
+        "internals leaked: {text}"
+    );
+}
+
+#[tokio::test]
+async fn connector_identity_and_settings_errors() {
+    let (c, _store) = connector();
+    assert_eq!(c.channel_id(), CHANNEL);
+    assert_eq!(c.kind(), ChannelKind::Twilio);
+    assert_eq!(c.address().as_deref(), Some("+14155550100"));
+
+    let bad: toml::Table = "account_sid = \"nope\"\nauth_token = \"x\""
+        .parse()
+        .expect("toml");
+    let store = Arc::new(FakeStore::default());
+    let ctx = ConnectorContext {
+        ingest: Ingest::new(
+            store,
+            ChannelRef {
+                tenant_id: "acme".into(),
+                channel_id: "bad".into(),
+            },
+            Arc::new(Notify::new()),
+        ),
+        http: reqwest::Client::builder().build().expect("http client"),
+        public_url: PUBLIC.into(),
+        shutdown: CancellationToken::new(),
+    };
+    let errors = match TwilioConnector::new("bad".into(), &bad, ctx) {
+        Ok(_) => panic!("invalid settings accepted"),
+        Err(e) => e,
+    };
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert!(paths.contains(&"channels[bad].account_sid"), "{paths:?}");
+    assert!(paths.contains(&"channels[bad].from"), "{paths:?}");
+}

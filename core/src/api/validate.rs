@@ -1,0 +1,283 @@
+//! Request validation shared by the handlers: pagination, the `Idempotency-Key` header,
+//! reply drafts, contact addresses and free-text fields.
+//!
+//! Malformed transport-level input (query strings, headers, cursors) is a 400; a
+//! well-formed body whose values break the rules (lengths, enums, formats) is a 422.
+//! Strings are rejected when they contain NUL (PostgreSQL cannot store it) and, for
+//! single-line fields that end up in headers (subject, names), any control character.
+
+use super::error::ApiError;
+use crate::model::{Identity, IdentityKind};
+use crate::store::{Cursor, PageRequest, ReplyDraft};
+use axum::http::HeaderMap;
+
+pub const DEFAULT_LIMIT: i64 = 25;
+pub const MAX_LIMIT: i64 = 100;
+pub const MAX_TEXT_CHARS: usize = 10_000;
+pub const MAX_SUBJECT_CHARS: usize = 998;
+pub const MAX_MEDIA_URLS: usize = 10;
+pub const MAX_URL_LEN: usize = 2048;
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+pub const MAX_NAME_CHARS: usize = 255;
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// A query parameter, with an empty value treated as absent.
+pub fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// `cursor` and `limit` query parameters → a page request (400 on bad values).
+pub fn page_request(
+    cursor: Option<String>,
+    limit: Option<String>,
+) -> Result<PageRequest, ApiError> {
+    let cursor = match non_empty(cursor) {
+        Some(c) => Some(Cursor::decode(&c).ok_or(ApiError::InvalidCursor)?),
+        None => None,
+    };
+    let limit = match non_empty(limit) {
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("limit must be an integer from 1 to {MAX_LIMIT}"))
+            })?,
+        None => DEFAULT_LIMIT,
+    };
+    Ok(PageRequest { cursor, limit })
+}
+
+/// The optional `Idempotency-Key` header: one value of 1..=255 visible ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all(IDEMPOTENCY_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::bad_request(format!(
+            "Idempotency-Key must be one header of 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+        ))
+    };
+    if values.next().is_some() {
+        return Err(bad());
+    }
+    let bytes = value.as_bytes();
+    if bytes.is_empty()
+        || bytes.len() > MAX_IDEMPOTENCY_KEY_LEN
+        || !bytes.iter().all(u8::is_ascii_graphic)
+    {
+        return Err(bad());
+    }
+    // All visible ASCII, so this is valid UTF-8.
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// The body fields of an outbound message, as received.
+#[derive(Debug, Default)]
+pub struct DraftFields {
+    pub text: Option<String>,
+    pub subject: Option<String>,
+    pub media_urls: Option<Vec<String>>,
+}
+
+/// Validates the fields of a reply and builds the store's draft.
+pub fn draft(
+    fields: DraftFields,
+    author: &str,
+    idempotency_key: Option<String>,
+) -> Result<ReplyDraft, ApiError> {
+    if let Some(text) = &fields.text {
+        if text.trim().is_empty() {
+            return Err(ApiError::validation("text must not be blank"));
+        }
+        if text.chars().count() > MAX_TEXT_CHARS {
+            return Err(ApiError::validation(format!(
+                "text is longer than {MAX_TEXT_CHARS} characters"
+            )));
+        }
+        if text.contains('\0') {
+            return Err(ApiError::validation("text must not contain NUL characters"));
+        }
+    }
+    if let Some(subject) = &fields.subject {
+        single_line("subject", subject, MAX_SUBJECT_CHARS)?;
+    }
+    let media_urls = fields.media_urls.unwrap_or_default();
+    if media_urls.len() > MAX_MEDIA_URLS {
+        return Err(ApiError::validation(format!(
+            "at most {MAX_MEDIA_URLS} media_urls are allowed"
+        )));
+    }
+    for (i, u) in media_urls.iter().enumerate() {
+        media_url(u).map_err(|why| ApiError::validation(format!("media_urls[{i}] {why}")))?;
+    }
+    if fields.text.is_none() && media_urls.is_empty() {
+        return Err(ApiError::validation(
+            "a message needs text or at least one media url",
+        ));
+    }
+    Ok(ReplyDraft {
+        text: fields.text,
+        subject: fields.subject,
+        media_urls,
+        author: author.to_string(),
+        idempotency_key,
+    })
+}
+
+/// An absolute http(s) URL of at most 2048 characters; the reason it is not, otherwise.
+fn media_url(u: &str) -> Result<(), &'static str> {
+    if u.len() > MAX_URL_LEN {
+        return Err("is longer than 2048 characters");
+    }
+    if u.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not contain whitespace or control characters");
+    }
+    let parsed = url::Url::parse(u).map_err(|_| "is not an absolute URL")?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
+        return Err("must be an http or https URL with a host");
+    }
+    Ok(())
+}
+
+/// A non-blank single-line text field of at most `max` characters.
+pub fn single_line(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::validation(format!("{field} must not be blank")));
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::validation(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::validation(format!(
+            "{field} must be a single line without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A contact address to start a conversation with, normalized as ingest stores it:
+/// phone `+` and 8-15 digits; WhatsApp the same digits without the `+` (a leading `+` is
+/// accepted); email lower-cased with exactly one `@`.
+pub fn identity(kind: IdentityKind, value: &str) -> Result<Identity, ApiError> {
+    let value = value.trim();
+    let normalized = match kind {
+        IdentityKind::Phone => {
+            if !is_e164(value) {
+                return Err(ApiError::validation(
+                    "to.value must be an E.164 number: + then 8 to 15 digits",
+                ));
+            }
+            value.to_string()
+        }
+        IdentityKind::Whatsapp => {
+            let digits = value.strip_prefix('+').unwrap_or(value);
+            if !is_e164(&format!("+{digits}")) {
+                return Err(ApiError::validation(
+                    "to.value must be a WhatsApp number: 8 to 15 digits",
+                ));
+            }
+            digits.to_string()
+        }
+        IdentityKind::Email => {
+            let ok = value.len() <= 254
+                && !value.chars().any(|c| c.is_control() || c.is_whitespace())
+                && value.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+                });
+            if !ok {
+                return Err(ApiError::validation(
+                    "to.value must be an email address with exactly one @",
+                ));
+            }
+            value.to_lowercase()
+        }
+    };
+    Ok(Identity {
+        kind,
+        value: normalized,
+    })
+}
+
+fn is_e164(s: &str) -> bool {
+    s.strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn fields(text: Option<&str>, urls: &[&str]) -> DraftFields {
+        DraftFields {
+            text: text.map(str::to_string),
+            subject: None,
+            media_urls: Some(urls.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn drafts_need_content_and_valid_urls() {
+        assert!(draft(fields(Some("hi"), &[]), "bob", None).is_ok());
+        assert!(draft(fields(None, &["https://cdn.example/a.jpg"]), "bob", None).is_ok());
+        assert!(draft(fields(None, &[]), "bob", None).is_err());
+        assert!(draft(fields(Some("  "), &[]), "bob", None).is_err());
+        assert!(draft(fields(None, &["ftp://x/a"]), "bob", None).is_err());
+        assert!(draft(fields(None, &["/relative"]), "bob", None).is_err());
+        assert!(
+            draft(
+                fields(Some(&"x".repeat(MAX_TEXT_CHARS + 1)), &[]),
+                "bob",
+                None
+            )
+            .is_err()
+        );
+        let mut f = fields(Some("hi"), &[]);
+        f.subject = Some("Hello\r\nBcc: x@y".into());
+        assert!(draft(f, "bob", None).is_err());
+    }
+
+    #[test]
+    fn identities_are_normalized() {
+        let phone = identity(IdentityKind::Phone, "+14155550123").expect("phone");
+        assert_eq!(phone.value, "+14155550123");
+        assert!(identity(IdentityKind::Phone, "14155550123").is_err());
+        assert!(identity(IdentityKind::Phone, "+1415").is_err());
+        let wa = identity(IdentityKind::Whatsapp, "+14155550123").expect("wa");
+        assert_eq!(wa.value, "14155550123");
+        let mail = identity(IdentityKind::Email, "Ann@Example.COM").expect("email");
+        assert_eq!(mail.value, "ann@example.com");
+        assert!(identity(IdentityKind::Email, "a@b@c").is_err());
+        assert!(identity(IdentityKind::Email, "nobody").is_err());
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii() {
+        let mut h = HeaderMap::new();
+        assert_eq!(idempotency_key(&h).ok(), Some(None));
+        h.insert(IDEMPOTENCY_HEADER, HeaderValue::from_static("key-1"));
+        assert_eq!(idempotency_key(&h).ok(), Some(Some("key-1".into())));
+        h.insert(IDEMPOTENCY_HEADER, HeaderValue::from_static("has space"));
+        assert!(idempotency_key(&h).is_err());
+        h.insert(IDEMPOTENCY_HEADER, HeaderValue::from_static(""));
+        assert!(idempotency_key(&h).is_err());
+    }
+
+    #[test]
+    fn pages_default_and_bound_the_limit() {
+        assert_eq!(
+            page_request(None, None).map(|p| p.limit).ok(),
+            Some(DEFAULT_LIMIT)
+        );
+        assert!(page_request(None, Some("0".into())).is_err());
+        assert!(page_request(None, Some("101".into())).is_err());
+        assert!(matches!(
+            page_request(Some("!!".into()), None),
+            Err(ApiError::InvalidCursor)
+        ));
+    }
+}

@@ -1,0 +1,149 @@
+//! `switchboard serve`: bind, build the connectors, mount API and webhooks, run the
+//! dispatcher, and shut down gracefully (in-flight requests and sends drain).
+
+use crate::commands::{open_store, tenant_records};
+use anyhow::{Context, Result, anyhow};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::api::{AppState, router};
+use switchboard_core::blob::BlobStore;
+use switchboard_core::config::{Config, ConfigErrors};
+use switchboard_core::connector::{Connector, ConnectorContext};
+use switchboard_core::ingest::Ingest;
+use switchboard_core::outbox::Dispatcher;
+use switchboard_core::store::{ChannelRecord, ChannelRef};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub async fn serve(config: Config) -> Result<()> {
+    crate::logging::init(config.server.log_format);
+    let store = open_store(&config).await?;
+    let blobs = BlobStore::open(&config.blobs.path).await.context("opening the blob store")?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let bound = listener.local_addr()?;
+    let public_url = if config.server.public_url.is_empty() {
+        format!("http://{bound}")
+    } else {
+        config.server.public_base()
+    };
+    let shutdown = CancellationToken::new();
+    let jobs = Arc::new(Notify::new());
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .context("building the HTTP client")?;
+
+    let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();
+    let mut errors = Vec::new();
+    for ch in &config.channels {
+        let ctx = ConnectorContext {
+            ingest: Ingest::new(
+                store.clone(),
+                ChannelRef { tenant_id: ch.tenant.clone(), channel_id: ch.id.clone() },
+                jobs.clone(),
+            ),
+            http: http.clone(),
+            public_url: public_url.clone(),
+            shutdown: shutdown.clone(),
+        };
+        match crate::channels::build(ch, ctx) {
+            Ok(c) => {
+                connectors.insert(ch.id.clone(), c);
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(anyhow!("{}", ConfigErrors(errors)));
+    }
+    let records: Vec<ChannelRecord> = config
+        .channels
+        .iter()
+        .map(|ch| ChannelRecord {
+            id: ch.id.clone(),
+            tenant_id: ch.tenant.clone(),
+            kind: ch.kind.as_str().to_string(),
+            address: connectors.get(&ch.id).and_then(|c| c.address()),
+        })
+        .collect();
+    store
+        .sync_tenants_and_channels(&tenant_records(&config), &records)
+        .await
+        .context("recording channels")?;
+
+    let mut app: Router = router(
+        AppState { store: store.clone(), blobs: blobs.clone(), jobs: jobs.clone() },
+        config.server.max_body_bytes,
+    );
+    for (id, c) in &connectors {
+        if let Some(routes) = c.routes() {
+            app = app.nest(&format!("/webhooks/{id}"), routes);
+        }
+    }
+    let app = app
+        .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(config.server.max_body_bytes))
+        .layer(TraceLayer::new_for_http());
+
+    let connectors = Arc::new(connectors);
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        connectors.clone(),
+        blobs,
+        config.outbox.clone(),
+        config.media.clone(),
+        jobs,
+    ));
+    let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
+
+    tracing::info!(%bound, %public_url, channels = config.channels.len(), "switchboard listening");
+    // A line on stdout for scripts and tests that start the daemon on port 0.
+    println!("switchboard listening on http://{bound}");
+
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: draining requests and sends");
+        signal.cancel();
+    });
+    let server_shutdown = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+        .await
+        .context("serving HTTP")?;
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    if tokio::time::timeout(grace, dispatcher).await.is_err() {
+        tracing::warn!("sends still in flight after {grace:?}; their jobs will be retried after restart");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

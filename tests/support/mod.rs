@@ -1,0 +1,389 @@
+//! End-to-end test support: the real `switchboard` binary started on a free port with a
+//! generated configuration and a fresh database, and a fake Twilio API that records what it
+//! receives and answers as Twilio documents (201 JSON, 400 with an error code, 429, 500).
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT_SID: &str = "AC00000000000000000000000000000001";
+pub const AUTH_TOKEN: &str = "test-auth-token-0123456789";
+pub const OUR_NUMBER: &str = "+15005550006";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_switchboard")
+}
+
+/// A request the fake Twilio API received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub form: Vec<(String, String)>,
+}
+
+impl Recorded {
+    pub fn field(&self, k: &str) -> Option<&str> {
+        self.form.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+pub struct FakeState {
+    pub requests: Mutex<Vec<Recorded>>,
+    /// Planned answers for the Messages API, consumed in order; empty means 201.
+    pub plan: Mutex<VecDeque<(u16, Value)>>,
+    pub media: Mutex<Vec<u8>>,
+}
+
+pub struct FakeTwilio {
+    pub base: String,
+    pub state: Arc<FakeState>,
+}
+
+impl FakeTwilio {
+    pub async fn start() -> Self {
+        let state = Arc::new(FakeState::default());
+        *state.media.lock().expect("lock") = b"\x89PNG\r\n\x1a\nfake-png-bytes".to_vec();
+        let app = Router::new()
+            .route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages))
+            .route("/2010-04-01/Accounts/{sid}/Messages/{msg}/Media/{media}", get(media_redirect))
+            .route("/cdn/{media}", get(media_bytes))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { base, state }
+    }
+
+    pub fn plan(&self, status: u16, body: Value) {
+        self.state.plan.lock().expect("lock").push_back((status, body));
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().expect("lock").clone()
+    }
+
+    pub fn media_url(&self, n: u32) -> String {
+        format!("{}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM{n}/Media/ME{n}", self.base)
+    }
+}
+
+fn expected_basic() -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
+    )
+}
+
+async fn messages(State(s): State<Arc<FakeState>>, Path(sid): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    s.requests.lock().expect("lock").push(Recorded {
+        path: format!("/2010-04-01/Accounts/{sid}/Messages.json"),
+        authorization: authorization.clone(),
+        form: form.clone(),
+    });
+    if authorization.as_deref() != Some(expected_basic().as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401})),
+        )
+            .into_response();
+    }
+    if let Some((status, body)) = s.plan.lock().expect("lock").pop_front() {
+        return (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), axum::Json(body)).into_response();
+    }
+    let n = s.requests.lock().expect("lock").len();
+    let get = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "account_sid": sid,
+            "api_version": "2010-04-01",
+            "body": get("Body"),
+            "date_created": "Thu, 24 Aug 2023 05:01:45 +0000",
+            "date_sent": null,
+            "date_updated": "Thu, 24 Aug 2023 05:01:45 +0000",
+            "direction": "outbound-api",
+            "error_code": null,
+            "error_message": null,
+            "from": get("From"),
+            "messaging_service_sid": get("MessagingServiceSid"),
+            "num_media": "0",
+            "num_segments": "1",
+            "price": null,
+            "price_unit": "USD",
+            "sid": format!("SMfake{n:026}"),
+            "status": "queued",
+            "subresource_uris": {"media": format!("/2010-04-01/Accounts/{sid}/Messages/SMfake{n:026}/Media.json")},
+            "to": get("To"),
+            "uri": format!("/2010-04-01/Accounts/{sid}/Messages/SMfake{n:026}.json")
+        })),
+    )
+        .into_response()
+}
+
+async fn media_redirect(Path((_, _, media)): Path<(String, String, String)>, headers: HeaderMap) -> Response {
+    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected_basic().as_str()) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    (StatusCode::FOUND, [(header::LOCATION, format!("/cdn/{media}"))]).into_response()
+}
+
+async fn media_bytes(State(s): State<Arc<FakeState>>) -> Response {
+    let bytes = s.media.lock().expect("lock").clone();
+    ([(header::CONTENT_TYPE, "image/png")], bytes).into_response()
+}
+
+/// The daemon under test.
+pub struct Daemon {
+    /// None for a handle that only talks to a daemon someone else owns.
+    pub child: Option<Child>,
+    pub base: String,
+    pub dir: std::path::PathBuf,
+    pub config: std::path::PathBuf,
+    pub http: reqwest::Client,
+}
+
+pub fn write_config(dir: &std::path::Path, twilio_base: &str) -> std::path::PathBuf {
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = 65536
+
+[database]
+url = "sqlite://{dir}/switchboard.db"
+
+[blobs]
+path = "{dir}/blobs"
+
+[outbox]
+base_delay_ms = 50
+max_delay_ms = 200
+poll_interval_ms = 50
+max_attempts = 3
+
+[media]
+max_bytes = 1048576
+
+[[tenants]]
+id = "acme"
+
+[[tenants]]
+id = "other"
+
+[[channels]]
+id = "acme-sms"
+tenant = "acme"
+type = "twilio"
+account_sid = "{ACCOUNT_SID}"
+auth_token = "${{E2E_TWILIO_TOKEN}}"
+from = "{OUR_NUMBER}"
+api_base = "{twilio_base}"
+"#,
+        dir = dir.display()
+    );
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, config).expect("write config");
+    path
+}
+
+/// An HTTP client for tests (rustls with the ring provider, as the daemon uses).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+fn command(config: &std::path::Path) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("--config")
+        .arg(config)
+        .env("E2E_TWILIO_TOKEN", AUTH_TOKEN)
+        .env("RUST_LOG", "info,switchboard_core=debug");
+    c
+}
+
+/// Runs a one-shot CLI command and returns its stdout.
+pub fn cli(config: &std::path::Path, args: &[&str]) -> String {
+    let out = command(config).args(args).output().expect("run cli");
+    assert!(
+        out.status.success(),
+        "switchboard {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Daemon {
+    pub fn start(dir: &std::path::Path, config: &std::path::Path) -> Self {
+        let mut child = command(config)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("daemon.log"))
+                    .expect("log file"),
+            ))
+            .spawn()
+            .expect("spawn daemon");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("switchboard listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("daemon did not start; log:\n{}", std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()));
+        Self {
+            child: Some(child),
+            base,
+            dir: dir.to_path_buf(),
+            config: config.to_path_buf(),
+            http: http(),
+        }
+    }
+
+    /// A handle to a running daemon, without owning (or killing) its process.
+    pub fn handle(base: &str, dir: &std::path::Path, config: &std::path::Path) -> Self {
+        Self {
+            child: None,
+            base: base.to_string(),
+            dir: dir.to_path_buf(),
+            config: config.to_path_buf(),
+            http: http(),
+        }
+    }
+
+    /// `kill -9`: no shutdown hooks, no flushing.
+    pub fn kill9(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill(); // SIGKILL on Unix
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn webhook_url(&self, route: &str) -> String {
+        format!("{}/webhooks/acme-sms/{route}", self.base)
+    }
+
+    /// Posts a form to a Twilio webhook route, signed as Twilio signs it.
+    pub async fn post_twilio(&self, route: &str, params: &[(&str, &str)]) -> reqwest::Response {
+        let url = self.webhook_url(route);
+        let sig = twilio_signature(AUTH_TOKEN, &url, params);
+        self.post_form(&url, params, Some(&sig)).await
+    }
+
+    pub async fn post_form(&self, url: &str, params: &[(&str, &str)], signature: Option<&str>) -> reqwest::Response {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter())
+            .finish();
+        let mut req = self
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(sig) = signature {
+            req = req.header("X-Twilio-Signature", sig);
+        }
+        req.send().await.expect("post webhook")
+    }
+
+    pub async fn api(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("api call");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Twilio's algorithm, written independently of the connector: HMAC-SHA1 over the URL
+/// followed by the parameters sorted by name, each name directly followed by its value.
+pub fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
+    sorted.sort();
+    let mut data = url.to_string();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).expect("hmac key");
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A Twilio inbound SMS webhook's parameters, as Twilio sends them.
+pub fn sms_params<'a>(sid: &'a str, from: &'a str, body: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("ToCountry", "US"),
+        ("ToState", "CA"),
+        ("SmsMessageSid", sid),
+        ("NumMedia", "0"),
+        ("ToCity", ""),
+        ("FromZip", "94105"),
+        ("SmsSid", sid),
+        ("FromState", "CA"),
+        ("SmsStatus", "received"),
+        ("FromCity", "SAN FRANCISCO"),
+        ("Body", body),
+        ("FromCountry", "US"),
+        ("To", OUR_NUMBER),
+        ("ToZip", ""),
+        ("NumSegments", "1"),
+        ("MessageSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", from),
+        ("ApiVersion", "2010-04-01"),
+    ]
+}
+
+/// Polls `f` until it returns Some, for up to `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "condition not met within {secs}s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
