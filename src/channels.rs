@@ -11,13 +11,19 @@ pub fn validate(kind: ChannelKind, settings: &toml::Table, path: &str) -> Vec<Co
         ChannelKind::Twilio => switchboard_twilio::validate(settings, path),
         ChannelKind::Email | ChannelKind::Whatsapp => vec![ConfigError::new(
             format!("{path}.type"),
-            format!("channel type {:?} is not available in this build yet", kind.as_str()),
+            format!(
+                "channel type {:?} is not available in this build yet",
+                kind.as_str()
+            ),
         )],
     }
 }
 
 /// Builds the connector for one configured channel.
-pub fn build(ch: &ChannelConfig, ctx: ConnectorContext) -> Result<Arc<dyn Connector>, Vec<ConfigError>> {
+pub fn build(
+    ch: &ChannelConfig,
+    ctx: ConnectorContext,
+) -> Result<Arc<dyn Connector>, Vec<ConfigError>> {
     match ch.kind {
         ChannelKind::Twilio => Ok(Arc::new(switchboard_twilio::TwilioConnector::new(
             ch.id.clone(),

@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about = "Omnichannel ingestion daemon: email, Twilio and WhatsApp into one conversation model")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Omnichannel ingestion daemon: email, Twilio and WhatsApp into one conversation model"
+)]
 pub struct Cli {
     /// Configuration file (TOML). Without one, the embedded defaults apply.
     #[arg(long, global = true, env = "SWITCHBOARD_CONFIG")]

@@ -16,7 +16,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 "configuration OK: {} tenant(s), {} channel(s), database {}",
                 config.tenants.len(),
                 config.channels.len(),
-                if config.database.url.expose().starts_with("sqlite:") { "sqlite" } else { "postgres" }
+                if config.database.url.expose().starts_with("sqlite:") {
+                    "sqlite"
+                } else {
+                    "postgres"
+                }
             );
             Ok(())
         }
@@ -26,19 +30,27 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Token { command } => token(&config, command).await,
-        Command::TwilioSign { channel, route, data } => twilio_sign(&config, &channel, &route, &data),
+        Command::TwilioSign {
+            channel,
+            route,
+            data,
+        } => twilio_sign(&config, &channel, &route, &data),
     }
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
-    config::load(cli.config.as_deref(), &crate::channels::validate).map_err(|errors| anyhow!("{errors}"))
+    config::load(cli.config.as_deref(), &crate::channels::validate)
+        .map_err(|errors| anyhow!("{errors}"))
 }
 
 /// Opens the store, applies migrations and records the configured tenants.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    let store = store::open(config.database.url.expose(), config.database.max_connections)
-        .await
-        .context("opening the database")?;
+    let store = store::open(
+        config.database.url.expose(),
+        config.database.max_connections,
+    )
+    .await
+    .context("opening the database")?;
     store.migrate().await.context("applying migrations")?;
     store
         .sync_tenants_and_channels(&tenant_records(config), &[])
@@ -51,7 +63,10 @@ pub fn tenant_records(config: &Config) -> Vec<TenantRecord> {
     config
         .tenants
         .iter()
-        .map(|t| TenantRecord { id: t.id.clone(), name: t.name.clone() })
+        .map(|t| TenantRecord {
+            id: t.id.clone(),
+            name: t.name.clone(),
+        })
         .collect()
 }
 
@@ -69,10 +84,19 @@ async fn token(config: &Config, command: TokenCommand) -> Result<()> {
                 RoleArg::Agent => Role::Agent,
             };
             store
-                .create_token(&NewToken { id: id.clone(), tenant_id: tenant.clone(), name: name.clone(), role, hash })
+                .create_token(&NewToken {
+                    id: id.clone(),
+                    tenant_id: tenant.clone(),
+                    name: name.clone(),
+                    role,
+                    hash,
+                })
                 .await
                 .map_err(|e| anyhow!("{e}"))?;
-            eprintln!("created {} token {name:?} (id {id}) for tenant {tenant}; it is shown only once:", role.as_str());
+            eprintln!(
+                "created {} token {name:?} (id {id}) for tenant {tenant}; it is shown only once:",
+                role.as_str()
+            );
             println!("{token}");
             Ok(())
         }
@@ -99,7 +123,9 @@ fn twilio_sign(config: &Config, channel: &str, route: &str, data: &str) -> Resul
         .and_then(|v| v.as_str())
         .ok_or_else(|| anyhow!("channel {channel} has no auth_token"))?;
     let url = format!("{}/webhooks/{channel}/{route}", config.server.public_base());
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(data.as_bytes()).into_owned().collect();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(data.as_bytes())
+        .into_owned()
+        .collect();
     eprintln!("signed URL: {url}");
     println!("{}", switchboard_twilio::sign(token, &url, &params));
     Ok(())

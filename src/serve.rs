@@ -23,7 +23,9 @@ use tower_http::trace::TraceLayer;
 pub async fn serve(config: Config) -> Result<()> {
     crate::logging::init(config.server.log_format);
     let store = open_store(&config).await?;
-    let blobs = BlobStore::open(&config.blobs.path).await.context("opening the blob store")?;
+    let blobs = BlobStore::open(&config.blobs.path)
+        .await
+        .context("opening the blob store")?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
@@ -47,7 +49,10 @@ pub async fn serve(config: Config) -> Result<()> {
         let ctx = ConnectorContext {
             ingest: Ingest::new(
                 store.clone(),
-                ChannelRef { tenant_id: ch.tenant.clone(), channel_id: ch.id.clone() },
+                ChannelRef {
+                    tenant_id: ch.tenant.clone(),
+                    channel_id: ch.id.clone(),
+                },
                 jobs.clone(),
             ),
             http: http.clone(),
@@ -80,7 +85,11 @@ pub async fn serve(config: Config) -> Result<()> {
         .context("recording channels")?;
 
     let mut app: Router = router(
-        AppState { store: store.clone(), blobs: blobs.clone(), jobs: jobs.clone() },
+        AppState {
+            store: store.clone(),
+            blobs: blobs.clone(),
+            jobs: jobs.clone(),
+        },
         config.server.max_body_bytes,
     );
     for (id, c) in &connectors {
@@ -121,7 +130,9 @@ pub async fn serve(config: Config) -> Result<()> {
         .context("serving HTTP")?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     if tokio::time::timeout(grace, dispatcher).await.is_err() {
-        tracing::warn!("sends still in flight after {grace:?}; their jobs will be retried after restart");
+        tracing::warn!(
+            "sends still in flight after {grace:?}; their jobs will be retried after restart"
+        );
     }
     tracing::info!("stopped");
     Ok(())

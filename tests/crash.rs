@@ -81,7 +81,11 @@ async fn check(db: &std::path::Path) -> Invariants {
     .fetch_one(&mut conn)
     .await
     .expect("count check");
-    Invariants { per_sid, journal_without_message, count_mismatch }
+    Invariants {
+        per_sid,
+        journal_without_message,
+        count_mismatch,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,19 +124,32 @@ async fn kill_dash_nine_mid_burst_loses_and_duplicates_nothing() {
         }));
     }
     // Kill mid-burst.
-    eventually(60, || async { (done.load(Ordering::SeqCst) >= MESSAGES / 3).then_some(()) }).await;
+    eventually(60, || async {
+        (done.load(Ordering::SeqCst) >= MESSAGES / 3).then_some(())
+    })
+    .await;
     daemon.lock().await.kill9();
     for w in workers {
         w.await.expect("worker");
     }
     let acked: HashSet<usize> = acked.lock().await.clone();
-    assert!(acked.len() >= MESSAGES / 3, "burst acknowledged {} before the kill", acked.len());
+    assert!(
+        acked.len() >= MESSAGES / 3,
+        "burst acknowledged {} before the kill",
+        acked.len()
+    );
     assert!(acked.len() < MESSAGES, "the kill must interrupt the burst");
 
     let db = dir.path().join("switchboard.db");
     let after_crash = check(&db).await;
-    assert_eq!(after_crash.journal_without_message, 0, "a journaled delivery without its message is half-stored");
-    assert_eq!(after_crash.count_mismatch, 0, "conversation counters disagree with stored messages");
+    assert_eq!(
+        after_crash.journal_without_message, 0,
+        "a journaled delivery without its message is half-stored"
+    );
+    assert_eq!(
+        after_crash.count_mismatch, 0,
+        "conversation counters disagree with stored messages"
+    );
     let present: HashSet<String> = after_crash.per_sid.iter().map(|(s, _)| s.clone()).collect();
     for (s, n) in &after_crash.per_sid {
         assert_eq!(*n, 1, "{s} stored {n} times");
@@ -145,7 +162,10 @@ async fn kill_dash_nine_mid_burst_loses_and_duplicates_nothing() {
     let restarted = Daemon::start(dir.path(), &config);
     for i in 0..MESSAGES {
         if !acked.contains(&i) || i % 5 == 0 {
-            assert!(deliver(&restarted, i).await, "retry of {i} after restart not acknowledged");
+            assert!(
+                deliver(&restarted, i).await,
+                "retry of {i} after restart not acknowledged"
+            );
         }
     }
     let final_state = check(&db).await;

@@ -65,9 +65,9 @@ impl BlobStore {
 
     fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
         let valid = key.starts_with("sha256/")
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b'/' || b.is_ascii_lowercase() || b.is_ascii_digit())
+            && key.bytes().all(|b| {
+                b.is_ascii_hexdigit() || b == b'/' || b.is_ascii_lowercase() || b.is_ascii_digit()
+            })
             && !key.contains("..");
         if !valid {
             return Err(BlobError::InvalidKey);
@@ -99,7 +99,13 @@ mod tests {
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
         assert_eq!(store.get(&k1).await.expect("get"), b"hello");
-        assert!(matches!(store.get("../etc/passwd").await, Err(BlobError::InvalidKey)));
-        assert!(matches!(store.get("sha256/../../x").await, Err(BlobError::InvalidKey)));
+        assert!(matches!(
+            store.get("../etc/passwd").await,
+            Err(BlobError::InvalidKey)
+        ));
+        assert!(matches!(
+            store.get("sha256/../../x").await,
+            Err(BlobError::InvalidKey)
+        ));
     }
 }

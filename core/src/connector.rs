@@ -6,7 +6,9 @@
 //! channel, the shared HTTP client, the public URL and a shutdown token — never a pool.
 
 use crate::ingest::Ingest;
-use crate::model::{ChannelKind, FetchedMedia, MediaLimits, OutboundMessage, SendError, SendReceipt};
+use crate::model::{
+    ChannelKind, FetchedMedia, MediaLimits, OutboundMessage, SendError, SendReceipt,
+};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +27,11 @@ pub struct ConnectorContext {
 impl ConnectorContext {
     /// The public URL of one of this channel's webhook routes, e.g. `webhook_url("status")`.
     pub fn webhook_url(&self, route: &str) -> String {
-        let base = format!("{}/webhooks/{}", self.public_url, self.ingest.channel().channel_id);
+        let base = format!(
+            "{}/webhooks/{}",
+            self.public_url,
+            self.ingest.channel().channel_id
+        );
         if route.is_empty() {
             base
         } else {
@@ -52,7 +58,11 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Fetches a media item the connector's normalization referred to (a URL or media id),
     /// with the provider's credentials, within `limits`.
-    async fn fetch_media(&self, source: &str, limits: &MediaLimits) -> Result<FetchedMedia, SendError>;
+    async fn fetch_media(
+        &self,
+        source: &str,
+        limits: &MediaLimits,
+    ) -> Result<FetchedMedia, SendError>;
 
     /// Whether the provider is reachable with the configured credentials.
     async fn healthcheck(&self) -> Result<(), String> {

@@ -89,7 +89,9 @@ impl Ingest {
 
 fn check_journal(journal: &JournalEntry) -> Result<(), IngestError> {
     if journal.idempotency_key.trim().is_empty() || journal.idempotency_key.len() > 512 {
-        return Err(IngestError::Invalid("idempotency key empty or too long".into()));
+        return Err(IngestError::Invalid(
+            "idempotency key empty or too long".into(),
+        ));
     }
     Ok(())
 }

@@ -5,13 +5,13 @@
 //! database. A connector gets a [`connector::ConnectorContext`], never a pool.
 
 pub mod api;
+pub mod blob;
 pub mod config;
-pub mod model;
 pub mod connector;
 pub mod ingest;
+pub mod model;
+pub mod outbox;
 pub mod store;
 pub mod thread;
-pub mod webhook;
-pub mod blob;
 pub mod tokens;
-pub mod outbox;
+pub mod webhook;

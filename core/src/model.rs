@@ -329,10 +329,13 @@ impl MediaLimits {
             .trim()
             .to_ascii_lowercase();
         self.allowed_types.is_empty()
-            || self.allowed_types.iter().any(|a| match a.strip_suffix("/*") {
-                Some(family) => ct.split('/').next() == Some(family),
-                None => *a == ct,
-            })
+            || self
+                .allowed_types
+                .iter()
+                .any(|a| match a.strip_suffix("/*") {
+                    Some(family) => ct.split('/').next() == Some(family),
+                    None => *a == ct,
+                })
     }
 }
 

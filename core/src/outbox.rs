@@ -65,7 +65,8 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.outbox.concurrency.max(1)));
         let mut running = JoinSet::new();
-        let lease_ms = i64::try_from(self.outbox.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let lease_ms =
+            i64::try_from(self.outbox.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         loop {
             while running.try_join_next().is_some() {}
             let permit = tokio::select! {
@@ -134,20 +135,31 @@ impl Dispatcher {
         let ctx = match self.store.outbound_for_job(job).await {
             Ok(ctx) => ctx,
             Err(StoreError::NotFound) => {
-                return self.store.job_failed(job, "not_found", "message no longer exists").await;
+                return self
+                    .store
+                    .job_failed(job, "not_found", "message no longer exists")
+                    .await;
             }
             Err(e) => return Err(e),
         };
         if ctx.opted_out {
             return self
                 .store
-                .job_failed(job, "contact_opted_out", "the contact opted out before the message was sent")
+                .job_failed(
+                    job,
+                    "contact_opted_out",
+                    "the contact opted out before the message was sent",
+                )
                 .await;
         }
         let Some(connector) = self.connector(job) else {
             return self
                 .store
-                .job_failed(job, "channel_not_configured", "the channel is no longer configured")
+                .job_failed(
+                    job,
+                    "channel_not_configured",
+                    "the channel is no longer configured",
+                )
                 .await;
         };
         match connector.send(&ctx.message).await {
@@ -159,7 +171,12 @@ impl Dispatcher {
         }
     }
 
-    async fn handle_error(&self, job: &Job, e: SendError, max_attempts: u32) -> Result<(), StoreError> {
+    async fn handle_error(
+        &self,
+        job: &Job,
+        e: SendError,
+        max_attempts: u32,
+    ) -> Result<(), StoreError> {
         match e {
             SendError::Permanent { code, message } => {
                 tracing::warn!(%code, %message, "permanent failure");
@@ -171,9 +188,14 @@ impl Dispatcher {
                     let code = code.unwrap_or_else(|| "retries_exhausted".to_string());
                     self.store.job_failed(job, &code, &message).await
                 } else {
-                    let delay = backoff_ms(job.attempts, self.outbox.base_delay_ms, self.outbox.max_delay_ms);
+                    let delay = backoff_ms(
+                        job.attempts,
+                        self.outbox.base_delay_ms,
+                        self.outbox.max_delay_ms,
+                    );
                     tracing::info!(%message, delay_ms = delay, "transient failure, will retry");
-                    let next = now_millis().saturating_add(i64::try_from(delay).unwrap_or(i64::MAX / 2));
+                    let next =
+                        now_millis().saturating_add(i64::try_from(delay).unwrap_or(i64::MAX / 2));
                     self.store.job_retry(job, next, &message).await
                 }
             }
@@ -184,14 +206,21 @@ impl Dispatcher {
         let ctx = match self.store.media_for_job(job).await {
             Ok(ctx) => ctx,
             Err(StoreError::NotFound) => {
-                return self.store.job_failed(job, "not_found", "attachment has no source").await;
+                return self
+                    .store
+                    .job_failed(job, "not_found", "attachment has no source")
+                    .await;
             }
             Err(e) => return Err(e),
         };
         let Some(connector) = self.connector(job) else {
             return self
                 .store
-                .job_failed(job, "channel_not_configured", "the channel is no longer configured")
+                .job_failed(
+                    job,
+                    "channel_not_configured",
+                    "the channel is no longer configured",
+                )
                 .await;
         };
         let limits = MediaLimits {
@@ -199,7 +228,12 @@ impl Dispatcher {
             allowed_types: self.media.allowed_types.clone(),
         };
         let timeout = Duration::from_secs(self.media.timeout_secs.max(1));
-        let fetched = match tokio::time::timeout(timeout, connector.fetch_media(&ctx.source, &limits)).await {
+        let fetched = match tokio::time::timeout(
+            timeout,
+            connector.fetch_media(&ctx.source, &limits),
+        )
+        .await
+        {
             Ok(r) => r,
             Err(_) => Err(SendError::Transient {
                 code: Some("timeout".into()),
@@ -233,11 +267,18 @@ impl Dispatcher {
 
 /// Core's own check of what a connector fetched, whatever the connector did: size, type and
 /// the checksum the provider vouches for.
-fn check_media(m: crate::model::FetchedMedia, limits: &MediaLimits) -> Result<crate::model::FetchedMedia, SendError> {
+fn check_media(
+    m: crate::model::FetchedMedia,
+    limits: &MediaLimits,
+) -> Result<crate::model::FetchedMedia, SendError> {
     if u64::try_from(m.bytes.len()).unwrap_or(u64::MAX) > limits.max_bytes {
         return Err(SendError::Permanent {
             code: "media_too_large".into(),
-            message: format!("{} bytes exceeds the limit of {}", m.bytes.len(), limits.max_bytes),
+            message: format!(
+                "{} bytes exceeds the limit of {}",
+                m.bytes.len(),
+                limits.max_bytes
+            ),
         });
     }
     if !limits.allows(&m.content_type) {

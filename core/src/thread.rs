@@ -44,14 +44,22 @@ pub fn is_quiet(flags: &[Flag]) -> bool {
     flags.iter().any(|f| {
         matches!(
             f,
-            Flag::Spam | Flag::AutoReply | Flag::Bounce | Flag::Blocked | Flag::Loop | Flag::OptOut | Flag::OptIn
+            Flag::Spam
+                | Flag::AutoReply
+                | Flag::Bounce
+                | Flag::Blocked
+                | Flag::Loop
+                | Flag::OptOut
+                | Flag::OptIn
         )
     })
 }
 
 /// Whether a message with these flags is spam (a new conversation for it starts as spam).
 pub fn is_spam(flags: &[Flag]) -> bool {
-    flags.iter().any(|f| matches!(f, Flag::Spam | Flag::Blocked))
+    flags
+        .iter()
+        .any(|f| matches!(f, Flag::Spam | Flag::Blocked))
 }
 
 /// Decides where a message goes.

@@ -61,7 +61,10 @@ async fn ingest_creates_contact_conversation_message(store: Arc<dyn Store>) {
         panic!("not stored: {out:?}")
     };
     assert!(created_conversation);
-    let conv = store.get_conversation("t1", &conversation_id).await.expect("conv");
+    let conv = store
+        .get_conversation("t1", &conversation_id)
+        .await
+        .expect("conv");
     assert_eq!(conv.status, "open");
     assert_eq!(conv.message_count, 1);
     assert_eq!(conv.unread_count, 1);
@@ -75,8 +78,13 @@ async fn ingest_creates_contact_conversation_message(store: Arc<dyn Store>) {
         .ingest_message(&ch, &journal("k2"), &sms("SM2", "+15550001", "again"))
         .await
         .expect("ingest");
-    assert!(matches!(out2, IngestOutcome::Stored { conversation_id: ref c, created_conversation: false, .. } if *c == conversation_id));
-    let conv = store.get_conversation("t1", &conversation_id).await.expect("conv");
+    assert!(
+        matches!(out2, IngestOutcome::Stored { conversation_id: ref c, created_conversation: false, .. } if *c == conversation_id)
+    );
+    let conv = store
+        .get_conversation("t1", &conversation_id)
+        .await
+        .expect("conv");
     assert_eq!((conv.message_count, conv.unread_count), (2, 2));
 }
 
@@ -84,15 +92,24 @@ async fn duplicates_change_nothing(store: Arc<dyn Store>) {
     let ch = channel("t1", "sms1");
     let m = sms("SM1", "+15550001", "hello");
     assert!(matches!(
-        store.ingest_message(&ch, &journal("k1"), &m).await.expect("first"),
+        store
+            .ingest_message(&ch, &journal("k1"), &m)
+            .await
+            .expect("first"),
         IngestOutcome::Stored { .. }
     ));
     assert_eq!(
-        store.ingest_message(&ch, &journal("k1"), &m).await.expect("same key"),
+        store
+            .ingest_message(&ch, &journal("k1"), &m)
+            .await
+            .expect("same key"),
         IngestOutcome::Duplicate
     );
     assert_eq!(
-        store.ingest_message(&ch, &journal("k-other"), &m).await.expect("same sid"),
+        store
+            .ingest_message(&ch, &journal("k-other"), &m)
+            .await
+            .expect("same sid"),
         IngestOutcome::Duplicate
     );
     let page = store
@@ -112,7 +129,11 @@ async fn concurrent_duplicate_deliveries_store_once(store: Arc<dyn Store>) {
         let ch = ch.clone();
         tasks.push(tokio::spawn(async move {
             // Half reuse the journal key, half only the provider id.
-            let key = if i % 2 == 0 { "same".to_string() } else { format!("k{i}") };
+            let key = if i % 2 == 0 {
+                "same".to_string()
+            } else {
+                format!("k{i}")
+            };
             store
                 .ingest_message(&ch, &journal(&key), &sms("SMdup", "+15550009", "x"))
                 .await
@@ -120,7 +141,10 @@ async fn concurrent_duplicate_deliveries_store_once(store: Arc<dyn Store>) {
     }
     let mut stored = 0;
     for t in tasks {
-        if matches!(t.await.expect("join").expect("ingest"), IngestOutcome::Stored { .. }) {
+        if matches!(
+            t.await.expect("join").expect("ingest"),
+            IngestOutcome::Stored { .. }
+        ) {
             stored += 1;
         }
     }
@@ -141,7 +165,11 @@ async fn concurrent_messages_from_new_contact_share_one_conversation(store: Arc<
         let ch = ch.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .ingest_message(&ch, &journal(&format!("k{i}")), &sms(&format!("SM{i}"), "+15550100", "hi"))
+                .ingest_message(
+                    &ch,
+                    &journal(&format!("k{i}")),
+                    &sms(&format!("SM{i}"), "+15550100", "hi"),
+                )
                 .await
         }));
     }
@@ -158,7 +186,10 @@ async fn concurrent_messages_from_new_contact_share_one_conversation(store: Arc<
 
 async fn reply_context_joins_that_conversation_and_reopens(store: Arc<dyn Store>) {
     let ch = channel("t1", "sms1");
-    let IngestOutcome::Stored { conversation_id: first, .. } = store
+    let IngestOutcome::Stored {
+        conversation_id: first,
+        ..
+    } = store
         .ingest_message(&ch, &journal("k1"), &sms("SM1", "+15550001", "one"))
         .await
         .expect("ingest")
@@ -170,7 +201,10 @@ async fn reply_context_joins_that_conversation_and_reopens(store: Arc<dyn Store>
         .await
         .expect("close");
     // With the first closed, a plain message opens a new conversation...
-    let IngestOutcome::Stored { conversation_id: second, .. } = store
+    let IngestOutcome::Stored {
+        conversation_id: second,
+        ..
+    } = store
         .ingest_message(&ch, &journal("k2"), &sms("SM2", "+15550001", "two"))
         .await
         .expect("ingest")
@@ -181,7 +215,10 @@ async fn reply_context_joins_that_conversation_and_reopens(store: Arc<dyn Store>
     // ...but a reply to a message of the first rejoins and reopens it.
     let mut reply = sms("SM3", "+15550001", "re: one");
     reply.reply_to = vec!["SM-unknown".into(), "SM1".into()];
-    let IngestOutcome::Stored { conversation_id: third, .. } = store
+    let IngestOutcome::Stored {
+        conversation_id: third,
+        ..
+    } = store
         .ingest_message(&ch, &journal("k3"), &reply)
         .await
         .expect("ingest")
@@ -189,11 +226,21 @@ async fn reply_context_joins_that_conversation_and_reopens(store: Arc<dyn Store>
         panic!("not stored")
     };
     assert_eq!(third, first);
-    assert_eq!(store.get_conversation("t1", &first).await.expect("conv").status, "open");
+    assert_eq!(
+        store
+            .get_conversation("t1", &first)
+            .await
+            .expect("conv")
+            .status,
+        "open"
+    );
     // Threads never cross channels: the same reference on another channel opens a new one.
     let mut other = sms("SM4", "+15550001", "elsewhere");
     other.reply_to = vec!["SM1".into()];
-    let IngestOutcome::Stored { conversation_id: fourth, .. } = store
+    let IngestOutcome::Stored {
+        conversation_id: fourth,
+        ..
+    } = store
         .ingest_message(&channel("t1", "sms2"), &journal("k4"), &other)
         .await
         .expect("ingest")
@@ -205,19 +252,42 @@ async fn reply_context_joins_that_conversation_and_reopens(store: Arc<dyn Store>
 
 async fn status_moves_forward_only(store: Arc<dyn Store>) {
     let (job, msg_id) = queued_reply(&store).await;
-    store.job_sent(&job, &receipt("SMout1")).await.expect("sent");
+    store
+        .job_sent(&job, &receipt("SMout1"))
+        .await
+        .expect("sent");
     let ch = channel("t1", "sms1");
     let st = |s, key: &str| {
         let store = store.clone();
         let ch = ch.clone();
         let key = key.to_string();
-        async move { store.ingest_status(&ch, &journal(&key), &status("SMout1", s)).await.expect("status") }
+        async move {
+            store
+                .ingest_status(&ch, &journal(&key), &status("SMout1", s))
+                .await
+                .expect("status")
+        }
     };
-    assert!(matches!(st(DeliveryStatus::Delivered, "s1").await, StatusOutcome::Applied { .. }));
-    assert!(matches!(st(DeliveryStatus::Sent, "s2").await, StatusOutcome::Stale { .. }));
-    assert_eq!(st(DeliveryStatus::Delivered, "s1").await, StatusOutcome::Duplicate);
-    assert!(matches!(st(DeliveryStatus::Read, "s3").await, StatusOutcome::Applied { .. }));
-    assert!(matches!(st(DeliveryStatus::Failed, "s4").await, StatusOutcome::Stale { .. }));
+    assert!(matches!(
+        st(DeliveryStatus::Delivered, "s1").await,
+        StatusOutcome::Applied { .. }
+    ));
+    assert!(matches!(
+        st(DeliveryStatus::Sent, "s2").await,
+        StatusOutcome::Stale { .. }
+    ));
+    assert_eq!(
+        st(DeliveryStatus::Delivered, "s1").await,
+        StatusOutcome::Duplicate
+    );
+    assert!(matches!(
+        st(DeliveryStatus::Read, "s3").await,
+        StatusOutcome::Applied { .. }
+    ));
+    assert!(matches!(
+        st(DeliveryStatus::Failed, "s4").await,
+        StatusOutcome::Stale { .. }
+    ));
     let m = store.get_message("t1", &msg_id).await.expect("msg");
     assert_eq!(m.delivery_status, "read");
     assert_eq!(m.provider_message_id.as_deref(), Some("SMout1"));
@@ -229,10 +299,16 @@ async fn status_before_send_record_is_applied_later(store: Arc<dyn Store>) {
     let mut failed = status("SMearly", DeliveryStatus::Undelivered);
     failed.error_code = Some("30003".into());
     assert_eq!(
-        store.ingest_status(&ch, &journal("early"), &failed).await.expect("status"),
+        store
+            .ingest_status(&ch, &journal("early"), &failed)
+            .await
+            .expect("status"),
         StatusOutcome::UnknownMessage
     );
-    store.job_sent(&job, &receipt("SMearly")).await.expect("sent");
+    store
+        .job_sent(&job, &receipt("SMearly"))
+        .await
+        .expect("sent");
     let m = store.get_message("t1", &msg_id).await.expect("msg");
     assert_eq!(m.delivery_status, "undelivered");
     assert_eq!(m.error_code.as_deref(), Some("30003"));
@@ -263,19 +339,37 @@ async fn jobs_are_claimed_once_and_leases_expire(store: Arc<dyn Store>) {
     all.dedup();
     assert_eq!((n, all.len()), (6, 6), "each job claimed exactly once");
     // Nothing is claimable while leases hold; after they expire, jobs come back.
-    assert!(store.claim_job(now + 1_000, 60_000).await.expect("claim").is_none());
-    let again = store.claim_job(now + 61_000, 60_000).await.expect("claim").expect("expired lease");
+    assert!(
+        store
+            .claim_job(now + 1_000, 60_000)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    let again = store
+        .claim_job(now + 61_000, 60_000)
+        .await
+        .expect("claim")
+        .expect("expired lease");
     assert_eq!(again.attempts, 2);
     // The first claim's lease is lost: its late outcome must not overwrite the new claim.
     let mut stale = again.clone();
     stale.locked_until = now + 60_000;
     store.job_retry(&stale, now, "late").await.expect("retry");
-    assert!(store.claim_job(now + 62_000, 60_000).await.expect("claim").is_some_and(|j| j.id != again.id));
+    assert!(
+        store
+            .claim_job(now + 62_000, 60_000)
+            .await
+            .expect("claim")
+            .is_some_and(|j| j.id != again.id)
+    );
 }
 
 async fn reply_idempotency_and_opt_out(store: Arc<dyn Store>) {
     let ch = channel("t1", "sms1");
-    let IngestOutcome::Stored { conversation_id, .. } = store
+    let IngestOutcome::Stored {
+        conversation_id, ..
+    } = store
         .ingest_message(&ch, &journal("k1"), &sms("SM1", "+15550001", "hi"))
         .await
         .expect("ingest")
@@ -283,29 +377,62 @@ async fn reply_idempotency_and_opt_out(store: Arc<dyn Store>) {
         panic!("not stored")
     };
     let d = draft("hello", Some("idem-1"));
-    let (a, created_a) = store.create_reply("t1", &conversation_id, &d).await.expect("reply");
-    let (b, created_b) = store.create_reply("t1", &conversation_id, &d).await.expect("replay");
+    let (a, created_a) = store
+        .create_reply("t1", &conversation_id, &d)
+        .await
+        .expect("reply");
+    let (b, created_b) = store
+        .create_reply("t1", &conversation_id, &d)
+        .await
+        .expect("replay");
     assert!(created_a && !created_b);
     assert_eq!(a.id, b.id);
     let channels = store.list_channels("t1").await.expect("channels");
-    assert_eq!(channels.iter().find(|c| c.id == "sms1").map(|c| c.outbox_pending), Some(1));
-    let conv = store.get_conversation("t1", &conversation_id).await.expect("conv");
+    assert_eq!(
+        channels
+            .iter()
+            .find(|c| c.id == "sms1")
+            .map(|c| c.outbox_pending),
+        Some(1)
+    );
+    let conv = store
+        .get_conversation("t1", &conversation_id)
+        .await
+        .expect("conv");
     assert_eq!((conv.unread_count, conv.message_count), (0, 2));
 
     let mut stop = sms("SM2", "+15550001", "STOP");
     stop.consent = Some(Consent::OptOut);
     stop.flags = vec![Flag::OptOut];
-    store.ingest_message(&ch, &journal("k2"), &stop).await.expect("stop");
-    let conv = store.get_conversation("t1", &conversation_id).await.expect("conv");
+    store
+        .ingest_message(&ch, &journal("k2"), &stop)
+        .await
+        .expect("stop");
+    let conv = store
+        .get_conversation("t1", &conversation_id)
+        .await
+        .expect("conv");
     assert_eq!(conv.unread_count, 0, "an opt-out never bumps unread");
     let err = store
         .create_reply("t1", &conversation_id, &draft("more", None))
         .await
         .expect_err("refused");
-    assert!(matches!(err, StoreError::Refused { code: "contact_opted_out", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Refused {
+                code: "contact_opted_out",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let mut start = sms("SM3", "+15550001", "START");
     start.consent = Some(Consent::OptIn);
-    store.ingest_message(&ch, &journal("k3"), &start).await.expect("start");
+    store
+        .ingest_message(&ch, &journal("k3"), &start)
+        .await
+        .expect("start");
     store
         .create_reply("t1", &conversation_id, &draft("welcome back", None))
         .await
@@ -313,22 +440,43 @@ async fn reply_idempotency_and_opt_out(store: Arc<dyn Store>) {
 }
 
 async fn tenants_are_isolated(store: Arc<dyn Store>) {
-    let IngestOutcome::Stored { conversation_id, message_id, .. } = store
-        .ingest_message(&channel("t1", "sms1"), &journal("k1"), &sms("SM1", "+15550001", "hi"))
+    let IngestOutcome::Stored {
+        conversation_id,
+        message_id,
+        ..
+    } = store
+        .ingest_message(
+            &channel("t1", "sms1"),
+            &journal("k1"),
+            &sms("SM1", "+15550001", "hi"),
+        )
         .await
         .expect("ingest")
     else {
         panic!("not stored")
     };
-    assert!(matches!(store.get_conversation("t2", &conversation_id).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.get_message("t2", &message_id).await, Err(StoreError::NotFound)));
     assert!(matches!(
-        store.create_reply("t2", &conversation_id, &draft("x", None)).await,
+        store.get_conversation("t2", &conversation_id).await,
         Err(StoreError::NotFound)
     ));
-    assert!(matches!(store.mark_read("t2", &conversation_id, "bob").await, Err(StoreError::NotFound)));
     assert!(matches!(
-        store.set_status("t2", &conversation_id, ConversationStatus::Closed, "bob").await,
+        store.get_message("t2", &message_id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .create_reply("t2", &conversation_id, &draft("x", None))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.mark_read("t2", &conversation_id, "bob").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .set_status("t2", &conversation_id, ConversationStatus::Closed, "bob")
+            .await,
         Err(StoreError::NotFound)
     ));
     let list = store
@@ -337,14 +485,24 @@ async fn tenants_are_isolated(store: Arc<dyn Store>) {
         .expect("list");
     assert!(list.items.is_empty());
     // The same phone number in another tenant is another contact.
-    let IngestOutcome::Stored { conversation_id: other, .. } = store
-        .ingest_message(&channel("t2", "sms-t2"), &journal("k1"), &sms("SM1", "+15550001", "hi"))
+    let IngestOutcome::Stored {
+        conversation_id: other,
+        ..
+    } = store
+        .ingest_message(
+            &channel("t2", "sms-t2"),
+            &journal("k1"),
+            &sms("SM1", "+15550001", "hi"),
+        )
         .await
         .expect("ingest")
     else {
         panic!("not stored")
     };
-    let a = store.get_conversation("t1", &conversation_id).await.expect("a");
+    let a = store
+        .get_conversation("t1", &conversation_id)
+        .await
+        .expect("a");
     let b = store.get_conversation("t2", &other).await.expect("b");
     assert_ne!(a.contact.id, b.contact.id);
 }
@@ -353,7 +511,11 @@ async fn pagination_has_no_gaps_or_repeats(store: Arc<dyn Store>) {
     let ch = channel("t1", "sms1");
     for i in 0..23 {
         store
-            .ingest_message(&ch, &journal(&format!("k{i}")), &sms(&format!("SM{i}"), &format!("+1555000{i:04}"), "hi"))
+            .ingest_message(
+                &ch,
+                &journal(&format!("k{i}")),
+                &sms(&format!("SM{i}"), &format!("+1555000{i:04}"), "hi"),
+            )
             .await
             .expect("ingest");
     }
@@ -364,7 +526,10 @@ async fn pagination_has_no_gaps_or_repeats(store: Arc<dyn Store>) {
             .list_conversations(
                 "t1",
                 &ConversationFilter::default(),
-                &PageRequest { cursor: cursor.clone(), limit: 5 },
+                &PageRequest {
+                    cursor: cursor.clone(),
+                    limit: 5,
+                },
             )
             .await
             .expect("page");
@@ -379,8 +544,18 @@ async fn pagination_has_no_gaps_or_repeats(store: Arc<dyn Store>) {
     seen.sort();
     seen.dedup();
     assert_eq!((n, seen.len()), (23, 23));
-    let unread = ConversationFilter { unread: Some(false), ..Default::default() };
-    assert!(store.list_conversations("t1", &unread, &page(50)).await.expect("list").items.is_empty());
+    let unread = ConversationFilter {
+        unread: Some(false),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list_conversations("t1", &unread, &page(50))
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
 }
 
 async fn tokens_create_find_revoke(store: Arc<dyn Store>) {
@@ -395,9 +570,21 @@ async fn tokens_create_find_revoke(store: Arc<dyn Store>) {
         })
         .await
         .expect("create");
-    let found = store.find_token(&switchboard_core::tokens::hash(&token)).await.expect("find");
-    assert_eq!(found.map(|t| (t.tenant_id, t.role)), Some(("t1".to_string(), Role::Agent)));
-    assert_eq!(store.revoke_token("t2", "ci").await.expect("revoke other tenant"), 0);
+    let found = store
+        .find_token(&switchboard_core::tokens::hash(&token))
+        .await
+        .expect("find");
+    assert_eq!(
+        found.map(|t| (t.tenant_id, t.role)),
+        Some(("t1".to_string(), Role::Agent))
+    );
+    assert_eq!(
+        store
+            .revoke_token("t2", "ci")
+            .await
+            .expect("revoke other tenant"),
+        0
+    );
     assert_eq!(store.revoke_token("t1", "ci").await.expect("revoke"), 1);
     assert!(store.find_token(&hash).await.expect("find").is_none());
     let err = store
@@ -410,7 +597,13 @@ async fn tokens_create_find_revoke(store: Arc<dyn Store>) {
         })
         .await
         .expect_err("unknown tenant");
-    assert!(matches!(err, StoreError::Refused { code: "unknown_tenant", .. }));
+    assert!(matches!(
+        err,
+        StoreError::Refused {
+            code: "unknown_tenant",
+            ..
+        }
+    ));
 }
 
 async fn media_job_marks_attachment_stored(store: Arc<dyn Store>) {
@@ -428,7 +621,11 @@ async fn media_job_marks_attachment_stored(store: Arc<dyn Store>) {
     else {
         panic!("not stored")
     };
-    let job = store.claim_job(now_millis(), 60_000).await.expect("claim").expect("media job");
+    let job = store
+        .claim_job(now_millis(), 60_000)
+        .await
+        .expect("claim")
+        .expect("media job");
     assert_eq!(job.kind, JobKind::FetchMedia);
     let ctx = store.media_for_job(&job).await.expect("ctx");
     assert_eq!(ctx.source, "https://media.example/1");
@@ -446,7 +643,13 @@ async fn media_job_marks_attachment_stored(store: Arc<dyn Store>) {
         )
         .await
         .expect("stored");
-    let a = store.get_attachment("t1", &ctx.attachment_id).await.expect("attachment");
+    let a = store
+        .get_attachment("t1", &ctx.attachment_id)
+        .await
+        .expect("attachment");
     assert_eq!((a.state.as_str(), a.size), ("stored", Some(3)));
-    assert!(matches!(store.get_attachment("t2", &ctx.attachment_id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.get_attachment("t2", &ctx.attachment_id).await,
+        Err(StoreError::NotFound)
+    ));
 }

@@ -36,7 +36,10 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn field(&self, k: &str) -> Option<&str> {
-        self.form.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        self.form
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -46,6 +49,8 @@ pub struct FakeState {
     /// Planned answers for the Messages API, consumed in order; empty means 201.
     pub plan: Mutex<VecDeque<(u16, Value)>>,
     pub media: Mutex<Vec<u8>>,
+    /// How many media downloads to fail with 503 before serving the bytes.
+    pub media_failures: std::sync::atomic::AtomicUsize,
 }
 
 pub struct FakeTwilio {
@@ -59,10 +64,15 @@ impl FakeTwilio {
         *state.media.lock().expect("lock") = b"\x89PNG\r\n\x1a\nfake-png-bytes".to_vec();
         let app = Router::new()
             .route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages))
-            .route("/2010-04-01/Accounts/{sid}/Messages/{msg}/Media/{media}", get(media_redirect))
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages/{msg}/Media/{media}",
+                get(media_redirect),
+            )
             .route("/cdn/{media}", get(media_bytes))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -71,7 +81,11 @@ impl FakeTwilio {
     }
 
     pub fn plan(&self, status: u16, body: Value) {
-        self.state.plan.lock().expect("lock").push_back((status, body));
+        self.state
+            .plan
+            .lock()
+            .expect("lock")
+            .push_back((status, body));
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -79,7 +93,10 @@ impl FakeTwilio {
     }
 
     pub fn media_url(&self, n: u32) -> String {
-        format!("{}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM{n}/Media/ME{n}", self.base)
+        format!(
+            "{}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM{n}/Media/ME{n}",
+            self.base
+        )
     }
 }
 
@@ -90,9 +107,17 @@ fn expected_basic() -> String {
     )
 }
 
-async fn messages(State(s): State<Arc<FakeState>>, Path(sid): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn messages(
+    State(s): State<Arc<FakeState>>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     s.requests.lock().expect("lock").push(Recorded {
         path: format!("/2010-04-01/Accounts/{sid}/Messages.json"),
         authorization: authorization.clone(),
@@ -106,10 +131,18 @@ async fn messages(State(s): State<Arc<FakeState>>, Path(sid): Path<String>, head
             .into_response();
     }
     if let Some((status, body)) = s.plan.lock().expect("lock").pop_front() {
-        return (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), axum::Json(body)).into_response();
+        return (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            axum::Json(body),
+        )
+            .into_response();
     }
     let n = s.requests.lock().expect("lock").len();
-    let get = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        form.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     (
         StatusCode::CREATED,
         axum::Json(json!({
@@ -138,14 +171,30 @@ async fn messages(State(s): State<Arc<FakeState>>, Path(sid): Path<String>, head
         .into_response()
 }
 
-async fn media_redirect(Path((_, _, media)): Path<(String, String, String)>, headers: HeaderMap) -> Response {
-    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected_basic().as_str()) {
+async fn media_redirect(
+    Path((_, _, media)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        != Some(expected_basic().as_str())
+    {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    (StatusCode::FOUND, [(header::LOCATION, format!("/cdn/{media}"))]).into_response()
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, format!("/cdn/{media}"))],
+    )
+        .into_response()
 }
 
 async fn media_bytes(State(s): State<Arc<FakeState>>) -> Response {
+    use std::sync::atomic::Ordering;
+    if s.media_failures.load(Ordering::SeqCst) > 0 {
+        s.media_failures.fetch_sub(1, Ordering::SeqCst);
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let bytes = s.media.lock().expect("lock").clone();
     ([(header::CONTENT_TYPE, "image/png")], bytes).into_response()
 }
@@ -161,6 +210,46 @@ pub struct Daemon {
 }
 
 pub fn write_config(dir: &std::path::Path, twilio_base: &str) -> std::path::PathBuf {
+    write_config_with(
+        dir,
+        twilio_base,
+        &format!("sqlite://{}/switchboard.db", dir.display()),
+    )
+}
+
+/// A fresh PostgreSQL database for one test (the server from `SWITCHBOARD_TEST_PG`).
+pub async fn fresh_pg_url() -> String {
+    use sqlx::Connection;
+    let admin = std::env::var("SWITCHBOARD_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let name = format!("sb_e2e_{}", uuid_like());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    match admin.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("bad admin url {admin}"),
+    }
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}{}", std::process::id())
+}
+
+pub fn write_config_with(
+    dir: &std::path::Path,
+    twilio_base: &str,
+    db_url: &str,
+) -> std::path::PathBuf {
     let config = format!(
         r#"
 [server]
@@ -168,7 +257,7 @@ listen = "127.0.0.1:0"
 max_body_bytes = 65536
 
 [database]
-url = "sqlite://{dir}/switchboard.db"
+url = "{db_url}"
 
 [blobs]
 path = "{dir}/blobs"
@@ -255,7 +344,12 @@ impl Daemon {
         });
         let base = rx
             .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("daemon did not start; log:\n{}", std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "daemon did not start; log:\n{}",
+                    std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
+                )
+            });
         Self {
             child: Some(child),
             base,
@@ -299,7 +393,12 @@ impl Daemon {
         self.post_form(&url, params, Some(&sig)).await
     }
 
-    pub async fn post_form(&self, url: &str, params: &[(&str, &str)], signature: Option<&str>) -> reqwest::Response {
+    pub async fn post_form(
+        &self,
+        url: &str,
+        params: &[(&str, &str)],
+        signature: Option<&str>,
+    ) -> reqwest::Response {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter())
             .finish();
@@ -314,15 +413,27 @@ impl Daemon {
         req.send().await.expect("post webhook")
     }
 
-    pub async fn api(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().await.expect("api call");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 }
 
@@ -383,7 +494,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "condition not met within {secs}s");
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {secs}s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -388,5 +388,11 @@ async fn read_limited(mut resp: reqwest::Response, max: u64) -> Result<Bytes, Re
 }
 
 #[cfg(test)]
-#[path = "client_tests.rs"]
-mod tests;
+#[path = "client_tests/fake.rs"]
+mod fake;
+#[cfg(test)]
+#[path = "client_tests/media.rs"]
+mod media_tests;
+#[cfg(test)]
+#[path = "client_tests/send.rs"]
+mod send_tests;

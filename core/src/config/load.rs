@@ -311,7 +311,11 @@ fn parse_at<T: DeserializeOwned>(value: Value, path: &str) -> Result<T, ConfigEr
     })
 }
 
-fn section<T: DeserializeOwned>(root: &Table, name: &str, errors: &mut Vec<ConfigError>) -> Option<T> {
+fn section<T: DeserializeOwned>(
+    root: &Table,
+    name: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
     let value = root
         .get(name)
         .cloned()
@@ -319,7 +323,11 @@ fn section<T: DeserializeOwned>(root: &Table, name: &str, errors: &mut Vec<Confi
     parse_at(value, name).map_err(|e| errors.push(e)).ok()
 }
 
-fn array_of_tables<'a>(root: &'a Table, name: &str, errors: &mut Vec<ConfigError>) -> Vec<(String, &'a Table)> {
+fn array_of_tables<'a>(
+    root: &'a Table,
+    name: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(String, &'a Table)> {
     match root.get(name) {
         None => Vec::new(),
         Some(Value::Array(items)) => items
@@ -337,7 +345,10 @@ fn array_of_tables<'a>(root: &'a Table, name: &str, errors: &mut Vec<ConfigError
             })
             .collect(),
         Some(_) => {
-            errors.push(ConfigError::new(name, "must be an array of tables ([[...]])"));
+            errors.push(ConfigError::new(
+                name,
+                "must be an array of tables ([[...]])",
+            ));
             Vec::new()
         }
     }
@@ -389,7 +400,10 @@ fn channels(
         let mut take_str = |key: &str, errors: &mut Vec<ConfigError>| match settings.remove(key) {
             Some(Value::String(s)) => Some(s),
             Some(_) => {
-                errors.push(ConfigError::new(format!("{path}.{key}"), "must be a string"));
+                errors.push(ConfigError::new(
+                    format!("{path}.{key}"),
+                    "must be a string",
+                ));
                 None
             }
             None => {
@@ -489,7 +503,10 @@ auth_token = "${TOKEN}"
         assert_eq!(c.server.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(c.outbox.max_attempts, 3);
         assert_eq!(
-            c.channels[0].settings.get("auth_token").and_then(|v| v.as_str()),
+            c.channels[0]
+                .settings
+                .get("auth_token")
+                .and_then(|v| v.as_str()),
             Some("s3cret")
         );
     }
@@ -539,9 +556,14 @@ id = "c"
 tenant = "t"
 type = "twilio"
 "#;
-        let v = |_: ChannelKind, _: &Table, p: &str| vec![ConfigError::new(format!("{p}.from"), "missing")];
+        let v = |_: ChannelKind, _: &Table, p: &str| {
+            vec![ConfigError::new(format!("{p}.from"), "missing")]
+        };
         let errs = load_str(text, &env(&[]), &v).expect_err("invalid");
-        assert_eq!(errs.0, vec![ConfigError::new("channels[0].from", "missing")]);
+        assert_eq!(
+            errs.0,
+            vec![ConfigError::new("channels[0].from", "missing")]
+        );
     }
 
     #[test]

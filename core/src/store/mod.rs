@@ -66,7 +66,8 @@ pub trait IngestStore: Send + Sync {
     ) -> StoreResult<StatusOutcome>;
 
     /// Journals an event that carries nothing to apply (kept for replay and audit).
-    async fn journal_only(&self, channel: &ChannelRef, journal: &JournalEntry) -> StoreResult<bool>;
+    async fn journal_only(&self, channel: &ChannelRef, journal: &JournalEntry)
+    -> StoreResult<bool>;
 }
 
 /// Conversations and messages as the API sees them; every call is tenant-scoped and
@@ -80,7 +81,11 @@ pub trait ConversationStore: Send + Sync {
         page: &PageRequest,
     ) -> StoreResult<Page<ConversationView>>;
     async fn get_conversation(&self, tenant: &str, id: &str) -> StoreResult<ConversationView>;
-    async fn list_participants(&self, tenant: &str, conversation: &str) -> StoreResult<Vec<ParticipantView>>;
+    async fn list_participants(
+        &self,
+        tenant: &str,
+        conversation: &str,
+    ) -> StoreResult<Vec<ParticipantView>>;
     async fn list_messages(
         &self,
         tenant: &str,
@@ -90,10 +95,24 @@ pub trait ConversationStore: Send + Sync {
     async fn get_message(&self, tenant: &str, id: &str) -> StoreResult<MessageView>;
     /// Writes a staff reply and its outbox job in one transaction. Returns the message and
     /// whether it was created now (false: the idempotency key was used before).
-    async fn create_reply(&self, tenant: &str, conversation: &str, draft: &ReplyDraft) -> StoreResult<(MessageView, bool)>;
+    async fn create_reply(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        draft: &ReplyDraft,
+    ) -> StoreResult<(MessageView, bool)>;
     /// Opens a conversation with a contact on a channel and queues the first message.
-    async fn start_conversation(&self, tenant: &str, start: &StartConversation) -> StoreResult<(MessageView, bool)>;
-    async fn mark_read(&self, tenant: &str, conversation: &str, staff: &str) -> StoreResult<ConversationView>;
+    async fn start_conversation(
+        &self,
+        tenant: &str,
+        start: &StartConversation,
+    ) -> StoreResult<(MessageView, bool)>;
+    async fn mark_read(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        staff: &str,
+    ) -> StoreResult<ConversationView>;
     async fn set_status(
         &self,
         tenant: &str,
@@ -101,7 +120,13 @@ pub trait ConversationStore: Send + Sync {
         status: crate::model::ConversationStatus,
         staff: &str,
     ) -> StoreResult<ConversationView>;
-    async fn assign(&self, tenant: &str, conversation: &str, assignee: Option<&str>, staff: &str) -> StoreResult<ConversationView>;
+    async fn assign(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        assignee: Option<&str>,
+        staff: &str,
+    ) -> StoreResult<ConversationView>;
     async fn unread_summary(&self, tenant: &str, staff: &str) -> StoreResult<UnreadSummary>;
     async fn get_attachment(&self, tenant: &str, id: &str) -> StoreResult<AttachmentView>;
     async fn list_channels(&self, tenant: &str) -> StoreResult<Vec<ChannelView>>;
@@ -130,12 +155,21 @@ pub trait AdminStore: Send + Sync {
     async fn migrate(&self) -> StoreResult<()>;
     /// Applied migration versions and whether all known ones are applied.
     async fn migrations_applied(&self) -> StoreResult<bool>;
-    async fn sync_tenants_and_channels(&self, tenants: &[TenantRecord], channels: &[ChannelRecord]) -> StoreResult<()>;
+    async fn sync_tenants_and_channels(
+        &self,
+        tenants: &[TenantRecord],
+        channels: &[ChannelRecord],
+    ) -> StoreResult<()>;
     async fn create_token(&self, token: &NewToken) -> StoreResult<()>;
     /// Revokes by id or name within a tenant; returns how many were revoked.
     async fn revoke_token(&self, tenant: &str, id_or_name: &str) -> StoreResult<u64>;
     async fn find_token(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
-    async fn set_channel_status(&self, channel: &str, status: &str, error: Option<&str>) -> StoreResult<()>;
+    async fn set_channel_status(
+        &self,
+        channel: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
 }
 
 /// All of the store.
@@ -145,8 +179,12 @@ impl<T: IngestStore + ConversationStore + JobStore + AdminStore> Store for T {}
 /// Opens the store the URL names (`sqlite:` or `postgres:`) and runs migrations if asked.
 pub async fn open(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url, max_connections).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::open(url, max_connections).await?,
+        ))
     } else {
-        Ok(Arc::new(postgres::PgStore::open(url, max_connections).await?))
+        Ok(Arc::new(
+            postgres::PgStore::open(url, max_connections).await?,
+        ))
     }
 }

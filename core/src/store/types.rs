@@ -57,9 +57,13 @@ pub enum IngestOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusOutcome {
     /// The message moved forward to the reported status.
-    Applied { message_id: String },
+    Applied {
+        message_id: String,
+    },
     /// The message is already at or past the reported status.
-    Stale { message_id: String },
+    Stale {
+        message_id: String,
+    },
     /// No message of ours has that provider id (journaled, nothing else).
     UnknownMessage,
     Duplicate,

@@ -36,7 +36,9 @@ impl TestDb {
         let name = format!("sb_test_{}", uuid_simple());
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
             .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the store suite: {e}"));
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL at {admin} is required for the store suite: {e}")
+            });
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut conn)
             .await
@@ -55,12 +57,16 @@ impl TestDb {
     }
 
     pub async fn drop_pg(self) {
-        let Some((admin, name)) = self.pg.clone() else { return };
+        let Some((admin, name)) = self.pg.clone() else {
+            return;
+        };
         drop(self);
         if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                .execute(&mut conn)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
         }
     }
 }
@@ -75,13 +81,34 @@ async fn seed(store: &dyn Store) {
     store
         .sync_tenants_and_channels(
             &[
-                TenantRecord { id: "t1".into(), name: None },
-                TenantRecord { id: "t2".into(), name: None },
+                TenantRecord {
+                    id: "t1".into(),
+                    name: None,
+                },
+                TenantRecord {
+                    id: "t2".into(),
+                    name: None,
+                },
             ],
             &[
-                ChannelRecord { id: "sms1".into(), tenant_id: "t1".into(), kind: "twilio".into(), address: Some("+15559990000".into()) },
-                ChannelRecord { id: "sms2".into(), tenant_id: "t1".into(), kind: "twilio".into(), address: None },
-                ChannelRecord { id: "sms-t2".into(), tenant_id: "t2".into(), kind: "twilio".into(), address: None },
+                ChannelRecord {
+                    id: "sms1".into(),
+                    tenant_id: "t1".into(),
+                    kind: "twilio".into(),
+                    address: Some("+15559990000".into()),
+                },
+                ChannelRecord {
+                    id: "sms2".into(),
+                    tenant_id: "t1".into(),
+                    kind: "twilio".into(),
+                    address: None,
+                },
+                ChannelRecord {
+                    id: "sms-t2".into(),
+                    tenant_id: "t2".into(),
+                    kind: "twilio".into(),
+                    address: None,
+                },
             ],
         )
         .await
@@ -155,17 +182,27 @@ pub fn draft(text: &str, key: Option<&str>) -> ReplyDraft {
 }
 
 pub fn page(limit: i64) -> PageRequest {
-    PageRequest { cursor: None, limit }
+    PageRequest {
+        cursor: None,
+        limit,
+    }
 }
 
 /// An inbound message from a fresh contact, a reply to it, and the reply's claimed job.
 pub async fn queued_reply_n(store: &Arc<dyn Store>, n: usize) -> String {
     let ch = channel("t1", "sms1");
     let out = store
-        .ingest_message(&ch, &journal(&format!("q{n}")), &sms(&format!("SMq{n}"), &format!("+1555777{n:04}"), "hi"))
+        .ingest_message(
+            &ch,
+            &journal(&format!("q{n}")),
+            &sms(&format!("SMq{n}"), &format!("+1555777{n:04}"), "hi"),
+        )
         .await
         .expect("ingest");
-    let IngestOutcome::Stored { conversation_id, .. } = out else {
+    let IngestOutcome::Stored {
+        conversation_id, ..
+    } = out
+    else {
         panic!("not stored")
     };
     let (m, _) = store

@@ -1,0 +1,78 @@
+//! Scale-out: two daemon replicas on one PostgreSQL database share the outbox; every reply
+//! reaches the provider exactly once, whichever replica claims it.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::json;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_never_send_a_job_twice() {
+    let dir_a = tempfile::tempdir().expect("tempdir");
+    let dir_b = tempfile::tempdir().expect("tempdir");
+    let twilio = FakeTwilio::start().await;
+    let db = fresh_pg_url().await;
+    let config_a = write_config_with(dir_a.path(), &twilio.base, &db);
+    let config_b = write_config_with(dir_b.path(), &twilio.base, &db);
+    let admin = cli(
+        &config_a,
+        &[
+            "token", "create", "--tenant", "acme", "--role", "admin", "--name", "boss",
+        ],
+    );
+    let a = Daemon::start(dir_a.path(), &config_a);
+    let b = Daemon::start(dir_b.path(), &config_b);
+
+    let r = a
+        .post_twilio(
+            "messages",
+            &sms_params("SM00000000000000000000000000000777", "+14155550777", "hi"),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let (_, list) = b
+        .api(Method::GET, "/api/v1/conversations", &admin, None)
+        .await;
+    let conv = list["items"][0]["id"]
+        .as_str()
+        .expect("conversation")
+        .to_string();
+
+    const REPLIES: usize = 60;
+    for i in 0..REPLIES {
+        // Alternate replicas, so both dispatchers wake and race for the jobs.
+        let d = if i % 2 == 0 { &a } else { &b };
+        let (status, body) = d
+            .api(
+                Method::POST,
+                &format!("/api/v1/conversations/{conv}/messages"),
+                &admin,
+                Some(json!({"text": format!("reply {i}")})),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    eventually(30, || async {
+        (twilio.requests().len() >= REPLIES).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let requests = twilio.requests();
+    for i in 0..REPLIES {
+        let body = format!("reply {i}");
+        let n = requests
+            .iter()
+            .filter(|r| r.field("Body") == Some(body.as_str()))
+            .count();
+        assert_eq!(n, 1, "{body:?} sent {n} times");
+    }
+    // Both replicas took part (each was woken by the replies it accepted).
+    for (name, d) in [("a", &a), ("b", &b)] {
+        assert!(
+            d.log().contains("outbox: sent"),
+            "replica {name} sent nothing:\n{}",
+            d.log()
+        );
+    }
+}
