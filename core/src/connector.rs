@@ -7,7 +7,8 @@
 
 use crate::ingest::Ingest;
 use crate::model::{
-    ChannelKind, FetchedMedia, MediaLimits, OutboundMessage, SendError, SendReceipt,
+    ChannelKind, FetchedMedia, MediaLimits, OutboundMessage, Refusal, ReplyCheck, SendError,
+    SendReceipt,
 };
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -63,6 +64,29 @@ pub trait Connector: Send + Sync + 'static {
         source: &str,
         limits: &MediaLimits,
     ) -> Result<FetchedMedia, SendError>;
+
+    /// Decides, before a reply is queued, whether the channel can carry it (WhatsApp's
+    /// customer-service window, template support). By default templates are refused: only
+    /// channels that have them say otherwise.
+    fn check_reply(&self, check: &ReplyCheck) -> Result<(), Refusal> {
+        if check.has_template {
+            return Err(Refusal {
+                code: "template_not_supported",
+                message: format!("{} channels do not send templates", self.kind().as_str()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether staff reading a conversation should send the provider a read receipt.
+    fn sends_read_receipts(&self) -> bool {
+        false
+    }
+
+    /// Tells the provider that an inbound message was read (WhatsApp blue ticks).
+    async fn mark_read(&self, _provider_message_id: &str) -> Result<(), SendError> {
+        Ok(())
+    }
 
     /// Whether the provider is reachable with the configured credentials.
     async fn healthcheck(&self) -> Result<(), String> {

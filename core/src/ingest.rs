@@ -6,8 +6,10 @@
 //! flags → persist → event. The caller may acknowledge the provider (2xx) only after this
 //! returns `Ok`, which means the event is durably stored.
 
-use crate::model::{Consent, Flag, InboundMessage, StatusUpdate};
-use crate::store::{ChannelRef, IngestOutcome, JournalEntry, StatusOutcome, Store, StoreError};
+use crate::model::{Consent, Flag, InboundMessage, ReactionUpdate, StatusUpdate};
+use crate::store::{
+    ChannelRef, IngestOutcome, JournalEntry, ReactionOutcome, StatusOutcome, Store, StoreError,
+};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -77,6 +79,24 @@ impl Ingest {
             .ingest_status(&self.channel, &journal, &update)
             .await?;
         tracing::debug!(channel = %self.channel.channel_id, key = %journal.idempotency_key, ?outcome, "ingested status");
+        Ok(outcome)
+    }
+
+    /// Sets or removes a contact's reaction on a message, exactly once.
+    pub async fn reaction(
+        &self,
+        journal: JournalEntry,
+        reaction: ReactionUpdate,
+    ) -> Result<ReactionOutcome, IngestError> {
+        if reaction.target_provider_id.trim().is_empty() || reaction.from.value.trim().is_empty() {
+            return Err(IngestError::Invalid("reaction without a target or sender".into()));
+        }
+        check_journal(&journal)?;
+        let outcome = self
+            .store
+            .ingest_reaction(&self.channel, &journal, &reaction)
+            .await?;
+        tracing::debug!(channel = %self.channel.channel_id, key = %journal.idempotency_key, ?outcome, "ingested reaction");
         Ok(outcome)
     }
 

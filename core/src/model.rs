@@ -264,6 +264,31 @@ pub struct StatusUpdate {
     pub external: Value,
 }
 
+/// A reaction to a message (WhatsApp), attached to the message it reacts to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReactionUpdate {
+    /// The reaction event's own provider id.
+    pub provider_message_id: String,
+    /// The provider id of the message reacted to.
+    pub target_provider_id: String,
+    pub from: Identity,
+    /// The emoji; `None` when the contact removed their reaction.
+    pub emoji: Option<String>,
+    pub external: Value,
+}
+
+/// A provider message template (WhatsApp): the only kind of message allowed outside the
+/// customer-service window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Template {
+    pub name: String,
+    /// Language code, e.g. `en_US`.
+    pub language: String,
+    /// The provider's `components` array (header/body/button parameters), passed through.
+    #[serde(default)]
+    pub components: Value,
+}
+
 /// One reply on its way out, handed to the originating connector.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboundMessage {
@@ -279,6 +304,27 @@ pub struct OutboundMessage {
     pub media_urls: Vec<String>,
     /// Provider id of the message this one answers, where the provider supports it.
     pub in_reply_to: Option<String>,
+    /// Send this template instead of free text.
+    pub template: Option<Template>,
+}
+
+/// What a connector is told about a reply before it is queued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplyCheck {
+    /// When the contact last wrote on this conversation (None: never).
+    pub last_inbound_at: Option<Millis>,
+    pub now: Millis,
+    pub has_template: bool,
+    pub has_text: bool,
+    pub has_media: bool,
+}
+
+/// Why a connector refuses a reply before it is queued; `code` is a stable API error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
 }
 
 /// What a provider said when it accepted a message.

@@ -120,6 +120,7 @@ impl Dispatcher {
         let result = match job.kind {
             JobKind::Send => self.send(&job).await,
             JobKind::FetchMedia => self.fetch(&job).await,
+            JobKind::ReadReceipt => self.read_receipt(&job).await,
         };
         if let Err(e) = result {
             // The outcome could not be recorded; the lease will expire and the job be retried.
@@ -199,6 +200,26 @@ impl Dispatcher {
                     self.store.job_retry(job, next, &message).await
                 }
             }
+        }
+    }
+
+    async fn read_receipt(&self, job: &Job) -> Result<(), StoreError> {
+        let target = match self.store.read_receipt_target(job).await {
+            Ok(t) => t,
+            Err(StoreError::NotFound) => {
+                return self.store.job_failed(job, "not_found", "message has no provider id").await;
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(connector) = self.connector(job) else {
+            return self
+                .store
+                .job_failed(job, "channel_not_configured", "the channel is no longer configured")
+                .await;
+        };
+        match connector.mark_read(&target).await {
+            Ok(()) => self.store.job_done(job).await,
+            Err(e) => self.handle_error(job, e, self.outbox.max_attempts).await,
         }
     }
 

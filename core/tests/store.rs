@@ -44,6 +44,8 @@ store_tests!(
     pagination_has_no_gaps_or_repeats,
     tokens_create_find_revoke,
     media_job_marks_attachment_stored,
+    reactions_attach_to_their_message_and_can_be_removed,
+    templates_and_read_receipts_reach_their_jobs,
 );
 
 async fn ingest_creates_contact_conversation_message(store: Arc<dyn Store>) {
@@ -652,4 +654,73 @@ async fn media_job_marks_attachment_stored(store: Arc<dyn Store>) {
         store.get_attachment("t2", &ctx.attachment_id).await,
         Err(StoreError::NotFound)
     ));
+}
+
+async fn reactions_attach_to_their_message_and_can_be_removed(store: Arc<dyn Store>) {
+    let ch = channel("t1", "sms1");
+    let IngestOutcome::Stored { message_id, .. } = store
+        .ingest_message(&ch, &journal("k1"), &sms("wamid.A", "+15550001", "hi"))
+        .await
+        .expect("ingest")
+    else {
+        panic!("not stored")
+    };
+    let reaction = |emoji: Option<&str>, id: &str| ReactionUpdate {
+        provider_message_id: id.into(),
+        target_provider_id: "wamid.A".into(),
+        from: Identity { kind: IdentityKind::Phone, value: "+15550001".into() },
+        emoji: emoji.map(str::to_string),
+        external: serde_json::json!({}),
+    };
+    let r = store.ingest_reaction(&ch, &journal("r1"), &reaction(Some("👍"), "wamid.R1")).await.expect("react");
+    assert_eq!(r, ReactionOutcome::Applied { message_id: message_id.clone() });
+    assert_eq!(
+        store.ingest_reaction(&ch, &journal("r1"), &reaction(Some("👍"), "wamid.R1")).await.expect("dup"),
+        ReactionOutcome::Duplicate
+    );
+    store.ingest_reaction(&ch, &journal("r2"), &reaction(Some("❤️"), "wamid.R2")).await.expect("change");
+    let m = store.get_message("t1", &message_id).await.expect("msg");
+    assert_eq!(m.reactions.iter().map(|r| r.emoji.as_str()).collect::<Vec<_>>(), vec!["❤️"]);
+    store.ingest_reaction(&ch, &journal("r3"), &reaction(None, "wamid.R3")).await.expect("remove");
+    assert!(store.get_message("t1", &message_id).await.expect("msg").reactions.is_empty());
+    let mut unknown = reaction(Some("😮"), "wamid.R4");
+    unknown.target_provider_id = "wamid.nope".into();
+    assert_eq!(
+        store.ingest_reaction(&ch, &journal("r4"), &unknown).await.expect("unknown"),
+        ReactionOutcome::UnknownMessage
+    );
+    // Reactions never count as messages.
+    let conv = store.get_conversation("t1", &m.conversation_id).await.expect("conv");
+    assert_eq!(conv.message_count, 1);
+}
+
+async fn templates_and_read_receipts_reach_their_jobs(store: Arc<dyn Store>) {
+    let ch = channel("t1", "sms1");
+    let IngestOutcome::Stored { conversation_id, .. } = store
+        .ingest_message(&ch, &journal("k1"), &sms("wamid.B", "+15550001", "hi"))
+        .await
+        .expect("ingest")
+    else {
+        panic!("not stored")
+    };
+    let mut d = draft("", None);
+    d.text = None;
+    d.template = Some(Template {
+        name: "order_update".into(),
+        language: "en_US".into(),
+        components: serde_json::json!([{"type": "body", "parameters": [{"type": "text", "text": "42"}]}]),
+    });
+    store.create_reply("t1", &conversation_id, &d).await.expect("template reply");
+    let job = store.claim_job(now_millis(), 60_000).await.expect("claim").expect("send job");
+    let ctx = store.outbound_for_job(&job).await.expect("outbound");
+    assert_eq!(ctx.message.template, d.template);
+    assert!(ctx.message.text.is_none());
+
+    assert!(store.queue_read_receipt("t1", &conversation_id).await.expect("queue"));
+    assert!(!store.queue_read_receipt("t2", &conversation_id).await.expect("other tenant"));
+    let job = store.claim_job(now_millis(), 60_000).await.expect("claim").expect("receipt job");
+    assert_eq!(job.kind, JobKind::ReadReceipt);
+    assert_eq!(store.read_receipt_target(&job).await.expect("target"), "wamid.B");
+    store.job_done(&job).await.expect("done");
+    assert!(store.claim_job(now_millis() + 1, 60_000).await.expect("claim").is_none());
 }

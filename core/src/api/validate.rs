@@ -121,6 +121,7 @@ pub fn draft(
         text: fields.text,
         subject: fields.subject,
         media_urls,
+        template: None,
         author: author.to_string(),
         idempotency_key,
     })

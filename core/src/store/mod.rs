@@ -65,6 +65,14 @@ pub trait IngestStore: Send + Sync {
         update: &StatusUpdate,
     ) -> StoreResult<StatusOutcome>;
 
+    /// Journals and applies one reaction (set or removed) to a message of the channel.
+    async fn ingest_reaction(
+        &self,
+        channel: &ChannelRef,
+        journal: &JournalEntry,
+        reaction: &crate::model::ReactionUpdate,
+    ) -> StoreResult<ReactionOutcome>;
+
     /// Journals an event that carries nothing to apply (kept for replay and audit).
     async fn journal_only(&self, channel: &ChannelRef, journal: &JournalEntry)
     -> StoreResult<bool>;
@@ -130,6 +138,8 @@ pub trait ConversationStore: Send + Sync {
     async fn unread_summary(&self, tenant: &str, staff: &str) -> StoreResult<UnreadSummary>;
     async fn get_attachment(&self, tenant: &str, id: &str) -> StoreResult<AttachmentView>;
     async fn list_channels(&self, tenant: &str) -> StoreResult<Vec<ChannelView>>;
+    /// Queues a read receipt for the conversation's latest inbound message; false if none.
+    async fn queue_read_receipt(&self, tenant: &str, conversation: &str) -> StoreResult<bool>;
 }
 
 /// The durable job queue behind the outbox and media downloads.
@@ -144,6 +154,10 @@ pub trait JobStore: Send + Sync {
     /// Gives up on a job; a send job's message becomes `failed` with the error code.
     async fn job_failed(&self, job: &Job, code: &str, message: &str) -> StoreResult<()>;
     async fn media_for_job(&self, job: &Job) -> StoreResult<MediaJobContext>;
+    /// The provider id of the message a read-receipt job is about.
+    async fn read_receipt_target(&self, job: &Job) -> StoreResult<String>;
+    /// Ends a job that needs no further record (read receipts).
+    async fn job_done(&self, job: &Job) -> StoreResult<()>;
     async fn attachment_stored(&self, job: &Job, stored: &StoredBlob) -> StoreResult<()>;
     /// The earliest time a pending job becomes due, for the dispatcher's sleep.
     async fn next_job_due(&self) -> StoreResult<Option<Millis>>;

@@ -108,8 +108,13 @@ macro_rules! message_select {
 pub(crate) use message_select;
 
 impl MessageRow {
-    pub fn into_view(self, attachments: &[AttachmentView]) -> MessageView {
+    pub fn into_view(self, attachments: &[AttachmentView], reactions: &[ReactionView]) -> MessageView {
         MessageView {
+            reactions: reactions
+                .iter()
+                .filter(|r| r.message_id == self.id)
+                .cloned()
+                .collect(),
             attachments: attachments
                 .iter()
                 .filter(|a| a.message_id == self.id)

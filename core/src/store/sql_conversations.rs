@@ -43,6 +43,24 @@ macro_rules! impl_conversation_store {
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
+            async fn reactions_of(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                messages: &[&str],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::ReactionView>> {
+                if messages.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT message_id, sender, emoji, updated_at FROM reactions WHERE message_id IN (",
+                );
+                let mut list = qb.separated(", ");
+                for m in messages {
+                    list.push_bind(m.to_string());
+                }
+                list.push_unseparated(") ORDER BY updated_at, sender");
+                Ok(qb.build_query_as().fetch_all(&mut *conn).await?)
+            }
+
             async fn conversation_view(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 tenant: &str,
@@ -74,7 +92,8 @@ macro_rules! impl_conversation_store {
                         .await?;
                 let row = row.ok_or($crate::store::StoreError::NotFound)?;
                 let attachments = Self::attachments_of(conn, &[row.id.as_str()]).await?;
-                Ok(row.into_view(&attachments))
+                let reactions = Self::reactions_of(conn, &[row.id.as_str()]).await?;
+                Ok(row.into_view(&attachments, &reactions))
             }
 
             async fn message_by_key(
@@ -151,7 +170,7 @@ macro_rules! impl_conversation_store {
                 .fetch_optional(&mut *conn)
                 .await?
                 .flatten();
-                let external = serde_json::json!({ "media_urls": draft.media_urls, "author": draft.author });
+                let external = serde_json::json!({ "media_urls": draft.media_urls, "author": draft.author, "template": draft.template });
                 let r = sqlx::query(
                     "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, direction, sender_kind, sender, recipients,
                                            subject, text_body, external, delivery_status, status_rank, flags, spam,
@@ -328,11 +347,12 @@ macro_rules! impl_conversation_store {
                 .await?;
                 let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
                 let attachments = Self::attachments_of(&mut conn, &ids).await?;
+                let reactions = Self::reactions_of(&mut conn, &ids).await?;
                 Ok($crate::store::rows::paginate(
                     rows,
                     page.limit,
                     |r| $crate::store::Cursor { ts: r.created_at, id: r.id.clone() },
-                    |r| r.into_view(&attachments),
+                    |r| r.into_view(&attachments, &reactions),
                 ))
             }
 
@@ -543,6 +563,26 @@ macro_rules! impl_conversation_store {
                         .fetch_optional(self.reader())
                         .await?;
                 row.map(Into::into).ok_or($crate::store::StoreError::NotFound)
+            }
+
+            async fn queue_read_receipt(&self, tenant: &str, conversation: &str) -> $crate::store::StoreResult<bool> {
+                let now = $crate::model::now_millis();
+                let mut tx = self.writer().begin().await?;
+                let latest: Option<(String, String)> = sqlx::query_as(
+                    "SELECT id, channel_id FROM messages
+                      WHERE conversation_id = $1 AND tenant_id = $2 AND direction = 'inbound' AND provider_message_id IS NOT NULL
+                      ORDER BY created_at DESC, id DESC LIMIT 1",
+                )
+                .bind(conversation.to_string())
+                .bind(tenant.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((message, channel)) = latest else {
+                    return Ok(false);
+                };
+                Self::insert_job(&mut tx, tenant, $crate::store::JobKind::ReadReceipt, &message, &channel, now).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn list_channels(&self, tenant: &str) -> $crate::store::StoreResult<Vec<$crate::store::ChannelView>> {

@@ -450,6 +450,70 @@ macro_rules! impl_ingest_store {
                 })
             }
 
+            async fn ingest_reaction(
+                &self,
+                ch: &$crate::store::ChannelRef,
+                journal: &$crate::store::JournalEntry,
+                reaction: &$crate::model::ReactionUpdate,
+            ) -> $crate::store::StoreResult<$crate::store::ReactionOutcome> {
+                use $crate::store::ReactionOutcome;
+                let now = $crate::model::now_millis();
+                let mut tx = self.writer().begin().await?;
+                if !Self::journal_insert(&mut tx, ch, journal, now).await? {
+                    return Ok(ReactionOutcome::Duplicate);
+                }
+                let target: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2",
+                )
+                .bind(&ch.channel_id)
+                .bind(&reaction.target_provider_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(message_id) = target else {
+                    tx.commit().await?;
+                    return Ok(ReactionOutcome::UnknownMessage);
+                };
+                match reaction.emoji.as_deref().filter(|e| !e.is_empty()) {
+                    Some(emoji) => {
+                        // A later reaction replaces the earlier one; an older one arriving late
+                        // (Meta retries for days) does not overwrite a newer one.
+                        sqlx::query(
+                            "INSERT INTO reactions (message_id, tenant_id, sender, emoji, provider_message_id, updated_at)
+                             VALUES ($1, $2, $3, $4, $5, $6)
+                             ON CONFLICT (message_id, sender) DO UPDATE
+                               SET emoji = excluded.emoji, provider_message_id = excluded.provider_message_id,
+                                   updated_at = excluded.updated_at
+                             WHERE reactions.updated_at <= excluded.updated_at",
+                        )
+                        .bind(&message_id)
+                        .bind(&ch.tenant_id)
+                        .bind(&reaction.from.value)
+                        .bind(emoji.to_string())
+                        .bind(&reaction.provider_message_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM reactions WHERE message_id = $1 AND sender = $2")
+                            .bind(&message_id)
+                            .bind(&reaction.from.value)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                Self::insert_event(
+                    &mut tx,
+                    &ch.tenant_id,
+                    "message.updated",
+                    serde_json::json!({ "message_id": message_id, "reaction": reaction.emoji, "from": reaction.from.value }),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(ReactionOutcome::Applied { message_id })
+            }
+
             async fn journal_only(
                 &self,
                 ch: &$crate::store::ChannelRef,

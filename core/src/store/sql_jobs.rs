@@ -76,6 +76,14 @@ macro_rules! impl_job_store {
                 tx.commit().await?;
                 let kind = $crate::model::IdentityKind::parse(&row.kind)
                     .ok_or_else(|| $crate::store::StoreError::Corrupt(format!("identity kind {:?}", row.kind)))?;
+                let template = row
+                    .external
+                    .0
+                    .get("template")
+                    .filter(|t| !t.is_null())
+                    .map(|t| serde_json::from_value::<$crate::model::Template>(t.clone()))
+                    .transpose()
+                    .map_err(|e| $crate::store::StoreError::Corrupt(format!("stored template: {e}")))?;
                 let media_urls = row
                     .external
                     .0
@@ -94,6 +102,7 @@ macro_rules! impl_job_store {
                         text: row.text_body,
                         media_urls,
                         in_reply_to: row.in_reply_to,
+                        template,
                     },
                     opted_out: row.opted_out_at.is_some(),
                 })
@@ -190,6 +199,7 @@ macro_rules! impl_job_store {
                         )
                         .await?;
                     }
+                    $crate::store::JobKind::ReadReceipt => {}
                     $crate::store::JobKind::FetchMedia => {
                         sqlx::query("UPDATE attachments SET state = 'failed', error = $1 WHERE id = $2")
                             .bind(&error)
@@ -239,6 +249,23 @@ macro_rules! impl_job_store {
                     now,
                 )
                 .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn read_receipt_target(&self, job: &$crate::store::Job) -> $crate::store::StoreResult<String> {
+                let pid: Option<Option<String>> = sqlx::query_scalar("SELECT provider_message_id FROM messages WHERE id = $1 AND tenant_id = $2")
+                    .bind(&job.ref_id)
+                    .bind(&job.tenant_id)
+                    .fetch_optional(self.reader())
+                    .await?;
+                pid.flatten().ok_or($crate::store::StoreError::NotFound)
+            }
+
+            async fn job_done(&self, job: &$crate::store::Job) -> $crate::store::StoreResult<()> {
+                let now = $crate::model::now_millis();
+                let mut tx = self.writer().begin().await?;
+                Self::finish_job(&mut tx, job, "done", None, None, now).await?;
                 tx.commit().await?;
                 Ok(())
             }

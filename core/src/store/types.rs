@@ -55,6 +55,15 @@ pub enum IngestOutcome {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReactionOutcome {
+    /// The reaction was set on (or removed from) the message.
+    Applied { message_id: String },
+    /// No message of ours has the target id (journaled, nothing else).
+    UnknownMessage,
+    Duplicate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusOutcome {
     /// The message moved forward to the reported status.
     Applied {
@@ -187,11 +196,23 @@ pub struct MessageView {
     pub flags: Vec<String>,
     pub spam: bool,
     pub attachments: Vec<AttachmentView>,
+    /// Reactions of the contact (one per sender; removed ones are gone).
+    pub reactions: Vec<ReactionView>,
     pub external: Value,
     #[serde(serialize_with = "rfc3339_opt")]
     pub sent_at: Option<Millis>,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ReactionView {
+    #[serde(skip)]
+    pub message_id: String,
+    pub sender: String,
+    pub emoji: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_at: Millis,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -215,6 +236,8 @@ pub struct ReplyDraft {
     pub text: Option<String>,
     pub subject: Option<String>,
     pub media_urls: Vec<String>,
+    /// A provider template to send instead of free text (WhatsApp).
+    pub template: Option<crate::model::Template>,
     /// The staff member's subject (token name, JWT `sub`).
     pub author: String,
     pub idempotency_key: Option<String>,
@@ -255,6 +278,8 @@ pub struct ChannelView {
 pub enum JobKind {
     Send,
     FetchMedia,
+    /// Tell the provider an inbound message was read.
+    ReadReceipt,
 }
 
 impl JobKind {
@@ -262,12 +287,14 @@ impl JobKind {
         match self {
             Self::Send => "send",
             Self::FetchMedia => "fetch_media",
+            Self::ReadReceipt => "read_receipt",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "send" => Some(Self::Send),
             "fetch_media" => Some(Self::FetchMedia),
+            "read_receipt" => Some(Self::ReadReceipt),
             _ => None,
         }
     }

@@ -176,6 +176,7 @@ pub fn draft(text: &str, key: Option<&str>) -> ReplyDraft {
         text: Some(text.into()),
         subject: None,
         media_urls: vec![],
+        template: None,
         author: "alice".into(),
         idempotency_key: key.map(str::to_string),
     }

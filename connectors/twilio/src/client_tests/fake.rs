@@ -223,6 +223,7 @@ pub(super) fn outbound(kind: IdentityKind, to: &str) -> OutboundMessage {
         text: Some("Your order shipped".into()),
         media_urls: Vec::new(),
         in_reply_to: None,
+        template: None,
     }
 }
 

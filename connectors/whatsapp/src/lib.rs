@@ -1,0 +1,1 @@
+//! Switchboard's WhatsApp Cloud API connector (work in progress).
