@@ -1,18 +1,17 @@
 //! The connector's webhook routes end to end (signature → normalize → journal → ingest →
-//! answer), against an in-memory recording store behind core's real `Ingest`.
+//! answer), against the real SQLite store behind core's real `Ingest`.
 
 mod common;
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
-use common::FakeStore;
+use common::{CHANNEL, FailingIngest, TENANT, TestStore};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use switchboard_core::connector::{Connector, ConnectorContext};
 use switchboard_core::ingest::Ingest;
 use switchboard_core::model::*;
-use switchboard_core::store::ChannelRef;
+use switchboard_core::store::{ChannelRef, ReplyDraft, StartConversation, Store};
 use switchboard_twilio::{EMPTY_TWIML, TwilioConnector, body_sha256, sign};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +19,6 @@ use tower::ServiceExt;
 
 const TOKEN: &str = "webhook-test-token";
 const PUBLIC: &str = "https://sb.example";
-const CHANNEL: &str = "acme-sms";
 
 fn settings() -> toml::Table {
     format!(
@@ -30,21 +28,25 @@ fn settings() -> toml::Table {
     .expect("settings TOML")
 }
 
-fn connector() -> (TwilioConnector, Arc<FakeStore>) {
+/// The connector on a fresh real store.
+async fn connector() -> (TwilioConnector, TestStore) {
+    let store = TestStore::open().await;
+    (connector_on(store.store.clone()), store)
+}
+
+fn connector_on(store: Arc<dyn Store>) -> TwilioConnector {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let store = Arc::new(FakeStore::default());
     let channel = ChannelRef {
-        tenant_id: "acme".into(),
+        tenant_id: TENANT.into(),
         channel_id: CHANNEL.into(),
     };
     let ctx = ConnectorContext {
-        ingest: Ingest::new(store.clone(), channel, Arc::new(Notify::new())),
+        ingest: Ingest::new(store, channel, Arc::new(Notify::new())),
         http: reqwest::Client::builder().build().expect("http client"),
         public_url: PUBLIC.into(),
         shutdown: CancellationToken::new(),
     };
-    let connector = TwilioConnector::new(CHANNEL.into(), &settings(), ctx).expect("valid settings");
-    (connector, store)
+    TwilioConnector::new(CHANNEL.into(), &settings(), ctx).expect("valid settings")
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -91,45 +93,56 @@ async fn call(c: &TwilioConnector, req: Request<Body>) -> (StatusCode, String, S
 
 #[tokio::test]
 async fn a_signed_message_is_stored_once_and_answered_with_twiml() {
-    let (c, store) = connector();
+    let (c, store) = connector().await;
     let body = fixture("sms");
     let (status, ct, text) = call(&c, signed_form("/messages", &body)).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(ct, "text/xml");
     assert_eq!(text, EMPTY_TWIML);
-    {
-        let journal = store.journal.lock().expect("lock");
-        assert_eq!(journal.len(), 1);
-        assert_eq!(
-            journal[0].idempotency_key,
-            "msg:SMd36c0364e3842955b2c8f86da3bd8ad6"
-        );
-        assert_eq!(journal[0].kind, "message");
-        assert_eq!(journal[0].content_type, "application/x-www-form-urlencoded");
-        assert_eq!(journal[0].payload, body);
-        let messages = store.messages.lock().expect("lock");
-        assert_eq!(messages[0].from.value, "+14155550111");
-    }
+    let journal = store.journal().await;
+    assert_eq!(journal.len(), 1);
+    assert_eq!(
+        journal[0].idempotency_key,
+        "msg:SMd36c0364e3842955b2c8f86da3bd8ad6"
+    );
+    assert_eq!(journal[0].kind, "message");
+    assert_eq!(journal[0].content_type, "application/x-www-form-urlencoded");
+    assert_eq!(journal[0].payload, body);
+    let messages = store.messages().await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].direction, "inbound");
+    assert_eq!(messages[0].sender, "+14155550111");
+    assert_eq!(
+        messages[0].provider_message_id.as_deref(),
+        Some("SMd36c0364e3842955b2c8f86da3bd8ad6")
+    );
+    assert_eq!(
+        messages[0].text.as_deref(),
+        Some("Hi, is my order #1042 shipped yet?")
+    );
     // Twilio retries: acknowledged the same way, stored nothing new.
     let (status, _, text) = call(&c, signed_form("/messages", &body)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(text, EMPTY_TWIML);
-    assert_eq!(store.messages.lock().expect("lock").len(), 1);
+    assert_eq!(store.journal().await.len(), 1);
+    assert_eq!(store.messages().await.len(), 1);
+    assert_eq!(store.conversations().await[0].message_count, 1);
 }
 
 #[tokio::test]
 async fn the_query_string_is_part_of_the_signed_url() {
-    let (c, store) = connector();
+    let (c, store) = connector().await;
     let body = fixture("mms-two-images");
     let (status, _, text) = call(&c, signed_form("/messages?tenant=acme&x=%20y", &body)).await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    let messages = store.messages.lock().expect("lock");
+    let messages = store.messages().await;
+    assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].attachments.len(), 2);
 }
 
 #[tokio::test]
 async fn unsigned_or_missigned_deliveries_are_forbidden_and_not_stored() {
-    let (c, store) = connector();
+    let (c, store) = connector().await;
     let body = fixture("sms");
     let ct = "application/x-www-form-urlencoded";
     let (status, _, _) = call(&c, request("/messages", ct, None, &body)).await;
@@ -172,12 +185,13 @@ async fn unsigned_or_missigned_deliveries_are_forbidden_and_not_stored() {
         .replace("shipped", "lost");
     let (status, _, _) = call(&c, request("/messages", ct, Some(sig), tampered.as_bytes())).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(store.journal.lock().expect("lock").is_empty());
+    assert!(store.journal().await.is_empty());
+    assert!(store.conversations().await.is_empty());
 }
 
 #[tokio::test]
 async fn signed_but_malformed_payloads_are_bad_requests() {
-    let (c, store) = connector();
+    let (c, store) = connector().await;
     for name in [
         "invalid-missing-from",
         "invalid-missing-sid",
@@ -187,41 +201,99 @@ async fn signed_but_malformed_payloads_are_bad_requests() {
         let (status, _, text) = call(&c, signed_form("/messages", &fixture(name))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {text}");
     }
-    assert!(store.journal.lock().expect("lock").is_empty());
+    assert!(store.journal().await.is_empty());
+    assert!(store.conversations().await.is_empty());
 }
 
 #[tokio::test]
 async fn status_callbacks_are_applied_once() {
-    let (c, store) = connector();
+    let (c, store) = connector().await;
+    // Our outbound message, sent as the SID the fixture reports on.
+    let (queued, _) = store
+        .store
+        .start_conversation(
+            TENANT,
+            &StartConversation {
+                channel_id: CHANNEL.into(),
+                to: Identity {
+                    kind: IdentityKind::Phone,
+                    value: "+14155550111".into(),
+                },
+                contact_name: None,
+                draft: ReplyDraft {
+                    text: Some("Your order shipped".into()),
+                    subject: None,
+                    media_urls: vec![],
+                    author: "alice".into(),
+                    idempotency_key: None,
+                    template: None,
+                },
+            },
+        )
+        .await
+        .expect("start conversation");
+    let job = store
+        .store
+        .claim_job(now_millis(), 60_000)
+        .await
+        .expect("claim")
+        .expect("a send job");
+    assert_eq!(job.ref_id, queued.id);
+    store.store.outbound_for_job(&job).await.expect("outbound");
+    let receipt = SendReceipt {
+        provider_message_id: "SMfbd95872b4af61a535c28e003e39344e".into(),
+        status: DeliveryStatus::Queued,
+        external: serde_json::json!({}),
+    };
+    store.store.job_sent(&job, &receipt).await.expect("sent");
+    let sent = store
+        .store
+        .get_message(TENANT, &queued.id)
+        .await
+        .expect("message");
+    assert_eq!(sent.delivery_status, DeliveryStatus::Sent.as_str());
+
     let body = fixture("status-failed-30003");
     let (status, _, text) = call(&c, signed_form("/status", &body)).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     let (status, _, _) = call(&c, signed_form("/status", &body)).await;
     assert_eq!(status, StatusCode::OK);
-    let statuses = store.statuses.lock().expect("lock");
-    assert_eq!(statuses.len(), 1);
-    assert_eq!(statuses[0].status, DeliveryStatus::Failed);
-    assert_eq!(statuses[0].error_code.as_deref(), Some("30003"));
-    let journal = store.journal.lock().expect("lock");
+    let failed = store
+        .store
+        .get_message(TENANT, &queued.id)
+        .await
+        .expect("message");
+    assert_eq!(failed.delivery_status, DeliveryStatus::Failed.as_str());
+    assert_eq!(failed.error_code.as_deref(), Some("30003"));
+    let journal = store.journal().await;
+    assert_eq!(journal.len(), 1, "the retry is a duplicate");
     assert_eq!(
         journal[0].idempotency_key,
         "status:SMfbd95872b4af61a535c28e003e39344e:failed:30003"
     );
     assert_eq!(journal[0].kind, "status");
+    assert_eq!(journal[0].payload, body);
+    assert_eq!(store.parked_statuses().await, 0);
 }
 
 #[tokio::test]
 async fn unknown_statuses_are_journaled_and_acknowledged() {
-    let (c, store) = connector();
+    let (c, store) = connector().await;
     let (status, _, _) = call(&c, signed_form("/status", &fixture("status-unknown-value"))).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(store.statuses.lock().expect("lock").is_empty());
-    assert_eq!(store.journal.lock().expect("lock").len(), 1);
+    assert_eq!(
+        store.parked_statuses().await,
+        0,
+        "nothing applied or parked"
+    );
+    let journal = store.journal().await;
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].kind, "status");
 }
 
 #[tokio::test]
 async fn json_bodies_are_verified_by_their_hash() {
-    let (c, store) = connector();
+    let (c, store) = connector().await;
     let body =
         br#"{"MessageSid":"SMjson0001","From":"+14155550111","To":"+14155550100","Body":"hi"}"#;
     let query = format!("?bodySHA256={}", body_sha256(body));
@@ -239,13 +311,10 @@ async fn json_bodies_are_verified_by_their_hash() {
     .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(
-        store.messages.lock().expect("lock")[0].provider_message_id,
-        "SMjson0001"
+        store.messages().await[0].provider_message_id.as_deref(),
+        Some("SMjson0001")
     );
-    assert_eq!(
-        store.journal.lock().expect("lock")[0].content_type,
-        "application/json"
-    );
+    assert_eq!(store.journal().await[0].content_type, "application/json");
     let other = br#"{"MessageSid":"SMjson0002","From":"+14155550111"}"#;
     let (status, _, _) = call(
         &c,
@@ -258,34 +327,41 @@ async fn json_bodies_are_verified_by_their_hash() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(store.journal().await.len(), 1);
+    assert_eq!(store.messages().await.len(), 1);
 }
 
 #[tokio::test]
 async fn other_content_types_are_unsupported() {
-    let (c, _store) = connector();
+    let (c, store) = connector().await;
     let (status, _, _) = call(
         &c,
         request("/messages", "text/plain", Some("x".into()), b"hello"),
     )
     .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(store.journal().await.is_empty());
 }
 
 #[tokio::test]
 async fn storage_failures_ask_twilio_to_retry() {
-    let (c, store) = connector();
-    store.down.store(true, Ordering::SeqCst);
-    let (status, _, text) = call(&c, signed_form("/messages", &fixture("sms"))).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
-    assert!(
-        !text.contains("database unavailable"),
-        "internals leaked: {text}"
-    );
+    let store = TestStore::open().await;
+    let c = connector_on(Arc::new(FailingIngest(store.store.clone())));
+    for (route, name) in [("/messages", "sms"), ("/status", "status-failed-30003")] {
+        let (status, _, text) = call(&c, signed_form(route, &fixture(name))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{route}: {text}");
+        assert!(
+            !text.contains("pool timed out") && !text.contains("database"),
+            "internals leaked: {text}"
+        );
+    }
+    assert!(store.journal().await.is_empty());
+    assert!(store.conversations().await.is_empty());
 }
 
 #[tokio::test]
 async fn connector_identity_and_settings_errors() {
-    let (c, _store) = connector();
+    let (c, store) = connector().await;
     assert_eq!(c.channel_id(), CHANNEL);
     assert_eq!(c.kind(), ChannelKind::Twilio);
     assert_eq!(c.address().as_deref(), Some("+14155550100"));
@@ -293,12 +369,11 @@ async fn connector_identity_and_settings_errors() {
     let bad: toml::Table = "account_sid = \"nope\"\nauth_token = \"x\""
         .parse()
         .expect("toml");
-    let store = Arc::new(FakeStore::default());
     let ctx = ConnectorContext {
         ingest: Ingest::new(
-            store,
+            store.store.clone(),
             ChannelRef {
-                tenant_id: "acme".into(),
+                tenant_id: TENANT.into(),
                 channel_id: "bad".into(),
             },
             Arc::new(Notify::new()),

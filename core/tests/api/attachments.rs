@@ -1,0 +1,83 @@
+//! Attachment downloads: refused while pending or failed, served with safe headers once
+//! stored.
+
+use crate::support::{TestApp, sms};
+use axum::http::{StatusCode, header};
+use switchboard_core::model::{InboundAttachment, now_millis};
+use switchboard_core::store::StoredBlob;
+
+#[tokio::test]
+async fn attachments_download_only_when_stored() {
+    let app = TestApp::spawn().await;
+    let mut msg = sms("+15550001111", "photo");
+    msg.attachments.push(InboundAttachment {
+        filename: Some("../../Grüße \"x\".pdf".into()),
+        content_type: Some("application/pdf".into()),
+        source: Some("https://api.twilio.example/media/ME1".into()),
+        content_id: None,
+    });
+    msg.attachments.push(InboundAttachment {
+        filename: None,
+        content_type: None,
+        source: None,
+        content_id: None,
+    });
+    let (_, conv) = app.ingest("acme", "acme-sms", msg).await;
+    let messages = app
+        .get(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            &app.agent,
+        )
+        .await;
+    let attachments = messages.body["items"][0]["attachments"]
+        .as_array()
+        .expect("attachments")
+        .clone();
+    let id_of = |state: &str| {
+        let a = attachments
+            .iter()
+            .find(|a| a["state"] == state)
+            .expect("attachment in state");
+        format!("/api/v1/attachments/{}", a["id"].as_str().expect("id"))
+    };
+    let (pending, failed) = (id_of("pending"), id_of("failed"));
+    app.get(&pending, &app.agent)
+        .await
+        .assert_error(StatusCode::CONFLICT, "attachment_pending");
+    app.get(&failed, &app.agent)
+        .await
+        .assert_error(StatusCode::CONFLICT, "attachment_failed");
+
+    let job = app
+        .store
+        .claim_job(now_millis() + 1_000, 60_000)
+        .await
+        .expect("claim")
+        .expect("a media job");
+    let bytes = b"%PDF-1.7 not really".to_vec();
+    let (storage_key, sha256) = app.blobs.put(&bytes).await.expect("put");
+    let stored = StoredBlob {
+        storage_key,
+        sha256,
+        size: i64::try_from(bytes.len()).expect("size"),
+        content_type: "application/pdf".into(),
+    };
+    app.store
+        .attachment_stored(&job, &stored)
+        .await
+        .expect("stored");
+
+    let r = app.get(&pending, &app.agent).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.bytes, bytes);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/pdf");
+    assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(r.headers[header::CONTENT_SECURITY_POLICY], "sandbox");
+    assert_eq!(
+        r.headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"Gr__e x.pdf\"; filename*=UTF-8''Gr%C3%BC%C3%9Fe%20x.pdf"
+    );
+    app.get("/api/v1/attachments/nope", &app.agent)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+}

@@ -1,0 +1,245 @@
+//! Shared setup for the API tests: a fresh store with two tenants, tokens, the real router
+//! driven by `oneshot`, and builders for seeded messages.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use switchboard_core::api::{AppState, router};
+use switchboard_core::blob::BlobStore;
+use switchboard_core::model::{Identity, IdentityKind, InboundMessage, new_id};
+use switchboard_core::store::{
+    self, ChannelRecord, ChannelRef, IngestOutcome, JournalEntry, NewToken, Role, Store,
+    TenantRecord,
+};
+use switchboard_core::tokens;
+use tokio::sync::Notify;
+use tower::ServiceExt;
+
+pub const MAX_BODY: usize = 16 * 1024;
+
+pub struct TestApp {
+    _dir: tempfile::TempDir,
+    pub store: Arc<dyn Store>,
+    pub blobs: BlobStore,
+    pub jobs: Arc<Notify>,
+    /// acme, subject "alice", admin.
+    pub admin: String,
+    /// acme, subject "bob", agent.
+    pub agent: String,
+    /// globex, subject "gina", admin.
+    pub other: String,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
+    }
+
+    /// Asserts the status and our error shape with the given code.
+    pub fn assert_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.code(), code, "body: {}", self.body);
+        assert!(
+            self.body["error"]["message"].is_string(),
+            "body: {}",
+            self.body
+        );
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/db.sqlite", dir.path().display());
+        let store = store::open(&url, 4).await.expect("open store");
+        store.migrate().await.expect("migrate");
+        let tenants = ["acme", "globex"].map(|id| TenantRecord {
+            id: id.into(),
+            name: None,
+        });
+        let channels = [
+            ("acme-sms", "acme", "+14155550100"),
+            ("globex-sms", "globex", "+14155550200"),
+        ]
+        .map(|(id, tenant, address)| ChannelRecord {
+            id: id.into(),
+            tenant_id: tenant.into(),
+            kind: "twilio".into(),
+            address: Some(address.into()),
+        });
+        store
+            .sync_tenants_and_channels(&tenants, &channels)
+            .await
+            .expect("sync");
+        let blobs = BlobStore::open(dir.path().join("blobs"))
+            .await
+            .expect("blobs");
+        let mut app = Self {
+            _dir: dir,
+            store,
+            blobs,
+            jobs: Arc::new(Notify::new()),
+            admin: String::new(),
+            agent: String::new(),
+            other: String::new(),
+        };
+        app.admin = app.token("acme", "alice", Role::Admin).await;
+        app.agent = app.token("acme", "bob", Role::Agent).await;
+        app.other = app.token("globex", "gina", Role::Admin).await;
+        app
+    }
+
+    pub async fn token(&self, tenant: &str, name: &str, role: Role) -> String {
+        let (token, hash) = tokens::generate();
+        let new = NewToken {
+            id: new_id(),
+            tenant_id: tenant.into(),
+            name: name.into(),
+            role,
+            hash,
+        };
+        self.store.create_token(&new).await.expect("create token");
+        token
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let state = AppState {
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            jobs: self.jobs.clone(),
+        };
+        let response = router(state, MAX_BODY)
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            headers,
+            bytes,
+            body,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let body = match body {
+            Some(v) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).expect("request")).await
+    }
+
+    pub async fn get(&self, uri: &str, token: &str) -> TestResponse {
+        self.call("GET", uri, token, None).await
+    }
+
+    pub async fn post(&self, uri: &str, token: &str, body: Value) -> TestResponse {
+        self.call("POST", uri, token, Some(body)).await
+    }
+
+    /// Ingests a message on `channel` (of `tenant`); returns (message id, conversation id).
+    pub async fn ingest(
+        &self,
+        tenant: &str,
+        channel: &str,
+        msg: InboundMessage,
+    ) -> (String, String) {
+        let journal = JournalEntry {
+            idempotency_key: msg.provider_message_id.clone(),
+            kind: "message".into(),
+            content_type: "application/json".into(),
+            payload: serde_json::to_vec(&msg).expect("json"),
+        };
+        let ch = ChannelRef {
+            tenant_id: tenant.into(),
+            channel_id: channel.into(),
+        };
+        match self
+            .store
+            .ingest_message(&ch, &journal, &msg)
+            .await
+            .expect("ingest")
+        {
+            IngestOutcome::Stored {
+                message_id,
+                conversation_id,
+                ..
+            } => (message_id, conversation_id),
+            other => panic!("not stored: {other:?}"),
+        }
+    }
+
+    /// An SMS to acme from `from`; returns the conversation id.
+    pub async fn acme_sms(&self, from: &str, text: &str) -> String {
+        self.ingest("acme", "acme-sms", sms(from, text)).await.1
+    }
+
+    pub async fn outbox_pending(&self, tenant: &str) -> i64 {
+        let channels = self.store.list_channels(tenant).await.expect("channels");
+        channels.iter().map(|c| c.outbox_pending).sum()
+    }
+}
+
+pub fn sms(from: &str, text: &str) -> InboundMessage {
+    InboundMessage {
+        provider_message_id: format!("SM{}", new_id()),
+        from: Identity {
+            kind: IdentityKind::Phone,
+            value: from.into(),
+        },
+        from_name: None,
+        to: vec!["+14155550100".into()],
+        cc: vec![],
+        subject: None,
+        text: Some(text.into()),
+        html: None,
+        attachments: vec![],
+        reply_to: vec![],
+        consent: None,
+        flags: vec![],
+        sent_at: None,
+        external: json!({}),
+    }
+}
+
+pub fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["id"].as_str().expect("id").to_string())
+        .collect()
+}
