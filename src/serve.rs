@@ -84,15 +84,17 @@ pub async fn serve(config: Config) -> Result<()> {
         .await
         .context("recording channels")?;
 
+    let connectors = Arc::new(connectors);
     let mut app: Router = router(
         AppState {
             store: store.clone(),
             blobs: blobs.clone(),
             jobs: jobs.clone(),
+            connectors: connectors.clone(),
         },
         config.server.max_body_bytes,
     );
-    for (id, c) in &connectors {
+    for (id, c) in connectors.iter() {
         if let Some(routes) = c.routes() {
             app = app.nest(&format!("/webhooks/{id}"), routes);
         }
@@ -102,7 +104,6 @@ pub async fn serve(config: Config) -> Result<()> {
         .layer(RequestBodyLimitLayer::new(config.server.max_body_bytes))
         .layer(TraceLayer::new_for_http());
 
-    let connectors = Arc::new(connectors);
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         connectors.clone(),

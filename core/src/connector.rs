@@ -11,7 +11,12 @@ use crate::model::{
     SendReceipt,
 };
 use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// The configured connectors, by channel id.
+pub type Connectors = HashMap<String, Arc<dyn Connector>>;
 
 /// What every connector gets from core.
 #[derive(Clone)]

@@ -89,7 +89,9 @@ impl Ingest {
         reaction: ReactionUpdate,
     ) -> Result<ReactionOutcome, IngestError> {
         if reaction.target_provider_id.trim().is_empty() || reaction.from.value.trim().is_empty() {
-            return Err(IngestError::Invalid("reaction without a target or sender".into()));
+            return Err(IngestError::Invalid(
+                "reaction without a target or sender".into(),
+            ));
         }
         check_journal(&journal)?;
         let outcome = self

@@ -9,20 +9,16 @@
 
 use crate::blob::BlobStore;
 use crate::config::{MediaConfig, OutboxConfig};
-use crate::connector::Connector;
+use crate::connector::{Connector, Connectors};
 use crate::model::{MediaLimits, SendError, now_millis};
 use crate::store::{Job, JobKind, Store, StoreError, StoredBlob};
 use rand::Rng;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-
-/// Connectors by channel id.
-pub type Connectors = HashMap<String, Arc<dyn Connector>>;
 
 pub struct Dispatcher {
     store: Arc<dyn Store>,
@@ -207,14 +203,21 @@ impl Dispatcher {
         let target = match self.store.read_receipt_target(job).await {
             Ok(t) => t,
             Err(StoreError::NotFound) => {
-                return self.store.job_failed(job, "not_found", "message has no provider id").await;
+                return self
+                    .store
+                    .job_failed(job, "not_found", "message has no provider id")
+                    .await;
             }
             Err(e) => return Err(e),
         };
         let Some(connector) = self.connector(job) else {
             return self
                 .store
-                .job_failed(job, "channel_not_configured", "the channel is no longer configured")
+                .job_failed(
+                    job,
+                    "channel_not_configured",
+                    "the channel is no longer configured",
+                )
                 .await;
         };
         match connector.mark_read(&target).await {

@@ -668,35 +668,76 @@ async fn reactions_attach_to_their_message_and_can_be_removed(store: Arc<dyn Sto
     let reaction = |emoji: Option<&str>, id: &str| ReactionUpdate {
         provider_message_id: id.into(),
         target_provider_id: "wamid.A".into(),
-        from: Identity { kind: IdentityKind::Phone, value: "+15550001".into() },
+        from: Identity {
+            kind: IdentityKind::Phone,
+            value: "+15550001".into(),
+        },
         emoji: emoji.map(str::to_string),
         external: serde_json::json!({}),
     };
-    let r = store.ingest_reaction(&ch, &journal("r1"), &reaction(Some("👍"), "wamid.R1")).await.expect("react");
-    assert_eq!(r, ReactionOutcome::Applied { message_id: message_id.clone() });
+    let r = store
+        .ingest_reaction(&ch, &journal("r1"), &reaction(Some("👍"), "wamid.R1"))
+        .await
+        .expect("react");
     assert_eq!(
-        store.ingest_reaction(&ch, &journal("r1"), &reaction(Some("👍"), "wamid.R1")).await.expect("dup"),
+        r,
+        ReactionOutcome::Applied {
+            message_id: message_id.clone()
+        }
+    );
+    assert_eq!(
+        store
+            .ingest_reaction(&ch, &journal("r1"), &reaction(Some("👍"), "wamid.R1"))
+            .await
+            .expect("dup"),
         ReactionOutcome::Duplicate
     );
-    store.ingest_reaction(&ch, &journal("r2"), &reaction(Some("❤️"), "wamid.R2")).await.expect("change");
+    store
+        .ingest_reaction(&ch, &journal("r2"), &reaction(Some("❤️"), "wamid.R2"))
+        .await
+        .expect("change");
     let m = store.get_message("t1", &message_id).await.expect("msg");
-    assert_eq!(m.reactions.iter().map(|r| r.emoji.as_str()).collect::<Vec<_>>(), vec!["❤️"]);
-    store.ingest_reaction(&ch, &journal("r3"), &reaction(None, "wamid.R3")).await.expect("remove");
-    assert!(store.get_message("t1", &message_id).await.expect("msg").reactions.is_empty());
+    assert_eq!(
+        m.reactions
+            .iter()
+            .map(|r| r.emoji.as_str())
+            .collect::<Vec<_>>(),
+        vec!["❤️"]
+    );
+    store
+        .ingest_reaction(&ch, &journal("r3"), &reaction(None, "wamid.R3"))
+        .await
+        .expect("remove");
+    assert!(
+        store
+            .get_message("t1", &message_id)
+            .await
+            .expect("msg")
+            .reactions
+            .is_empty()
+    );
     let mut unknown = reaction(Some("😮"), "wamid.R4");
     unknown.target_provider_id = "wamid.nope".into();
     assert_eq!(
-        store.ingest_reaction(&ch, &journal("r4"), &unknown).await.expect("unknown"),
+        store
+            .ingest_reaction(&ch, &journal("r4"), &unknown)
+            .await
+            .expect("unknown"),
         ReactionOutcome::UnknownMessage
     );
     // Reactions never count as messages.
-    let conv = store.get_conversation("t1", &m.conversation_id).await.expect("conv");
+    let conv = store
+        .get_conversation("t1", &m.conversation_id)
+        .await
+        .expect("conv");
     assert_eq!(conv.message_count, 1);
 }
 
 async fn templates_and_read_receipts_reach_their_jobs(store: Arc<dyn Store>) {
     let ch = channel("t1", "sms1");
-    let IngestOutcome::Stored { conversation_id, .. } = store
+    let IngestOutcome::Stored {
+        conversation_id, ..
+    } = store
         .ingest_message(&ch, &journal("k1"), &sms("wamid.B", "+15550001", "hi"))
         .await
         .expect("ingest")
@@ -710,17 +751,47 @@ async fn templates_and_read_receipts_reach_their_jobs(store: Arc<dyn Store>) {
         language: "en_US".into(),
         components: serde_json::json!([{"type": "body", "parameters": [{"type": "text", "text": "42"}]}]),
     });
-    store.create_reply("t1", &conversation_id, &d).await.expect("template reply");
-    let job = store.claim_job(now_millis(), 60_000).await.expect("claim").expect("send job");
+    store
+        .create_reply("t1", &conversation_id, &d)
+        .await
+        .expect("template reply");
+    let job = store
+        .claim_job(now_millis(), 60_000)
+        .await
+        .expect("claim")
+        .expect("send job");
     let ctx = store.outbound_for_job(&job).await.expect("outbound");
     assert_eq!(ctx.message.template, d.template);
     assert!(ctx.message.text.is_none());
 
-    assert!(store.queue_read_receipt("t1", &conversation_id).await.expect("queue"));
-    assert!(!store.queue_read_receipt("t2", &conversation_id).await.expect("other tenant"));
-    let job = store.claim_job(now_millis(), 60_000).await.expect("claim").expect("receipt job");
+    assert!(
+        store
+            .queue_read_receipt("t1", &conversation_id)
+            .await
+            .expect("queue")
+    );
+    assert!(
+        !store
+            .queue_read_receipt("t2", &conversation_id)
+            .await
+            .expect("other tenant")
+    );
+    let job = store
+        .claim_job(now_millis(), 60_000)
+        .await
+        .expect("claim")
+        .expect("receipt job");
     assert_eq!(job.kind, JobKind::ReadReceipt);
-    assert_eq!(store.read_receipt_target(&job).await.expect("target"), "wamid.B");
+    assert_eq!(
+        store.read_receipt_target(&job).await.expect("target"),
+        "wamid.B"
+    );
     store.job_done(&job).await.expect("done");
-    assert!(store.claim_job(now_millis() + 1, 60_000).await.expect("claim").is_none());
+    assert!(
+        store
+            .claim_job(now_millis() + 1, 60_000)
+            .await
+            .expect("claim")
+            .is_none()
+    );
 }

@@ -138,12 +138,18 @@ async fn mark_read(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConversationView>, ApiError> {
-    Ok(Json(
-        state
-            .store
-            .mark_read(&caller.tenant, &id, &caller.subject)
-            .await?,
-    ))
+    let view = state
+        .store
+        .mark_read(&caller.tenant, &id, &caller.subject)
+        .await?;
+    let receipts = state
+        .connectors
+        .get(&view.channel_id)
+        .is_some_and(|c| c.sends_read_receipts());
+    if receipts && state.store.queue_read_receipt(&caller.tenant, &id).await? {
+        state.jobs.notify_one();
+    }
+    Ok(Json(view))
 }
 
 async fn close(

@@ -16,6 +16,7 @@ pub use auth::Caller;
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery};
 
 use crate::blob::BlobStore;
+use crate::connector::Connectors;
 use crate::store::Store;
 use axum::Json;
 use axum::Router;
@@ -35,6 +36,9 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// Woken when a new outbox job is queued, so the dispatcher need not poll.
     pub jobs: Arc<Notify>,
+    /// The configured connectors: asked whether a channel can carry a reply, and whether
+    /// reading a conversation sends the provider a read receipt.
+    pub connectors: Arc<Connectors>,
 }
 
 /// The API router, with bodies capped at `max_body_bytes` (413 beyond).

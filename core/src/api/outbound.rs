@@ -11,8 +11,8 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::validate::{self, DraftFields};
-use crate::model::IdentityKind;
-use crate::store::{MessageView, StartConversation};
+use crate::model::{IdentityKind, ReplyCheck, Template, now_millis};
+use crate::store::{MessageView, ReplyDraft, StartConversation};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -28,6 +28,7 @@ pub(super) struct ReplyBody {
     text: Option<String>,
     subject: Option<String>,
     media_urls: Option<Vec<String>>,
+    template: Option<Template>,
 }
 
 /// POST /api/v1/conversations/{id}/messages → 202 with the message.
@@ -43,8 +44,16 @@ pub(super) async fn reply(
         text: body.text,
         subject: body.subject,
         media_urls: body.media_urls,
+        template: body.template,
     };
     let draft = validate::draft(fields, &caller.subject, key)?;
+    let conversation = state.store.get_conversation(&caller.tenant, &id).await?;
+    check_reply(
+        &state,
+        &conversation.channel_id,
+        conversation.last_inbound_at,
+        &draft,
+    )?;
     let (message, created) = state
         .store
         .create_reply(&caller.tenant, &id, &draft)
@@ -73,6 +82,7 @@ pub(super) struct StartBody {
     text: Option<String>,
     subject: Option<String>,
     media_urls: Option<Vec<String>>,
+    template: Option<Template>,
 }
 
 #[derive(Debug, Serialize)]
@@ -97,6 +107,7 @@ pub(super) async fn start(
         text: body.text,
         subject: body.subject,
         media_urls: body.media_urls,
+        template: body.template,
     };
     let draft = validate::draft(fields, &caller.subject, key)?;
     let channels = state.store.list_channels(&caller.tenant).await?;
@@ -111,6 +122,8 @@ pub(super) async fn start(
             to.kind.as_str()
         )));
     }
+    // A business-initiated conversation: no inbound message opens a provider window.
+    check_reply(&state, &channel.id, None, &draft)?;
     let start = StartConversation {
         channel_id: body.channel_id,
         to,
@@ -137,6 +150,33 @@ fn reachable(channel_kind: &str, to: IdentityKind) -> bool {
             | ("twilio", IdentityKind::Phone | IdentityKind::Whatsapp)
             | ("whatsapp", IdentityKind::Whatsapp)
     )
+}
+
+/// Asks the channel's connector whether it can carry this message now (WhatsApp's 24-hour
+/// window, template support) before anything is queued.
+fn check_reply(
+    state: &AppState,
+    channel_id: &str,
+    last_inbound_at: Option<crate::model::Millis>,
+    draft: &ReplyDraft,
+) -> Result<(), ApiError> {
+    let connector = state.connectors.get(channel_id).ok_or(ApiError::Conflict {
+        code: "channel_not_configured",
+        message: format!("channel {channel_id} is not configured on this server"),
+    })?;
+    let check = ReplyCheck {
+        last_inbound_at,
+        now: now_millis(),
+        has_template: draft.template.is_some(),
+        has_text: draft.text.is_some(),
+        has_media: !draft.media_urls.is_empty(),
+    };
+    connector
+        .check_reply(&check)
+        .map_err(|r| ApiError::Conflict {
+            code: r.code,
+            message: r.message,
+        })
 }
 
 fn key_reused() -> ApiError {

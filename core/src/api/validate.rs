@@ -7,6 +7,7 @@
 //! single-line fields that end up in headers (subject, names), any control character.
 
 use super::error::ApiError;
+use crate::model::Template;
 use crate::model::{Identity, IdentityKind};
 use crate::store::{Cursor, PageRequest, ReplyDraft};
 use axum::http::HeaderMap;
@@ -79,6 +80,38 @@ pub struct DraftFields {
     pub text: Option<String>,
     pub subject: Option<String>,
     pub media_urls: Option<Vec<String>>,
+    pub template: Option<Template>,
+}
+
+/// Longest template name WhatsApp accepts.
+pub const MAX_TEMPLATE_NAME: usize = 512;
+
+/// A template: a lower-case name of `a-z`, `0-9` and `_`, a language code such as `en_US`,
+/// and an optional `components` array passed to the provider as is.
+fn template(t: &Template) -> Result<(), ApiError> {
+    let name_ok = !t.name.is_empty()
+        && t.name.len() <= MAX_TEMPLATE_NAME
+        && t.name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !name_ok {
+        return Err(ApiError::validation(
+            "template.name must be 1-512 characters of a-z, 0-9 and _",
+        ));
+    }
+    let lang_ok = (2..=15).contains(&t.language.len())
+        && t.language
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-');
+    if !lang_ok {
+        return Err(ApiError::validation(
+            "template.language must be a language code such as en or en_US",
+        ));
+    }
+    if !(t.components.is_null() || t.components.is_array()) {
+        return Err(ApiError::validation("template.components must be an array"));
+    }
+    Ok(())
 }
 
 /// Validates the fields of a reply and builds the store's draft.
@@ -112,16 +145,23 @@ pub fn draft(
     for (i, u) in media_urls.iter().enumerate() {
         media_url(u).map_err(|why| ApiError::validation(format!("media_urls[{i}] {why}")))?;
     }
-    if fields.text.is_none() && media_urls.is_empty() {
+    if let Some(t) = &fields.template {
+        template(t)?;
+        if fields.text.is_some() || !media_urls.is_empty() {
+            return Err(ApiError::validation(
+                "a template message carries no text or media_urls of its own",
+            ));
+        }
+    } else if fields.text.is_none() && media_urls.is_empty() {
         return Err(ApiError::validation(
-            "a message needs text or at least one media url",
+            "a message needs text, at least one media url, or a template",
         ));
     }
     Ok(ReplyDraft {
         text: fields.text,
         subject: fields.subject,
         media_urls,
-        template: None,
+        template: fields.template,
         author: author.to_string(),
         idempotency_key,
     })
@@ -218,6 +258,7 @@ mod tests {
             text: text.map(str::to_string),
             subject: None,
             media_urls: Some(urls.iter().map(|s| s.to_string()).collect()),
+            template: None,
         }
     }
 

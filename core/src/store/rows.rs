@@ -108,7 +108,11 @@ macro_rules! message_select {
 pub(crate) use message_select;
 
 impl MessageRow {
-    pub fn into_view(self, attachments: &[AttachmentView], reactions: &[ReactionView]) -> MessageView {
+    pub fn into_view(
+        self,
+        attachments: &[AttachmentView],
+        reactions: &[ReactionView],
+    ) -> MessageView {
         MessageView {
             reactions: reactions
                 .iter()

@@ -57,7 +57,9 @@ pub enum IngestOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReactionOutcome {
     /// The reaction was set on (or removed from) the message.
-    Applied { message_id: String },
+    Applied {
+        message_id: String,
+    },
     /// No message of ours has the target id (journaled, nothing else).
     UnknownMessage,
     Duplicate,

@@ -4,6 +4,7 @@
 
 mod attachments;
 mod auth;
+mod channel_rules;
 mod conversations;
 mod replies;
 mod support;

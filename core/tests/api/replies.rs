@@ -132,5 +132,10 @@ async fn start_an_outbound_conversation() {
     }
     let channels = app.get("/api/v1/channels", &app.agent).await;
     assert_eq!(channels.body["items"][0]["id"], "acme-sms");
-    assert_eq!(channels.body["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(channels.body["items"][1]["id"], "acme-wa");
+    assert_eq!(
+        channels.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "only acme's channels"
+    );
 }

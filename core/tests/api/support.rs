@@ -8,7 +8,11 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use switchboard_core::api::{AppState, router};
 use switchboard_core::blob::BlobStore;
-use switchboard_core::model::{Identity, IdentityKind, InboundMessage, new_id};
+use switchboard_core::connector::{Connector, Connectors};
+use switchboard_core::model::{
+    ChannelKind, FetchedMedia, Identity, IdentityKind, InboundMessage, MediaLimits,
+    OutboundMessage, Refusal, ReplyCheck, SendError, SendReceipt, new_id,
+};
 use switchboard_core::store::{
     self, ChannelRecord, ChannelRef, IngestOutcome, JournalEntry, NewToken, Role, Store,
     TenantRecord,
@@ -18,6 +22,85 @@ use tokio::sync::Notify;
 use tower::ServiceExt;
 
 pub const MAX_BODY: usize = 16 * 1024;
+
+/// A connector standing in for a provider in API tests: it never sends (the API only
+/// queues), and, when `window_ms` is set, enforces a customer-service window the way the
+/// WhatsApp connector does, so the API's mapping of refusals can be tested.
+pub struct TestConnector {
+    pub id: String,
+    pub kind: ChannelKind,
+    pub window_ms: Option<i64>,
+}
+
+#[async_trait::async_trait]
+impl Connector for TestConnector {
+    fn channel_id(&self) -> &str {
+        &self.id
+    }
+    fn kind(&self) -> ChannelKind {
+        self.kind
+    }
+    fn address(&self) -> Option<String> {
+        None
+    }
+    fn check_reply(&self, check: &ReplyCheck) -> Result<(), Refusal> {
+        let Some(window) = self.window_ms else {
+            return if check.has_template {
+                Err(Refusal {
+                    code: "template_not_supported",
+                    message: "no templates".into(),
+                })
+            } else {
+                Ok(())
+            };
+        };
+        let open = check
+            .last_inbound_at
+            .is_some_and(|t| check.now - t < window);
+        if open || check.has_template {
+            Ok(())
+        } else {
+            Err(Refusal {
+                code: "whatsapp_window_closed",
+                message: "window closed".into(),
+            })
+        }
+    }
+    fn sends_read_receipts(&self) -> bool {
+        self.window_ms.is_some()
+    }
+    async fn send(&self, _: &OutboundMessage) -> Result<SendReceipt, SendError> {
+        Err(SendError::Permanent {
+            code: "test".into(),
+            message: "API tests do not send".into(),
+        })
+    }
+    async fn fetch_media(&self, _: &str, _: &MediaLimits) -> Result<FetchedMedia, SendError> {
+        Err(SendError::Permanent {
+            code: "test".into(),
+            message: "API tests do not fetch".into(),
+        })
+    }
+}
+
+fn test_connectors() -> Arc<Connectors> {
+    let mut map: Connectors = Connectors::new();
+    for (id, kind, window_ms) in [
+        ("acme-sms", ChannelKind::Twilio, None),
+        ("globex-sms", ChannelKind::Twilio, None),
+        ("acme-wa", ChannelKind::Whatsapp, Some(24 * 3600 * 1000)),
+    ] {
+        map.insert(
+            id.to_string(),
+            Arc::new(TestConnector {
+                id: id.into(),
+                kind,
+                window_ms,
+            }),
+        );
+    }
+    Arc::new(map)
+}
 
 pub struct TestApp {
     _dir: tempfile::TempDir,
@@ -69,13 +152,14 @@ impl TestApp {
             name: None,
         });
         let channels = [
-            ("acme-sms", "acme", "+14155550100"),
-            ("globex-sms", "globex", "+14155550200"),
+            ("acme-sms", "acme", "twilio", "+14155550100"),
+            ("globex-sms", "globex", "twilio", "+14155550200"),
+            ("acme-wa", "acme", "whatsapp", "15550100"),
         ]
-        .map(|(id, tenant, address)| ChannelRecord {
+        .map(|(id, tenant, kind, address)| ChannelRecord {
             id: id.into(),
             tenant_id: tenant.into(),
-            kind: "twilio".into(),
+            kind: kind.into(),
             address: Some(address.into()),
         });
         store
@@ -118,6 +202,7 @@ impl TestApp {
             store: self.store.clone(),
             blobs: self.blobs.clone(),
             jobs: self.jobs.clone(),
+            connectors: test_connectors(),
         };
         let response = router(state, MAX_BODY)
             .oneshot(request)
