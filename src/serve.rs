@@ -12,6 +12,7 @@ use switchboard_core::api::{AppState, router};
 use switchboard_core::blob::BlobStore;
 use switchboard_core::config::{Config, ConfigErrors};
 use switchboard_core::connector::{Connector, ConnectorContext};
+use switchboard_core::events::EventHub;
 use switchboard_core::ingest::Ingest;
 use switchboard_core::outbox::Dispatcher;
 use switchboard_core::store::{ChannelRecord, ChannelRef};
@@ -85,12 +86,15 @@ pub async fn serve(config: Config) -> Result<()> {
         .context("recording channels")?;
 
     let connectors = Arc::new(connectors);
+    let events = EventHub::new(store.clone(), &config.events);
+    let events_task = tokio::spawn(events.clone().run(shutdown.clone()));
     let mut app: Router = router(
         AppState {
             store: store.clone(),
             blobs: blobs.clone(),
             jobs: jobs.clone(),
             connectors: connectors.clone(),
+            events,
         },
         config.server.max_body_bytes,
     );
@@ -135,6 +139,7 @@ pub async fn serve(config: Config) -> Result<()> {
             "sends still in flight after {grace:?}; their jobs will be retried after restart"
         );
     }
+    let _ = events_task.await;
     tracing::info!("stopped");
     Ok(())
 }

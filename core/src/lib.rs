@@ -8,6 +8,7 @@ pub mod api;
 pub mod blob;
 pub mod config;
 pub mod connector;
+pub mod events;
 pub mod ingest;
 pub mod model;
 pub mod outbox;

@@ -41,14 +41,9 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers)?;
+impl Caller {
+    /// Authenticates a bearer token.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
         let record = state
             .store
             .find_token(&tokens::hash(token))
@@ -59,6 +54,50 @@ impl FromRequestParts<AppState> for Caller {
             subject: record.name,
             role: record.role,
         })
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers)?;
+        Self::from_token(state, token).await
+    }
+}
+
+/// The caller of a live-event stream. Browsers' `EventSource` and `WebSocket` cannot set an
+/// `Authorization` header, so these two endpoints also take the token as `access_token` in
+/// the query string (use TLS; the token is then in the URL).
+pub struct StreamCaller(pub Caller);
+
+impl FromRequestParts<AppState> for StreamCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            let token = bearer_token(&parts.headers)?;
+            return Ok(Self(Caller::from_token(state, token).await?));
+        }
+        let token = parts
+            .uri
+            .query()
+            .and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "access_token")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(ApiError::Unauthorized("malformed access_token"));
+        }
+        Ok(Self(Caller::from_token(state, &token).await?))
     }
 }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod channels;
 pub mod conversations;
 pub mod error;
+pub mod events;
 pub mod outbound;
 pub mod validate;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     /// The configured connectors: asked whether a channel can carry a reply, and whether
     /// reading a conversation sends the provider a read receipt.
     pub connectors: Arc<Connectors>,
+    /// Signals new events to live SSE and WebSocket clients.
+    pub events: Arc<crate::events::EventHub>,
 }
 
 /// The API router, with bodies capped at `max_body_bytes` (413 beyond).
@@ -49,6 +52,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(conversations::routes())
         .merge(attachments::routes())
         .merge(channels::routes())
+        .merge(events::routes())
         .fallback(not_found)
         // Must come after every route: it applies to the routes present when called.
         .method_not_allowed_fallback(method_not_allowed)

@@ -79,8 +79,8 @@ impl EnvSource for Vec<(String, String)> {
 pub type ChannelValidator<'a> = &'a dyn Fn(ChannelKind, &Table, &str) -> Vec<ConfigError>;
 
 const ENV_PREFIX: &str = "SWITCHBOARD_";
-const SECTIONS: [&str; 7] = [
-    "server", "database", "blobs", "media", "outbox", "tenants", "channels",
+const SECTIONS: [&str; 8] = [
+    "server", "database", "blobs", "media", "outbox", "events", "tenants", "channels",
 ];
 
 /// Loads the file at `path` (or only the defaults), from the process environment.
@@ -127,6 +127,7 @@ pub fn load_str(
     let blobs = section(&root, "blobs", &mut errors);
     let media = section(&root, "media", &mut errors);
     let outbox = section(&root, "outbox", &mut errors);
+    let events = section(&root, "events", &mut errors);
     let tenants = tenants(&root, &mut errors);
     let channels = channels(&root, &tenants, validate_channel, &mut errors);
 
@@ -144,8 +145,8 @@ pub fn load_str(
             ));
         }
     }
-    match (server, database, blobs, media, outbox) {
-        (Some(server), Some(database), Some(blobs), Some(media), Some(outbox))
+    match (server, database, blobs, media, outbox, events) {
+        (Some(server), Some(database), Some(blobs), Some(media), Some(outbox), Some(events))
             if errors.is_empty() =>
         {
             Ok(Config {
@@ -154,6 +155,7 @@ pub fn load_str(
                 blobs,
                 media,
                 outbox,
+                events,
                 tenants,
                 channels,
             })

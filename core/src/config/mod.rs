@@ -28,6 +28,7 @@ pub struct Config {
     pub blobs: BlobsConfig,
     pub media: MediaConfig,
     pub outbox: OutboxConfig,
+    pub events: EventsConfig,
     pub tenants: Vec<TenantConfig>,
     pub channels: Vec<ChannelConfig>,
 }
@@ -94,6 +95,15 @@ pub struct OutboxConfig {
     pub poll_interval_ms: u64,
     pub lease_secs: u64,
     pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Hours the event log keeps events for resuming clients.
+    pub retention_hours: u64,
+    /// Seconds between heartbeats on idle live connections.
+    pub heartbeat_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -10,7 +10,13 @@ pub struct Dialect {
     /// Claims one due job. PostgreSQL adds `FOR UPDATE SKIP LOCKED` so concurrent
     /// dispatchers (threads or replicas) never claim the same job.
     pub claim_job: &'static str,
+    /// Tells other replicas that events were written (PostgreSQL `NOTIFY`, delivered on
+    /// commit). SQLite runs in one process, whose event hub polls instead.
+    pub notify_events: Option<&'static str>,
 }
+
+/// The PostgreSQL notification channel for new events.
+pub const EVENTS_CHANNEL: &str = "switchboard_events";
 
 const CLAIM_JOB_SQLITE: &str =
     "UPDATE jobs SET locked_until = $1, attempts = attempts + 1, updated_at = $2
@@ -30,10 +36,12 @@ pub const SQLITE: Dialect = Dialect {
     name: "sqlite",
     lock_contact: None,
     claim_job: CLAIM_JOB_SQLITE,
+    notify_events: None,
 };
 
 pub const POSTGRES: Dialect = Dialect {
     name: "postgres",
     lock_contact: Some("SELECT id FROM contacts WHERE id = $1 FOR UPDATE"),
     claim_job: CLAIM_JOB_POSTGRES,
+    notify_events: Some("SELECT pg_notify('switchboard_events', $1)"),
 };

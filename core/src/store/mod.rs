@@ -11,6 +11,7 @@ mod dialect;
 pub(crate) mod rows;
 mod sql_admin;
 mod sql_conversations;
+mod sql_events;
 mod sql_ingest;
 mod sql_jobs;
 mod types;
@@ -18,7 +19,7 @@ mod types;
 pub mod postgres;
 pub mod sqlite;
 
-pub use dialect::Dialect;
+pub use dialect::{Dialect, EVENTS_CHANNEL};
 pub use types::*;
 
 use crate::model::{InboundMessage, Millis, StatusUpdate};
@@ -186,9 +187,32 @@ pub trait AdminStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// The durable event log (`message.created`, `conversation.updated`, ...), written in the
+/// same transactions as the changes it reports.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// A tenant's events after `after` (exclusive), oldest first.
+    async fn events_since(&self, tenant: &str, after: i64, limit: i64) -> StoreResult<Vec<EventRecord>>;
+    /// The oldest and newest retained event ids of a tenant (0 when none).
+    async fn event_bounds(&self, tenant: &str) -> StoreResult<(i64, i64)>;
+    /// The newest event id of any tenant: a cheap change signal.
+    async fn latest_event_seq(&self) -> StoreResult<i64>;
+    /// Deletes events created before `before`; returns how many.
+    async fn prune_events(&self, before: Millis) -> StoreResult<u64>;
+}
+
 /// All of the store.
-pub trait Store: IngestStore + ConversationStore + JobStore + AdminStore {}
-impl<T: IngestStore + ConversationStore + JobStore + AdminStore> Store for T {}
+pub trait Store: IngestStore + ConversationStore + JobStore + AdminStore + EventStore {
+    /// The database URL's backend, for backend-specific wiring (PostgreSQL notifications).
+    fn backend(&self) -> Backend;
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(sqlx::PgPool),
+}
 
 /// Opens the store the URL names (`sqlite:` or `postgres:`) and runs migrations if asked.
 pub async fn open(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {

@@ -126,13 +126,27 @@ macro_rules! impl_admin_store {
             }
 
             async fn set_channel_status(&self, channel: &str, status: &str, error: Option<&str>) -> $crate::store::StoreResult<()> {
-                sqlx::query("UPDATE channels SET status = $1, last_error = $2, updated_at = $3 WHERE id = $4")
-                    .bind(status.to_string())
-                    .bind(error.map(str::to_string))
-                    .bind($crate::model::now_millis())
-                    .bind(channel.to_string())
-                    .execute(self.writer())
-                    .await?;
+                let now = $crate::model::now_millis();
+                let mut tx = self.writer().begin().await?;
+                let tenant: Option<String> = sqlx::query_scalar(
+                    "UPDATE channels SET status = $1, last_error = $2, updated_at = $3 WHERE id = $4 RETURNING tenant_id",
+                )
+                .bind(status.to_string())
+                .bind(error.map(str::to_string))
+                .bind(now)
+                .bind(channel.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let tenant = tenant.ok_or($crate::store::StoreError::NotFound)?;
+                Self::insert_event(
+                    &mut tx,
+                    &tenant,
+                    "channel.updated",
+                    serde_json::json!({ "channel_id": channel, "status": status, "last_error": error }),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
                 Ok(())
             }
         }

@@ -134,6 +134,9 @@ macro_rules! impl_ingest_store {
                 Ok(facts)
             }
 
+            /// Appends to the durable event log (what live clients and outgoing webhooks
+            /// read). Conversation events carry the conversation's current state, so a
+            /// client can update its list without another request.
             async fn insert_event(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 tenant: &str,
@@ -141,6 +144,23 @@ macro_rules! impl_ingest_store {
                 payload: serde_json::Value,
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
+                let mut payload = payload;
+                let conversation = payload.get("conversation_id").and_then(|v| v.as_str()).map(str::to_string);
+                if let (true, Some(id)) = (kind.starts_with("conversation."), conversation) {
+                    let state: Option<(String, Option<String>, i64, i64, i64)> = sqlx::query_as(
+                        "SELECT status, assignee, unread_count, message_count, last_message_at FROM conversations WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let (Some((status, assignee, unread, count, last)), Some(o)) = (state, payload.as_object_mut()) {
+                        o.insert("status".into(), status.into());
+                        o.insert("assignee".into(), assignee.into());
+                        o.insert("unread_count".into(), unread.into());
+                        o.insert("message_count".into(), count.into());
+                        o.insert("last_message_at".into(), $crate::store::format_millis(last).into());
+                    }
+                }
                 sqlx::query("INSERT INTO events (tenant_id, type, payload, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(tenant.to_string())
                     .bind(kind.to_string())
@@ -148,6 +168,9 @@ macro_rules! impl_ingest_store {
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
+                if let Some(notify) = Self::DIALECT.notify_events {
+                    sqlx::query(notify).bind(tenant.to_string()).execute(&mut *conn).await?;
+                }
                 Ok(())
             }
 

@@ -420,3 +420,17 @@ mod tests {
         assert_eq!(format_millis(1_500), "1970-01-01T00:00:01.5Z");
     }
 }
+
+/// One entry of the durable event log.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct EventRecord {
+    /// Monotonic per database; the SSE event id and the WebSocket `since` cursor.
+    #[serde(rename = "id")]
+    pub seq: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(rename = "data")]
+    pub payload: sqlx::types::Json<Value>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: Millis,
+}

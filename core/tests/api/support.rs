@@ -203,6 +203,10 @@ impl TestApp {
             blobs: self.blobs.clone(),
             jobs: self.jobs.clone(),
             connectors: test_connectors(),
+            events: switchboard_core::events::EventHub::new(
+                self.store.clone(),
+                &switchboard_core::config::EventsConfig { retention_hours: 1, heartbeat_secs: 15 },
+            ),
         };
         let response = router(state, MAX_BODY)
             .oneshot(request)
