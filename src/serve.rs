@@ -12,6 +12,7 @@ use switchboard_core::api::{AppState, router};
 use switchboard_core::blob::BlobStore;
 use switchboard_core::config::{Config, ConfigErrors};
 use switchboard_core::connector::{Connector, ConnectorContext};
+use switchboard_core::auth::jwt::JwtVerifier;
 use switchboard_core::events::EventHub;
 use switchboard_core::ingest::Ingest;
 use switchboard_core::outbox::Dispatcher;
@@ -84,6 +85,11 @@ pub async fn serve(config: Config) -> Result<()> {
         .sync_tenants_and_channels(&tenant_records(&config), &records)
         .await
         .context("recording channels")?;
+    let webhooks = switchboard_core::webhooks_out::Webhooks::new(&config.tenants, &config.webhooks);
+    store
+        .sync_webhook_endpoints(&webhooks.records())
+        .await
+        .context("recording webhook endpoints")?;
 
     let connectors = Arc::new(connectors);
     let events = EventHub::new(store.clone(), &config.events);
@@ -94,7 +100,12 @@ pub async fn serve(config: Config) -> Result<()> {
             blobs: blobs.clone(),
             jobs: jobs.clone(),
             connectors: connectors.clone(),
-            events,
+            events: events.clone(),
+            jwt: JwtVerifier::from_config(&config.auth)
+                .map_err(|e| anyhow!("{}", ConfigErrors(e)))?
+                .map(Arc::new),
+            tenants: Arc::new(config.tenants.iter().map(|t| t.id.clone()).collect()),
+            webhooks: webhooks.clone(),
         },
         config.server.max_body_bytes,
     );
@@ -103,7 +114,10 @@ pub async fn serve(config: Config) -> Result<()> {
             app = app.nest(&format!("/webhooks/{id}"), routes);
         }
     }
+    let metrics = switchboard_core::metrics::install().map_err(|e| anyhow!("installing metrics: {e}"))?;
     let app = app
+        .merge(switchboard_core::metrics::routes(metrics, store.clone(), events.clone()))
+        .layer(axum::middleware::from_fn(switchboard_core::metrics::track))
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(config.server.max_body_bytes))
         .layer(TraceLayer::new_for_http());
@@ -117,6 +131,12 @@ pub async fn serve(config: Config) -> Result<()> {
         jobs,
     ));
     let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
+    let relay = Arc::new(switchboard_core::webhooks_out::Relay::new(
+        store.clone(),
+        events.clone(),
+        webhooks,
+    ));
+    let relay = tokio::spawn(relay.run(shutdown.clone()));
 
     tracing::info!(%bound, %public_url, channels = config.channels.len(), "switchboard listening");
     // A line on stdout for scripts and tests that start the daemon on port 0.
@@ -138,6 +158,9 @@ pub async fn serve(config: Config) -> Result<()> {
         tracing::warn!(
             "sends still in flight after {grace:?}; their jobs will be retried after restart"
         );
+    }
+    if tokio::time::timeout(grace, relay).await.is_err() {
+        tracing::warn!("webhook deliveries still in flight after {grace:?}; they are retried after restart");
     }
     let _ = events_task.await;
     tracing::info!("stopped");

@@ -57,8 +57,17 @@ impl Ingest {
             .store
             .ingest_message(&self.channel, &journal, &msg)
             .await?;
-        if matches!(outcome, IngestOutcome::Stored { .. }) && !msg.attachments.is_empty() {
-            self.jobs.notify_one();
+        let channel = self.channel.channel_id.clone();
+        match &outcome {
+            IngestOutcome::Stored { .. } => {
+                metrics::counter!(crate::metrics::INGESTED, "channel" => channel).increment(1);
+                if !msg.attachments.is_empty() {
+                    self.jobs.notify_one();
+                }
+            }
+            IngestOutcome::Duplicate => {
+                metrics::counter!(crate::metrics::DUPLICATES, "channel" => channel, "kind" => "message").increment(1);
+            }
         }
         tracing::debug!(channel = %self.channel.channel_id, key = %journal.idempotency_key, ?outcome, "ingested message");
         Ok(outcome)
@@ -78,6 +87,10 @@ impl Ingest {
             .store
             .ingest_status(&self.channel, &journal, &update)
             .await?;
+        if outcome == StatusOutcome::Duplicate {
+            metrics::counter!(crate::metrics::DUPLICATES, "channel" => self.channel.channel_id.clone(), "kind" => "status")
+                .increment(1);
+        }
         tracing::debug!(channel = %self.channel.channel_id, key = %journal.idempotency_key, ?outcome, "ingested status");
         Ok(outcome)
     }

@@ -5,14 +5,17 @@
 //! database. A connector gets a [`connector::ConnectorContext`], never a pool.
 
 pub mod api;
+pub mod auth;
 pub mod blob;
 pub mod config;
 pub mod connector;
 pub mod events;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod outbox;
 pub mod store;
 pub mod thread;
 pub mod tokens;
 pub mod webhook;
+pub mod webhooks_out;

@@ -22,7 +22,7 @@ pub fn new_id() -> String {
 }
 
 /// The kind of connector behind a channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelKind {
     Email,
@@ -50,7 +50,7 @@ impl ChannelKind {
 }
 
 /// What kind of address identifies a contact. Unique per tenant together with its value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IdentityKind {
     /// An email address, lower-cased.
@@ -87,7 +87,7 @@ pub struct Identity {
     pub value: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Inbound,
@@ -103,7 +103,7 @@ impl Direction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ConversationStatus {
     Open,
@@ -132,7 +132,7 @@ impl ConversationStatus {
 
 /// One delivery state machine for every channel. The rank orders the states so that a
 /// late or out-of-order status report can never move a message backwards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// An inbound message: nothing to deliver.
@@ -192,7 +192,7 @@ impl DeliveryStatus {
 
 /// Why a message was flagged. Flags are decided before a message may open a conversation,
 /// bump unread counts or trigger anything automatic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Flag {
     Spam,
@@ -279,7 +279,7 @@ pub struct ReactionUpdate {
 
 /// A provider message template (WhatsApp): the only kind of message allowed outside the
 /// customer-service window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Template {
     pub name: String,
     /// Language code, e.g. `en_US`.

@@ -159,7 +159,15 @@ impl Dispatcher {
                 )
                 .await;
         };
-        match connector.send(&ctx.message).await {
+        let result = connector.send(&ctx.message).await;
+        let outcome = match &result {
+            Ok(_) => "sent",
+            Err(SendError::Transient { .. }) => "transient",
+            Err(SendError::Permanent { .. }) => "permanent",
+        };
+        metrics::counter!(crate::metrics::SEND_ATTEMPTS, "channel" => job.channel_id.clone(), "outcome" => outcome)
+            .increment(1);
+        match result {
             Ok(receipt) => {
                 tracing::info!(provider_id = %receipt.provider_message_id, "sent");
                 self.store.job_sent(job, &receipt).await

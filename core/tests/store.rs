@@ -46,6 +46,7 @@ store_tests!(
     media_job_marks_attachment_stored,
     reactions_attach_to_their_message_and_can_be_removed,
     templates_and_read_receipts_reach_their_jobs,
+    staff_actions_leave_an_audit_trail,
 );
 
 async fn ingest_creates_contact_conversation_message(store: Arc<dyn Store>) {
@@ -794,4 +795,23 @@ async fn templates_and_read_receipts_reach_their_jobs(store: Arc<dyn Store>) {
             .expect("claim")
             .is_none()
     );
+}
+
+async fn staff_actions_leave_an_audit_trail(store: Arc<dyn Store>) {
+    let IngestOutcome::Stored { conversation_id: c, .. } = store
+        .ingest_message(&channel("t1", "sms1"), &journal("k1"), &sms("SM1", "+15550001", "hi"))
+        .await
+        .expect("ingest")
+    else {
+        panic!("not stored")
+    };
+    store.mark_read("t1", &c, "ann").await.expect("read");
+    store.assign("t1", &c, Some("bob"), "ann").await.expect("assign");
+    store.create_reply("t1", &c, &draft("on it", None)).await.expect("reply");
+    store.set_status("t1", &c, ConversationStatus::Closed, "bob").await.expect("close");
+    let trail = store.list_audit("t1", &c, &page(10)).await.expect("audit");
+    let actions: Vec<(&str, &str)> = trail.items.iter().map(|a| (a.actor.as_str(), a.action.as_str())).collect();
+    assert_eq!(actions, vec![("bob", "status"), ("alice", "reply"), ("ann", "assign"), ("ann", "read")]);
+    assert_eq!(trail.items[0].detail.0["status"], "closed");
+    assert!(matches!(store.list_audit("t2", &c, &page(10)).await, Err(StoreError::NotFound)));
 }

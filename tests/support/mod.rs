@@ -293,6 +293,28 @@ api_base = "{twilio_base}"
     path
 }
 
+/// Adds TOML to one tenant of a configuration written by [`write_config`] (for example
+/// `[[tenants.webhooks]]` entries): inserted right after that tenant's `id` line, so the
+/// tables it opens belong to that tenant.
+pub fn add_to_tenant(config: &std::path::Path, tenant: &str, toml: &str) {
+    let text = std::fs::read_to_string(config).expect("read config");
+    let line = format!("[[tenants]]\nid = \"{tenant}\"\n");
+    let at = text.find(&line).expect("tenant in config") + line.len();
+    let mut out = text[..at].to_string();
+    out.push_str(toml.trim_start_matches('\n'));
+    out.push('\n');
+    out.push_str(&text[at..]);
+    std::fs::write(config, out).expect("write config");
+}
+
+/// Appends top-level TOML (sections, more channels) to a configuration.
+pub fn append_config(config: &std::path::Path, toml: &str) {
+    let mut text = std::fs::read_to_string(config).expect("read config");
+    text.push('\n');
+    text.push_str(toml);
+    std::fs::write(config, text).expect("write config");
+}
+
 /// An HTTP client for tests (rustls with the ring provider, as the daemon uses).
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -8,22 +8,58 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiPath};
-use axum::Router;
+use super::error::{ApiError, ApiPath, ErrorBody};
+use super::openapi::{Binary, Internal, NotFound, TAG_ATTACHMENTS, Unauthorized};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const FALLBACK_NAME: &str = "attachment";
 const MAX_FILENAME_CHARS: usize = 200;
 const OCTET_STREAM: &str = "application/octet-stream";
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/attachments/{id}", get(download))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(download))
 }
 
+/// The `{id}` of an attachment.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+struct AttachmentId(
+    /// The attachment's id (`attachments[].id` of a message).
+    String,
+);
+
+/// Download an attachment.
+///
+/// Always a download (`Content-Disposition: attachment` with a sanitized filename), never
+/// sniffed (`X-Content-Type-Options: nosniff`) and sandboxed (`Content-Security-Policy:
+/// sandbox`): attachments come from strangers.
+#[utoipa::path(
+    get,
+    path = "/api/v1/attachments/{id}",
+    tag = TAG_ATTACHMENTS,
+    operation_id = "downloadAttachment",
+    params(AttachmentId),
+    responses(
+        (status = 200, description = "The stored bytes, with the attachment's content type \
+            (`application/octet-stream` when unknown).", content_type = "*/*", body = inline(Binary), headers(
+                ("Content-Disposition" = String, description = "`attachment; filename=\"...\"`, plus `filename*` for non-ASCII names."),
+                ("X-Content-Type-Options" = String, description = "`nosniff`"),
+                ("Content-Security-Policy" = String, description = "`sandbox`"),
+            )),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`attachment_pending`: still being fetched from the \
+            provider, try again shortly; `attachment_failed`: it could not be fetched.", body = ErrorBody,
+            example = json!({"error": {"code": "attachment_pending", "message": "the attachment is still being fetched; try again shortly"}})),
+        (status = 500, response = Internal),
+    )
+)]
 async fn download(
     caller: Caller,
     State(state): State<AppState>,

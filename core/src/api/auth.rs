@@ -3,11 +3,14 @@
 //! The resulting [`Caller`] carries the tenant every store call is scoped by, the subject
 //! (the token's name) that authors replies and reads conversations, and the role that
 //! decides admin-only actions. Missing, malformed, unknown and revoked tokens are all 401;
-//! the message does not say which of the last two it was.
+//! the message does not say which of the last two it was. When JWTs are configured, a
+//! token of the JWT shape is verified as one instead (see [`crate::auth::jwt`]); its tenant
+//! must be a configured tenant.
 
 use super::AppState;
 use super::error::ApiError;
 use crate::store::Role;
+use crate::auth::jwt::JwtVerifier;
 use crate::tokens;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -42,8 +45,26 @@ impl Caller {
 }
 
 impl Caller {
-    /// Authenticates a bearer token.
+    /// Authenticates a bearer token: a JWT when JWTs are configured and the token has the
+    /// JWT shape, an API token otherwise.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
+        if let Some(jwt) = &state.jwt
+            && JwtVerifier::looks_like_jwt(token)
+        {
+            let id = jwt.verify(token).map_err(|e| {
+                tracing::debug!(error = %e, "JWT refused");
+                ApiError::Unauthorized("invalid or expired token")
+            })?;
+            if !state.tenants.contains(&id.tenant) {
+                tracing::debug!(tenant = %id.tenant, "JWT for an unknown tenant");
+                return Err(ApiError::Unauthorized("invalid or expired token"));
+            }
+            return Ok(Self {
+                tenant: id.tenant,
+                subject: id.subject,
+                role: id.role,
+            });
+        }
         let record = state
             .store
             .find_token(&tokens::hash(token))

@@ -3,22 +3,37 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::{Internal, TAG_CHANNELS, Unauthorized};
 use crate::store::ChannelView;
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/channels", get(list))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Debug, Serialize)]
+/// The channels of the caller's tenant.
+#[derive(Debug, Serialize, ToSchema)]
 struct Channels {
     items: Vec<ChannelView>,
 }
 
+/// The channels of the caller's tenant, with their status and outbox backlog.
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels",
+    tag = TAG_CHANNELS,
+    operation_id = "listChannels",
+    responses(
+        (status = 200, description = "Every channel of the tenant.", body = Channels),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+    )
+)]
 async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Channels>, ApiError> {
     let items = state.store.list_channels(&caller.tenant).await?;
     Ok(Json(Channels { items }))

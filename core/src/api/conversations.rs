@@ -8,58 +8,96 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::openapi::{TAG_CONVERSATIONS, TAG_MESSAGES};
 use super::validate::{self, non_empty};
 use crate::model::ConversationStatus;
+use super::openapi::{
+    AdminOnly, ConversationId, Internal, MalformedJson, NotFound, PayloadTooLarge,
+    SpamNeedsAdmin, Unauthorized, UnsupportedMediaType, ValidationFailed,
+};
 use crate::store::{
     ConversationFilter, ConversationView, MessageView, Page, ParticipantView, UnreadSummary,
 };
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/conversations",
-            get(list).post(super::outbound::start),
-        )
-        .route("/api/v1/conversations/{id}", get(detail))
-        .route(
-            "/api/v1/conversations/{id}/messages",
-            get(messages).post(super::outbound::reply),
-        )
-        .route("/api/v1/conversations/{id}/read", post(mark_read))
-        .route("/api/v1/conversations/{id}/close", post(close))
-        .route("/api/v1/conversations/{id}/reopen", post(reopen))
-        .route("/api/v1/conversations/{id}/assign", post(assign))
-        .route("/api/v1/conversations/{id}/spam", post(spam))
-        .route("/api/v1/conversations/{id}/not-spam", post(not_spam))
-        .route("/api/v1/unread", get(unread))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, super::outbound::start))
+        .routes(routes!(detail))
+        .routes(routes!(messages, super::outbound::reply))
+        .routes(routes!(mark_read))
+        .routes(routes!(close))
+        .routes(routes!(reopen))
+        .routes(routes!(assign))
+        .routes(routes!(spam))
+        .routes(routes!(not_spam))
+        .routes(routes!(unread))
 }
 
-#[derive(Debug, Deserialize)]
+/// Filters and paging of the conversation list. An empty value counts as absent; an
+/// unknown parameter is a 400.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Only conversations with this status.
+    #[param(value_type = Option<ConversationStatus>, nullable = false)]
     status: Option<String>,
+    /// Only conversations on this channel (a channel id).
+    #[param(nullable = false, example = "acme-sms")]
     channel: Option<String>,
+    /// Only conversations with this contact (a contact id).
+    #[param(nullable = false)]
     contact: Option<String>,
-    /// A subject, or `none` for unassigned conversations.
+    /// Only conversations assigned to this subject, or `none` for unassigned ones.
+    #[param(nullable = false, example = "none")]
     assignee: Option<String>,
+    /// `true`: only conversations with unread messages; `false`: only those without.
+    #[param(value_type = Option<bool>, nullable = false)]
     unread: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     cursor: Option<String>,
+    /// Page size.
+    #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 100, default = 25)]
     limit: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Paging of a list. An empty value counts as absent; an unknown parameter is a 400.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     cursor: Option<String>,
+    /// Page size.
+    #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 100, default = 25)]
     limit: Option<String>,
 }
 
+/// List conversations, newest activity first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations",
+    tag = TAG_CONVERSATIONS,
+    operation_id = "listConversations",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of conversations.", body = Page<ConversationView>),
+        (status = 400, description = "`bad_request`: an unknown parameter or a bad value \
+            (status, unread, limit); `invalid_cursor`: a cursor this server did not issue.", body = ErrorBody,
+            example = json!({"error": {"code": "invalid_cursor", "message": "the cursor is not one this server issued"}})),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+    )
+)]
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
@@ -98,12 +136,27 @@ async fn list(
     ))
 }
 
-#[derive(Debug, Serialize)]
+/// A conversation with its participants and their read state.
+#[derive(Debug, Serialize, ToSchema)]
 struct Detail {
     conversation: ConversationView,
     participants: Vec<ParticipantView>,
 }
 
+/// A conversation and its participants.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}",
+    tag = TAG_CONVERSATIONS,
+    operation_id = "getConversation",
+    params(ConversationId),
+    responses(
+        (status = 200, description = "The conversation and its participants.", body = Detail),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 async fn detail(
     caller: Caller,
     State(state): State<AppState>,
@@ -117,7 +170,23 @@ async fn detail(
     }))
 }
 
-/// Newest first.
+/// The messages of a conversation, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}/messages",
+    tag = TAG_MESSAGES,
+    operation_id = "listMessages",
+    params(ConversationId, PageQuery),
+    responses(
+        (status = 200, description = "A page of messages, newest first.", body = Page<MessageView>),
+        (status = 400, description = "`bad_request`: an unknown parameter or a bad limit; \
+            `invalid_cursor`: a cursor this server did not issue.", body = ErrorBody,
+            example = json!({"error": {"code": "bad_request", "message": "limit must be an integer from 1 to 100"}})),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 async fn messages(
     caller: Caller,
     State(state): State<AppState>,
@@ -133,6 +202,20 @@ async fn messages(
     ))
 }
 
+/// Mark the conversation read for the caller: their unread count becomes zero.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/read",
+    tag = TAG_CONVERSATIONS,
+    operation_id = "markConversationRead",
+    params(ConversationId),
+    responses(
+        (status = 200, description = "The conversation after the change.", body = ConversationView),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 async fn mark_read(
     caller: Caller,
     State(state): State<AppState>,
@@ -152,6 +235,21 @@ async fn mark_read(
     Ok(Json(view))
 }
 
+/// Close the conversation (status `closed`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/close",
+    tag = TAG_CONVERSATIONS,
+    operation_id = "closeConversation",
+    params(ConversationId),
+    responses(
+        (status = 200, description = "The conversation after the change.", body = ConversationView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = SpamNeedsAdmin),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 async fn close(
     caller: Caller,
     State(state): State<AppState>,
@@ -160,6 +258,21 @@ async fn close(
     change_status(&state, &caller, &id, ConversationStatus::Closed).await
 }
 
+/// Reopen the conversation (status `open`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/reopen",
+    tag = TAG_CONVERSATIONS,
+    operation_id = "reopenConversation",
+    params(ConversationId),
+    responses(
+        (status = 200, description = "The conversation after the change.", body = ConversationView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = SpamNeedsAdmin),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 async fn reopen(
     caller: Caller,
     State(state): State<AppState>,
@@ -190,6 +303,21 @@ async fn change_status(
     ))
 }
 
+/// Mark the conversation as spam (admin only).
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/spam",
+    tag = TAG_CONVERSATIONS,
+    operation_id = "markConversationSpam",
+    params(ConversationId),
+    responses(
+        (status = 200, description = "The conversation after the change.", body = ConversationView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 async fn spam(
     caller: Caller,
     State(state): State<AppState>,
@@ -209,6 +337,21 @@ async fn spam(
     ))
 }
 
+/// Take the conversation out of spam: status `open` (admin only).
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/not-spam",
+    tag = TAG_CONVERSATIONS,
+    operation_id = "markConversationNotSpam",
+    params(ConversationId),
+    responses(
+        (status = 200, description = "The conversation after the change.", body = ConversationView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 async fn not_spam(
     caller: Caller,
     State(state): State<AppState>,
@@ -228,11 +371,15 @@ async fn not_spam(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// Who the conversation is assigned to.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"assignee": "alice"}))]
 struct AssignBody {
-    /// Outer `None`: the field is missing; `Some(None)`: explicit null (unassign).
+    /// A staff subject (token name), or null to unassign. Required.
+    // Outer `None`: the field is missing; `Some(None)`: explicit null (unassign).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, required = true, min_length = 1, max_length = 255)]
     assignee: Option<Option<String>>,
 }
 
@@ -241,8 +388,31 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
+/// Assign the conversation, or unassign it with null.
+///
 /// An agent may assign a conversation to themselves or unassign themselves; anything else
 /// needs the admin role.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/assign",
+    tag = TAG_CONVERSATIONS,
+    operation_id = "assignConversation",
+    params(ConversationId),
+    request_body = AssignBody,
+    responses(
+        (status = 200, description = "The conversation after the change.", body = ConversationView),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "`forbidden`: agents may only assign conversations to \
+            themselves and unassign themselves.", body = ErrorBody,
+            example = json!({"error": {"code": "forbidden", "message": "agents may only assign conversations to themselves"}})),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = Internal),
+    )
+)]
 async fn assign(
     caller: Caller,
     State(state): State<AppState>,
@@ -285,6 +455,18 @@ async fn assign(
     ))
 }
 
+/// Unread counts for the caller's tenant and for the caller.
+#[utoipa::path(
+    get,
+    path = "/api/v1/unread",
+    tag = TAG_CONVERSATIONS,
+    operation_id = "unreadSummary",
+    responses(
+        (status = 200, description = "Unread counts.", body = UnreadSummary),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+    )
+)]
 async fn unread(
     caller: Caller,
     State(state): State<AppState>,

@@ -11,7 +11,8 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Everything a request can fail with. The variant decides the status and the code.
 #[derive(Debug, thiserror::Error)]
@@ -115,12 +116,124 @@ impl ApiError {
     }
 }
 
+/// The body of every error response: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "not_found", "message": "not found"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: branch on this, not on the message.
+    #[schema(value_type = ErrorCode)]
+    pub code: &'static str,
+    /// For humans; may change between versions. Never contains internal details.
+    #[schema(example = "not found")]
+    pub message: String,
+}
+
+/// Every code an error response can carry. The HTTP status is fixed per code, except the
+/// conflict codes, which are all 409.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 401: missing, malformed, unknown or revoked credentials.
+    Unauthorized,
+    /// 403: the caller's role does not allow the action.
+    Forbidden,
+    /// 404: no such object in the caller's tenant, or no such route.
+    NotFound,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 400: malformed query string, header, path or JSON syntax.
+    BadRequest,
+    /// 400: a pagination cursor this server did not issue.
+    InvalidCursor,
+    /// 422: well-formed but semantically invalid body.
+    ValidationFailed,
+    /// 413: the body is larger than `server.max_body_bytes`.
+    PayloadTooLarge,
+    /// 415: the body is not `application/json`.
+    UnsupportedMediaType,
+    /// 409: the contact opted out of messages on the channel (STOP).
+    ContactOptedOut,
+    /// 409: the `Idempotency-Key` was used for a different request.
+    IdempotencyKeyReused,
+    /// 409: the channel is not configured on this server.
+    ChannelNotConfigured,
+    /// 409: the channel does not send templates.
+    TemplateNotSupported,
+    /// 409: WhatsApp's 24-hour customer-service window is closed; send a template.
+    WhatsappWindowClosed,
+    /// 409: the attachment is still being fetched.
+    AttachmentPending,
+    /// 409: the attachment could not be fetched.
+    AttachmentFailed,
+    /// 503: not ready (database unreachable or migrations not applied).
+    Unavailable,
+    /// 500: a failure of ours; the detail is logged, never shown.
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [Self; 18] = [
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::BadRequest,
+        Self::InvalidCursor,
+        Self::ValidationFailed,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::ContactOptedOut,
+        Self::IdempotencyKeyReused,
+        Self::ChannelNotConfigured,
+        Self::TemplateNotSupported,
+        Self::WhatsappWindowClosed,
+        Self::AttachmentPending,
+        Self::AttachmentFailed,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// The code as it appears in a response.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::BadRequest => "bad_request",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::ValidationFailed => "validation_failed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ContactOptedOut => "contact_opted_out",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::ChannelNotConfigured => "channel_not_configured",
+            Self::TemplateNotSupported => "template_not_supported",
+            Self::WhatsappWindowClosed => "whatsapp_window_closed",
+            Self::AttachmentPending => "attachment_pending",
+            Self::AttachmentFailed => "attachment_failed",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Internal(detail) = &self {
             tracing::error!(error = %detail, "request failed with an internal error");
         }
-        let body = json!({ "error": { "code": self.code(), "message": self.public_message() } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.public_message(),
+            },
+        };
         let mut response = (self.status(), Json(body)).into_response();
         if matches!(self, Self::Unauthorized(_)) {
             response
@@ -208,5 +321,30 @@ mod tests {
         let e: ApiError = StoreError::Corrupt("secret detail".into()).into();
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(e.public_message(), "internal error");
+    }
+
+    #[test]
+    fn every_code_is_in_the_documented_enum() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).expect("json");
+            assert_eq!(json, code.as_str());
+        }
+        let documented: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        let fixed = [
+            ApiError::Unauthorized(""),
+            ApiError::Forbidden(String::new()),
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::BadRequest(String::new()),
+            ApiError::InvalidCursor,
+            ApiError::Validation(String::new()),
+            ApiError::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(""),
+            ApiError::Unavailable(""),
+            ApiError::Internal(String::new()),
+        ];
+        for e in fixed {
+            assert!(documented.contains(&e.code()), "{} is not in ErrorCode", e.code());
+        }
     }
 }

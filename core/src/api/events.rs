@@ -8,22 +8,23 @@
 
 use super::AppState;
 use super::auth::StreamCaller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{Internal, TAG_EVENTS, Unauthorized};
 use crate::events::{Cursor, Next};
-use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/events", get(sse))
-        .route("/api/v1/ws", get(ws))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sse))
+        .routes(routes!(ws))
 }
 
 /// The resume position: `Last-Event-ID`, else `?since=`; 400 if present but not a number.
@@ -66,6 +67,35 @@ impl Drop for Live {
     }
 }
 
+/// Live events as Server-Sent Events.
+///
+/// Each event has the SSE `id` (its position in the durable event log), `event` (the type:
+/// `message.created`, `message.updated`, `conversation.updated`, ...) and `data`, a JSON
+/// `Event` (`{"id", "type", "created_at", "data"}`). Idle streams get a `: heartbeat`
+/// comment. Authenticate with the bearer header or `?access_token=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = TAG_EVENTS,
+    operation_id = "streamEvents",
+    params(
+        ("since" = Option<i64>, Query, minimum = 0, nullable = false,
+            description = "Resume after this event id; ignored when `Last-Event-ID` is sent. \
+                Without either, the stream starts with what happens next."),
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, nullable = false,
+            description = "Sent by browsers when an `EventSource` reconnects: resume after this event id."),
+    ),
+    security(("bearerAuth" = []), ("accessToken" = [])),
+    responses(
+        (status = 200, description = "An endless `text/event-stream`; every `data` line is an `Event` as JSON.",
+            content_type = "text/event-stream", body = String,
+            example = "id: 42\nevent: message.created\ndata: {\"id\":42,\"type\":\"message.created\",\"created_at\":\"2026-05-01T12:34:56.789Z\",\"data\":{\"message_id\":\"0190f2a4-...\",\"conversation_id\":\"0190f2a4-...\"}}\n\n"),
+        (status = 400, description = "`bad_request`: `since` / `Last-Event-ID` is not a non-negative event id.", body = ErrorBody,
+            example = json!({"error": {"code": "bad_request", "message": "since / Last-Event-ID must be a non-negative event id"}})),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+    )
+)]
 async fn sse(
     StreamCaller(caller): StreamCaller,
     State(state): State<AppState>,
@@ -102,6 +132,33 @@ async fn sse(
         .into_response())
 }
 
+/// Live events over a WebSocket.
+///
+/// After the upgrade, the server sends each event as a text message holding an `Event` as
+/// JSON, and pings idle connections; clients need not send anything. Authenticate with the
+/// bearer header or `?access_token=` (browsers cannot set headers on a WebSocket).
+#[utoipa::path(
+    get,
+    path = "/api/v1/ws",
+    tag = TAG_EVENTS,
+    operation_id = "eventsWebSocket",
+    params(
+        ("since" = Option<i64>, Query, minimum = 0, nullable = false,
+            description = "Resume after this event id; without it, the stream starts with what happens next."),
+    ),
+    security(("bearerAuth" = []), ("accessToken" = [])),
+    responses(
+        (status = 101, description = "Switching Protocols: the connection is now a WebSocket \
+            carrying one text message (an `Event` as JSON) per event."),
+        (status = 400, description = "`bad_request`: `since` is not a non-negative event id, \
+            or the request is not a valid WebSocket upgrade.", body = ErrorBody,
+            example = json!({"error": {"code": "bad_request", "message": "since / Last-Event-ID must be a non-negative event id"}})),
+        (status = 401, response = Unauthorized),
+        (status = 426, description = "Upgrade Required: the connection cannot be upgraded \
+            (e.g. HTTP/2).", body = ErrorBody),
+        (status = 500, response = Internal),
+    )
+)]
 async fn ws(
     StreamCaller(caller): StreamCaller,
     State(state): State<AppState>,

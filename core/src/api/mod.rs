@@ -3,6 +3,12 @@
 //! [`router`] assembles the routes of the submodules plus `/healthz` and `/readyz`, caps
 //! request bodies, and answers unknown routes (404) and methods (405) in the same
 //! `{"error": {"code", "message"}}` shape as everything else (see [`error`]).
+//!
+//! Routes are registered in one place, [`api_routes`], with `utoipa_axum::routes!` from
+//! their `#[utoipa::path]` annotations: that one list builds both the router and the
+//! OpenAPI document ([`openapi`]), and [`route_table`] lists it for tests. Add a route there
+//! (never with a bare `Router::route`): `core/tests/openapi.rs` fails on any route the
+//! router serves that the document does not describe.
 
 pub mod attachments;
 pub mod auth;
@@ -10,11 +16,13 @@ pub mod channels;
 pub mod conversations;
 pub mod error;
 pub mod events;
+pub mod openapi;
 pub mod outbound;
 pub mod validate;
+pub mod webhooks;
 
 pub use auth::Caller;
-pub use error::{ApiError, ApiJson, ApiPath, ApiQuery};
+pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 
 use crate::blob::BlobStore;
 use crate::connector::Connectors;
@@ -25,10 +33,12 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde_json::{Value, json};
-use std::sync::Arc;
+use openapi::{Health, HealthStatus, TAG_SYSTEM};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::Notify;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -42,17 +52,60 @@ pub struct AppState {
     pub connectors: Arc<Connectors>,
     /// Signals new events to live SSE and WebSocket clients.
     pub events: Arc<crate::events::EventHub>,
+    /// Verifies JWT bearer tokens, when configured.
+    pub jwt: Option<Arc<crate::auth::jwt::JwtVerifier>>,
+    /// The configured tenants (a JWT must name one of them).
+    pub tenants: Arc<std::collections::HashSet<String>>,
+    /// Outgoing webhooks: endpoint secrets for test sends, and the relay's wake-up.
+    pub webhooks: Arc<crate::webhooks_out::Webhooks>,
 }
 
-/// The API router, with bodies capped at `max_body_bytes` (413 beyond).
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+/// Every route of the API, each registered from its `#[utoipa::path]` annotation: the one
+/// list that builds both [`router`] and [`openapi::openapi`].
+pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::docs))
         .merge(conversations::routes())
         .merge(attachments::routes())
         .merge(channels::routes())
         .merge(events::routes())
+        .merge(webhooks::routes())
+}
+
+/// `(METHOD, path)` of every route in [`api_routes`], in the OpenAPI path syntax
+/// (`/api/v1/conversations/{id}`), which is also axum's.
+pub fn route_table() -> &'static [(&'static str, String)] {
+    static TABLE: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = Vec::new();
+        for (path, item) in &openapi::openapi().paths.paths {
+            let ops = [
+                ("GET", &item.get),
+                ("PUT", &item.put),
+                ("POST", &item.post),
+                ("DELETE", &item.delete),
+                ("OPTIONS", &item.options),
+                ("HEAD", &item.head),
+                ("PATCH", &item.patch),
+                ("TRACE", &item.trace),
+            ];
+            for (method, op) in ops {
+                if op.is_some() {
+                    table.push((method, path.clone()));
+                }
+            }
+        }
+        table
+    })
+}
+
+/// The API router, with bodies capped at `max_body_bytes` (413 beyond).
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let (routes, _) = api_routes().split_for_parts();
+    routes
         .fallback(not_found)
         // Must come after every route: it applies to the routes present when called.
         .method_not_allowed_fallback(method_not_allowed)
@@ -64,14 +117,39 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// The process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = TAG_SYSTEM,
+    operation_id = "healthz",
+    security(),
+    responses((status = 200, description = "The process is up.", body = Health)),
+)]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: HealthStatus::Ok,
+    })
 }
 
 /// Ready when the database answers and every migration is applied.
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = TAG_SYSTEM,
+    operation_id = "readyz",
+    security(),
+    responses(
+        (status = 200, description = "The database answers and every migration is applied.", body = Health),
+        (status = 503, description = "`unavailable`: the database is not reachable or migrations are not applied.", body = ErrorBody,
+            example = json!({"error": {"code": "unavailable", "message": "the database is not reachable"}})),
+    ),
+)]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     match state.store.migrations_applied().await {
-        Ok(true) => Ok(Json(json!({ "status": "ok" }))),
+        Ok(true) => Ok(Json(Health {
+            status: HealthStatus::Ok,
+        })),
         Ok(false) => Err(ApiError::Unavailable("database migrations are not applied")),
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");

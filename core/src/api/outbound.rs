@@ -9,7 +9,11 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiJson, ApiPath};
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::openapi::{
+    ConversationId, Internal, MalformedJson, NotFound, PayloadTooLarge, TAG_MESSAGES,
+    Unauthorized, UnsupportedMediaType, ValidationFailed,
+};
 use super::validate::{self, DraftFields};
 use crate::model::{IdentityKind, ReplyCheck, Template, now_millis};
 use crate::store::{MessageView, ReplyDraft, StartConversation};
@@ -18,20 +22,62 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Set on a response that returns the result of an earlier request with the same key.
 pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-#[derive(Debug, Deserialize)]
+/// A reply: text, media or both, or a template (WhatsApp) instead of either.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "It ships today!"}))]
 pub(super) struct ReplyBody {
+    /// The message text; not blank, at most 10000 characters.
+    #[schema(min_length = 1, max_length = 10000)]
     text: Option<String>,
+    /// Email subject (single line, at most 998 characters); ignored by chat channels.
+    #[schema(min_length = 1, max_length = 998)]
     subject: Option<String>,
+    /// Absolute http(s) URLs of media to send (MMS, WhatsApp media), at most 10.
+    #[schema(max_items = 10)]
     media_urls: Option<Vec<String>>,
+    /// A provider template (WhatsApp), sent instead of text and media.
     template: Option<Template>,
 }
 
-/// POST /api/v1/conversations/{id}/messages → 202 with the message.
+/// Reply in a conversation.
+///
+/// Writes the message and its outbox job in one transaction and answers 202; the message's
+/// `delivery_status` then moves on as the provider reports. With an `Idempotency-Key`, a
+/// retried request returns the original message (again 202, with `Idempotent-Replayed:
+/// true`) without queueing a second send.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/messages",
+    tag = TAG_MESSAGES,
+    operation_id = "reply",
+    params(ConversationId, IdempotencyKey),
+    request_body = ReplyBody,
+    responses(
+        (status = 202, description = "The reply, queued for sending (or the original one, \
+            for a repeated `Idempotency-Key`).", body = MessageView, headers(
+                ("Idempotent-Replayed" = String, description = "`true` when this is the result of an earlier request with the same `Idempotency-Key`.")
+            )),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The conversation's channel refuses the message: \
+            `contact_opted_out` (the contact sent STOP), `idempotency_key_reused` (the key \
+            was used for another conversation), `channel_not_configured`, \
+            `template_not_supported`, `whatsapp_window_closed` (the 24-hour window is \
+            closed: send a template).", body = ErrorBody,
+            example = json!({"error": {"code": "contact_opted_out", "message": "+14155550123 opted out of messages on this channel (they can reply START to opt back in)"}})),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = Internal),
+    )
+)]
 pub(super) async fn reply(
     caller: Caller,
     State(state): State<AppState>,
@@ -66,32 +112,80 @@ pub(super) async fn reply(
     Ok(accepted(&state, message, created, |m| m))
 }
 
-#[derive(Debug, Deserialize)]
+/// The contact to write to.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct To {
     kind: IdentityKind,
+    /// phone: `+` and 8 to 15 digits; whatsapp: 8 to 15 digits (a leading `+` is accepted);
+    /// email: an address with exactly one `@`.
+    #[schema(example = "+14155550123")]
     value: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A new outbound conversation: the channel, the contact and the first message.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"channel_id": "acme-sms", "to": {"kind": "phone", "value": "+14155550123"}, "text": "Your order has shipped."}))]
 pub(super) struct StartBody {
+    /// A channel of the caller's tenant that can reach `to.kind`.
+    #[schema(example = "acme-sms")]
     channel_id: String,
     to: To,
+    /// A display name for a new contact (single line, at most 255 characters).
+    #[schema(min_length = 1, max_length = 255)]
     contact_name: Option<String>,
+    /// The message text; not blank, at most 10000 characters.
+    #[schema(min_length = 1, max_length = 10000)]
     text: Option<String>,
+    /// Email subject (single line, at most 998 characters).
+    #[schema(min_length = 1, max_length = 998)]
     subject: Option<String>,
+    /// Absolute http(s) URLs of media to send, at most 10.
+    #[schema(max_items = 10)]
     media_urls: Option<Vec<String>>,
+    /// A provider template (WhatsApp), sent instead of text and media.
     template: Option<Template>,
 }
 
-#[derive(Debug, Serialize)]
+/// The first message of a new outbound conversation.
+#[derive(Debug, Serialize, ToSchema)]
 struct Started {
     message: MessageView,
 }
 
-/// POST /api/v1/conversations → 202 `{message}`. Chat channels reuse the contact's open
-/// conversation; email starts a new one.
+/// Start an outbound conversation.
+///
+/// Chat channels reuse the contact's open conversation; email starts a new one. Answers
+/// 202 like a reply, with the same `Idempotency-Key` semantics.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations",
+    tag = TAG_MESSAGES,
+    operation_id = "startConversation",
+    params(IdempotencyKey),
+    request_body = StartBody,
+    responses(
+        (status = 202, description = "The first message, queued for sending; its \
+            `conversation_id` names the conversation.", body = Started, headers(
+                ("Idempotent-Replayed" = String, description = "`true` when this is the result of an earlier request with the same `Idempotency-Key`.")
+            )),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "The channel refuses the message: `contact_opted_out`, \
+            `idempotency_key_reused` (the key was used for another channel), \
+            `channel_not_configured`, `template_not_supported`, `whatsapp_window_closed` \
+            (a business-initiated WhatsApp conversation needs a template).", body = ErrorBody,
+            example = json!({"error": {"code": "whatsapp_window_closed", "message": "the 24-hour customer service window is closed: send a template"}})),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`validation_failed`: a field breaks the rules, \
+            `channel_id` names no channel of this tenant, or the channel cannot reach \
+            `to.kind`.", body = ErrorBody,
+            example = json!({"error": {"code": "validation_failed", "message": "channel_id names no channel of this tenant"}})),
+        (status = 500, response = Internal),
+    )
+)]
 pub(super) async fn start(
     caller: Caller,
     State(state): State<AppState>,
@@ -178,6 +272,17 @@ fn check_reply(
             message: r.message,
         })
 }
+
+/// The optional `Idempotency-Key` request header.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(names("Idempotency-Key"), parameter_in = Header)]
+#[allow(dead_code)]
+pub(super) struct IdempotencyKey(
+    /// Makes a retried request return the original message instead of sending twice:
+    /// 1 to 255 visible ASCII characters, unique per tenant.
+    #[param(min_length = 1, max_length = 255, pattern = "^[!-~]+$", nullable = false, example = "order-4711-shipped")]
+    Option<String>,
+);
 
 fn key_reused() -> ApiError {
     ApiError::Conflict {

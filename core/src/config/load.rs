@@ -79,8 +79,9 @@ impl EnvSource for Vec<(String, String)> {
 pub type ChannelValidator<'a> = &'a dyn Fn(ChannelKind, &Table, &str) -> Vec<ConfigError>;
 
 const ENV_PREFIX: &str = "SWITCHBOARD_";
-const SECTIONS: [&str; 8] = [
-    "server", "database", "blobs", "media", "outbox", "events", "tenants", "channels",
+const SECTIONS: [&str; 10] = [
+    "server", "database", "blobs", "media", "outbox", "events", "auth", "webhooks", "tenants",
+    "channels",
 ];
 
 /// Loads the file at `path` (or only the defaults), from the process environment.
@@ -128,6 +129,14 @@ pub fn load_str(
     let media = section(&root, "media", &mut errors);
     let outbox = section(&root, "outbox", &mut errors);
     let events = section(&root, "events", &mut errors);
+    let auth: Option<super::AuthConfig> = section(&root, "auth", &mut errors);
+    if let Some(a) = &auth {
+        errors.extend(crate::auth::jwt::check_config(a));
+    }
+    let webhooks: Option<super::WebhooksConfig> = section(&root, "webhooks", &mut errors);
+    if let Some(w) = &webhooks {
+        errors.extend(crate::webhooks_out::check_settings(w));
+    }
     let tenants = tenants(&root, &mut errors);
     let channels = channels(&root, &tenants, validate_channel, &mut errors);
 
@@ -145,10 +154,16 @@ pub fn load_str(
             ));
         }
     }
-    match (server, database, blobs, media, outbox, events) {
-        (Some(server), Some(database), Some(blobs), Some(media), Some(outbox), Some(events))
-            if errors.is_empty() =>
-        {
+    match (server, database, blobs, media, outbox, events, auth) {
+        (
+            Some(server),
+            Some(database),
+            Some(blobs),
+            Some(media),
+            Some(outbox),
+            Some(events),
+            Some(auth),
+        ) if errors.is_empty() => {
             Ok(Config {
                 server,
                 database,
@@ -156,6 +171,8 @@ pub fn load_str(
                 media,
                 outbox,
                 events,
+                auth,
+                webhooks: webhooks.unwrap_or_default(),
                 tenants,
                 channels,
             })
@@ -370,6 +387,7 @@ fn tenants(root: &Table, errors: &mut Vec<ConfigError>) -> Vec<TenantConfig> {
     for (path, t) in array_of_tables(root, "tenants", errors) {
         match parse_at::<TenantConfig>(Value::Table(t.clone()), &path) {
             Ok(tc) => {
+                errors.extend(crate::webhooks_out::check_endpoints(&tc.webhooks, &path));
                 if !valid_id(&tc.id) {
                     errors.push(ConfigError::new(
                         format!("{path}.id"),

@@ -29,6 +29,8 @@ pub struct Config {
     pub media: MediaConfig,
     pub outbox: OutboxConfig,
     pub events: EventsConfig,
+    pub auth: AuthConfig,
+    pub webhooks: WebhooksConfig,
     pub tenants: Vec<TenantConfig>,
     pub channels: Vec<ChannelConfig>,
 }
@@ -106,12 +108,75 @@ pub struct EventsConfig {
     pub heartbeat_secs: u64,
 }
 
+/// JWT bearer tokens, accepted beside API tokens when `jwt_algorithm` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// "" (JWTs off), "HS256", "RS256" or "ES256".
+    pub jwt_algorithm: String,
+    /// HS256 shared secret.
+    pub jwt_secret: Secret,
+    /// RS256/ES256 public key (PEM file).
+    pub jwt_public_key_file: String,
+    /// RS256/ES256 keys as a JWKS file (matched by `kid`).
+    pub jwt_jwks_file: String,
+    /// Required `iss`, if not empty.
+    pub jwt_issuer: String,
+    /// Required `aud`, if not empty.
+    pub jwt_audience: String,
+    /// Claim naming the tenant.
+    pub jwt_tenant_claim: String,
+    /// Claim naming the role (`admin` or `agent`).
+    pub jwt_role_claim: String,
+    /// Allowed clock skew for `exp` and `nbf`, in seconds.
+    pub jwt_leeway_secs: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
+    /// Outgoing webhooks of the tenant (`[[tenants.webhooks]]`).
+    #[serde(default)]
+    pub webhooks: Vec<WebhookEndpointConfig>,
+}
+
+/// One outgoing webhook endpoint of a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpointConfig {
+    /// 1-64 of A-Z a-z 0-9 - _, unique within the tenant; names the endpoint in the API.
+    pub id: String,
+    /// Where events are POSTed (http or https).
+    pub url: String,
+    /// The HMAC-SHA256 key of `Switchboard-Signature`.
+    pub secret: Secret,
+    /// Event types and prefixes (`message.*`) to deliver; absent means every event.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+/// Delivery of outgoing webhooks (`[webhooks]`). `Default` is only a placeholder for a
+/// section that failed to parse (the load then fails); the defaults are in `default.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Consecutive failed deliveries after which an endpoint is disabled.
+    pub disable_after: u32,
+    /// Seconds one delivery may take.
+    pub timeout_secs: u64,
+    /// First retry delay in milliseconds; doubles each failure, with jitter.
+    pub base_delay_ms: u64,
+    /// Longest retry delay in milliseconds.
+    pub max_delay_ms: u64,
+    /// Hours the delivery log keeps its entries.
+    pub log_retention_hours: u64,
+    /// Seconds a claimed endpoint stays reserved to its worker (renewed on every delivery).
+    pub lease_secs: u64,
+    /// Endpoints delivered to at the same time by this process.
+    pub concurrency: usize,
 }
 
 /// A channel: the common part core understands, and the provider settings its connector parses.

@@ -13,6 +13,9 @@ pub struct Dialect {
     /// Tells other replicas that events were written (PostgreSQL `NOTIFY`, delivered on
     /// commit). SQLite runs in one process, whose event hub polls instead.
     pub notify_events: Option<&'static str>,
+    /// Claims one enabled webhook endpoint that is due and owes events (outgoing webhooks);
+    /// PostgreSQL adds `FOR UPDATE SKIP LOCKED`, so one replica delivers to an endpoint at a time.
+    pub claim_webhook: &'static str,
 }
 
 /// The PostgreSQL notification channel for new events.
@@ -32,11 +35,29 @@ const CLAIM_JOB_POSTGRES: &str =
              ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
  RETURNING id, tenant_id, kind, ref_id, channel_id, attempts, locked_until";
 
+/// `$1` the lease's end, `$2` now.
+macro_rules! claim_webhook_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE webhook_endpoints SET locked_until = $1, updated_at = $2
+ WHERE uid = (SELECT w.uid FROM webhook_endpoints w
+              WHERE w.state = 'enabled' AND w.removed_at IS NULL AND w.next_attempt_at <= $2
+                AND (w.locked_until IS NULL OR w.locked_until <= $2)
+                AND EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = w.tenant_id AND e.seq > w.cursor_seq)
+              ORDER BY w.next_attempt_at LIMIT 1",
+            $lock,
+            ")
+ RETURNING uid, tenant_id, id, cursor_seq, consecutive_failures, locked_until"
+        )
+    };
+}
+
 pub const SQLITE: Dialect = Dialect {
     name: "sqlite",
     lock_contact: None,
     claim_job: CLAIM_JOB_SQLITE,
     notify_events: None,
+    claim_webhook: claim_webhook_sql!(""),
 };
 
 pub const POSTGRES: Dialect = Dialect {
@@ -44,4 +65,5 @@ pub const POSTGRES: Dialect = Dialect {
     lock_contact: Some("SELECT id FROM contacts WHERE id = $1 FOR UPDATE"),
     claim_job: CLAIM_JOB_POSTGRES,
     notify_events: Some("SELECT pg_notify('switchboard_events', $1)"),
+    claim_webhook: claim_webhook_sql!(" FOR UPDATE OF w SKIP LOCKED"),
 };

@@ -14,12 +14,17 @@ mod sql_conversations;
 mod sql_events;
 mod sql_ingest;
 mod sql_jobs;
+mod sql_webhooks;
 mod types;
 
 pub mod postgres;
 pub mod sqlite;
 
 pub use dialect::{Dialect, EVENTS_CHANNEL};
+pub use sql_webhooks::{
+    WebhookAttempt, WebhookClaim, WebhookDeliveryView, WebhookEndpointRecord, WebhookEndpointView,
+    WebhookFailure,
+};
 pub use types::*;
 
 use crate::model::{InboundMessage, Millis, StatusUpdate};
@@ -139,6 +144,8 @@ pub trait ConversationStore: Send + Sync {
     async fn unread_summary(&self, tenant: &str, staff: &str) -> StoreResult<UnreadSummary>;
     async fn get_attachment(&self, tenant: &str, id: &str) -> StoreResult<AttachmentView>;
     async fn list_channels(&self, tenant: &str) -> StoreResult<Vec<ChannelView>>;
+    /// The audit trail of staff actions on a conversation, newest first.
+    async fn list_audit(&self, tenant: &str, conversation: &str, page: &PageRequest) -> StoreResult<Page<AuditEntry>>;
     /// Queues a read receipt for the conversation's latest inbound message; false if none.
     async fn queue_read_receipt(&self, tenant: &str, conversation: &str) -> StoreResult<bool>;
 }
@@ -160,6 +167,8 @@ pub trait JobStore: Send + Sync {
     /// Ends a job that needs no further record (read receipts).
     async fn job_done(&self, job: &Job) -> StoreResult<()>;
     async fn attachment_stored(&self, job: &Job, stored: &StoredBlob) -> StoreResult<()>;
+    /// Outbound messages waiting to be sent, and when the oldest of them was queued.
+    async fn outbox_stats(&self) -> StoreResult<(i64, Option<Millis>)>;
     /// The earliest time a pending job becomes due, for the dispatcher's sleep.
     async fn next_job_due(&self) -> StoreResult<Option<Millis>>;
 }
@@ -201,8 +210,78 @@ pub trait EventStore: Send + Sync {
     async fn prune_events(&self, before: Millis) -> StoreResult<u64>;
 }
 
+/// Outgoing webhooks: endpoints from configuration, each with a cursor into its tenant's
+/// event log, claimed with a lease for in-order delivery, and the delivery log.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Makes the stored endpoints match configuration. A new endpoint starts at its tenant's
+    /// newest event (no history flood); a known one keeps its cursor, state and failures; one
+    /// no longer configured is marked removed (never delivered to, not listed).
+    async fn sync_webhook_endpoints(&self, endpoints: &[WebhookEndpointRecord]) -> StoreResult<()>;
+    async fn list_webhook_endpoints(&self, tenant: &str) -> StoreResult<Vec<WebhookEndpointView>>;
+    async fn get_webhook_endpoint(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> StoreResult<WebhookEndpointView>;
+    /// Claims one enabled, due endpoint that owes events, for `lease_ms`; safe with many
+    /// workers and replicas.
+    async fn claim_webhook_endpoint(
+        &self,
+        now: Millis,
+        lease_ms: i64,
+    ) -> StoreResult<Option<WebhookClaim>>;
+    /// Moves the claim's cursor to `seq` and extends its lease. With an attempt (a 2xx) the
+    /// failure count resets and the attempt is logged; without one (events the endpoint's
+    /// filter passes over) only the cursor moves. False if the lease was lost.
+    async fn webhook_advance(
+        &self,
+        claim: &mut WebhookClaim,
+        seq: i64,
+        attempt: Option<&WebhookAttempt>,
+        lease_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Logs a failed attempt, counts it, schedules the retry at `next_at` and releases the
+    /// claim; at `disable_after` consecutive failures disables the endpoint (and writes a
+    /// `webhook.disabled` event).
+    async fn webhook_failed(
+        &self,
+        claim: &WebhookClaim,
+        attempt: &WebhookAttempt,
+        next_at: Millis,
+        disable_after: i64,
+    ) -> StoreResult<WebhookFailure>;
+    /// Ends a claim; the endpoint is due again at `next_at`.
+    async fn release_webhook_endpoint(
+        &self,
+        claim: &WebhookClaim,
+        next_at: Millis,
+    ) -> StoreResult<()>;
+    /// Re-enables an endpoint of the tenant and resets its failures (due at once).
+    async fn enable_webhook_endpoint(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> StoreResult<WebhookEndpointView>;
+    /// Logs an attempt made outside a claim (a test send).
+    async fn record_webhook_delivery(&self, attempt: &WebhookAttempt) -> StoreResult<()>;
+    /// An endpoint's delivery log, newest first; NotFound for another tenant's endpoint.
+    async fn list_webhook_deliveries(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<WebhookDeliveryView>>;
+    /// Deletes log entries created before `before`; returns how many.
+    async fn prune_webhook_deliveries(&self, before: Millis) -> StoreResult<u64>;
+    /// The earliest future time an enabled endpoint's retry or lease comes due.
+    async fn next_webhook_due(&self, now: Millis) -> StoreResult<Option<Millis>>;
+}
+
 /// All of the store.
-pub trait Store: IngestStore + ConversationStore + JobStore + AdminStore + EventStore {
+pub trait Store:
+    IngestStore + ConversationStore + JobStore + AdminStore + EventStore + WebhookStore
+{
     /// The database URL's backend, for backend-specific wiring (PostgreSQL notifications).
     fn backend(&self) -> Backend;
 }

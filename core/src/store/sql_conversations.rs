@@ -108,6 +108,32 @@ macro_rules! impl_conversation_store {
                     .await?)
             }
 
+            /// Records a staff action on a conversation.
+            async fn audit(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                conversation: &str,
+                actor: &str,
+                action: &str,
+                detail: serde_json::Value,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO audit_log (id, tenant_id, conversation_id, actor, action, detail, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind($crate::model::new_id())
+                .bind(tenant.to_string())
+                .bind(conversation.to_string())
+                .bind(actor.to_string())
+                .bind(action.to_string())
+                .bind(sqlx::types::Json(detail))
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
             /// Marks a staff member's participation: read up to now.
             async fn staff_read(
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -207,6 +233,7 @@ macro_rules! impl_conversation_store {
                 .execute(&mut *conn)
                 .await?;
                 Self::staff_read(conn, tenant, conversation, &draft.author, now).await?;
+                Self::audit(conn, tenant, conversation, &draft.author, "reply", serde_json::json!({ "message_id": id }), now).await?;
                 Self::insert_event(
                     conn,
                     tenant,
@@ -235,6 +262,7 @@ macro_rules! impl_conversation_store {
                 sql: &'static str,
                 value: Option<String>,
                 staff: &str,
+                action: &str,
                 event: serde_json::Value,
             ) -> $crate::store::StoreResult<$crate::store::ConversationView> {
                 let now = $crate::model::now_millis();
@@ -249,6 +277,7 @@ macro_rules! impl_conversation_store {
                 if r.rows_affected() == 0 {
                     return Err($crate::store::StoreError::NotFound);
                 }
+                Self::audit(&mut tx, tenant, id, staff, action, event.clone(), now).await?;
                 let mut payload = event;
                 if let Some(o) = payload.as_object_mut() {
                     o.insert("conversation_id".into(), id.into());
@@ -481,6 +510,7 @@ macro_rules! impl_conversation_store {
                 let mut tx = self.writer().begin().await?;
                 Self::conversation_view(&mut tx, tenant, conversation).await?;
                 Self::staff_read(&mut tx, tenant, conversation, staff, now).await?;
+                Self::audit(&mut tx, tenant, conversation, staff, "read", serde_json::json!({}), now).await?;
                 sqlx::query("UPDATE conversations SET unread_count = 0, updated_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(conversation.to_string())
@@ -512,6 +542,7 @@ macro_rules! impl_conversation_store {
                     "UPDATE conversations SET status = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4",
                     Some(status.as_str().to_string()),
                     staff,
+                    "status",
                     serde_json::json!({ "status": status.as_str() }),
                 )
                 .await
@@ -530,6 +561,7 @@ macro_rules! impl_conversation_store {
                     "UPDATE conversations SET assignee = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4",
                     assignee.map(str::to_string),
                     staff,
+                    "assign",
                     serde_json::json!({ "assignee": assignee }),
                 )
                 .await
@@ -563,6 +595,35 @@ macro_rules! impl_conversation_store {
                         .fetch_optional(self.reader())
                         .await?;
                 row.map(Into::into).ok_or($crate::store::StoreError::NotFound)
+            }
+
+            async fn list_audit(
+                &self,
+                tenant: &str,
+                conversation: &str,
+                page: &$crate::store::PageRequest,
+            ) -> $crate::store::StoreResult<$crate::store::Page<$crate::store::AuditEntry>> {
+                let mut conn = self.reader().acquire().await?;
+                Self::conversation_view(&mut conn, tenant, conversation).await?;
+                let rows: Vec<$crate::store::AuditEntry> = sqlx::query_as(
+                    "SELECT id, actor, action, detail, created_at FROM audit_log
+                      WHERE conversation_id = $1 AND tenant_id = $2
+                        AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4))
+                      ORDER BY created_at DESC, id DESC LIMIT $5",
+                )
+                .bind(conversation.to_string())
+                .bind(tenant.to_string())
+                .bind(page.cursor.as_ref().map(|c| c.ts))
+                .bind(page.cursor.as_ref().map(|c| c.id.clone()).unwrap_or_default())
+                .bind(page.limit + 1)
+                .fetch_all(&mut *conn)
+                .await?;
+                Ok($crate::store::rows::paginate(
+                    rows,
+                    page.limit,
+                    |r| $crate::store::Cursor { ts: r.created_at, id: r.id.clone() },
+                    |r| r,
+                ))
             }
 
             async fn queue_read_receipt(&self, tenant: &str, conversation: &str) -> $crate::store::StoreResult<bool> {

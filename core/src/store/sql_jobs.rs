@@ -270,6 +270,12 @@ macro_rules! impl_job_store {
                 Ok(())
             }
 
+            async fn outbox_stats(&self) -> $crate::store::StoreResult<(i64, Option<i64>)> {
+                Ok(sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM jobs WHERE state = 'pending' AND kind = 'send'")
+                    .fetch_one(self.reader())
+                    .await?)
+            }
+
             async fn next_job_due(&self) -> $crate::store::StoreResult<Option<i64>> {
                 let due: Option<i64> = sqlx::query_scalar(
                     "SELECT MIN(CASE WHEN locked_until IS NOT NULL AND locked_until > next_attempt_at

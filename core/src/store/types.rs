@@ -126,98 +126,120 @@ impl Cursor {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(example = "MTcxNDU2Nzg5MDEyMzowMTkwYWJjZC0wMDAw")]
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ContactView {
+    #[schema(example = "0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b")]
     pub id: String,
     pub name: Option<String>,
     pub identities: Vec<IdentityView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IdentityView {
+    #[schema(value_type = crate::model::IdentityKind)]
     pub kind: String,
+    #[schema(example = "+14155550123")]
     pub value: String,
     pub opted_out: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConversationView {
+    #[schema(example = "0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b")]
     pub id: String,
+    #[schema(example = "acme-sms")]
     pub channel_id: String,
     pub contact: ContactView,
     pub subject: Option<String>,
+    #[schema(value_type = crate::model::ConversationStatus)]
     pub status: String,
     pub assignee: Option<String>,
     pub message_count: i64,
     pub unread_count: i64,
+    #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339")]
     pub last_message_at: Millis,
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339_opt")]
     pub last_inbound_at: Option<Millis>,
+    #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339")]
     pub created_at: Millis,
+    #[schema(value_type = Object)]
     pub external: Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ParticipantView {
     /// `contact` or `staff`.
+    #[schema(value_type = crate::api::openapi::PartyKind)]
     pub kind: String,
     /// The contact id, or the staff member's subject.
     pub id: String,
     pub unread_count: i64,
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339_opt")]
     pub last_read_at: Option<Millis>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: String,
     pub conversation_id: String,
     pub channel_id: String,
+    #[schema(value_type = crate::model::Direction)]
     pub direction: String,
     /// `contact` or `staff`.
+    #[schema(value_type = crate::api::openapi::PartyKind)]
     pub sender_kind: String,
     /// The contact's address, or the staff member's subject.
     pub sender: String,
+    #[schema(value_type = crate::api::openapi::Recipients)]
     pub recipients: Value,
     pub subject: Option<String>,
     pub text: Option<String>,
     pub html: Option<String>,
     pub provider_message_id: Option<String>,
+    #[schema(value_type = crate::model::DeliveryStatus)]
     pub delivery_status: String,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    #[schema(value_type = Vec<crate::model::Flag>)]
     pub flags: Vec<String>,
     pub spam: bool,
     pub attachments: Vec<AttachmentView>,
     /// Reactions of the contact (one per sender; removed ones are gone).
     pub reactions: Vec<ReactionView>,
+    #[schema(value_type = Object)]
     pub external: Value,
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339_opt")]
     pub sent_at: Option<Millis>,
+    #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339")]
     pub created_at: Millis,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ReactionView {
     #[serde(skip)]
     pub message_id: String,
     pub sender: String,
     pub emoji: String,
+    #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339")]
     pub updated_at: Millis,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttachmentView {
     pub id: String,
     pub message_id: String,
@@ -227,6 +249,7 @@ pub struct AttachmentView {
     pub sha256: Option<String>,
     pub content_id: Option<String>,
     /// `pending` (being fetched), `stored` or `failed`.
+    #[schema(value_type = crate::api::openapi::AttachmentState)]
     pub state: String,
     pub error: Option<String>,
     #[serde(skip)]
@@ -253,7 +276,7 @@ pub struct StartConversation {
     pub draft: ReplyDraft,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UnreadSummary {
     /// Conversations (open) with messages no staff member has read.
     pub conversations: i64,
@@ -262,13 +285,16 @@ pub struct UnreadSummary {
     pub mine: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChannelView {
     pub id: String,
+    #[schema(value_type = crate::model::ChannelKind)]
     pub kind: String,
     pub address: Option<String>,
+    #[schema(example = "active")]
     pub status: String,
     pub last_error: Option<String>,
+    #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339")]
     pub updated_at: Millis,
     /// Outbound messages waiting to be sent through this channel.
@@ -422,15 +448,30 @@ mod tests {
 }
 
 /// One entry of the durable event log.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EventRecord {
     /// Monotonic per database; the SSE event id and the WebSocket `since` cursor.
     #[serde(rename = "id")]
     pub seq: i64,
     #[serde(rename = "type")]
     pub kind: String,
+    #[schema(value_type = Object)]
     #[serde(rename = "data")]
     pub payload: sqlx::types::Json<Value>,
+    #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: Millis,
+}
+
+/// One staff action on a conversation.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub id: String,
+    /// The staff identity: API token name or JWT `sub`.
+    pub actor: String,
+    /// `reply`, `read`, `status` or `assign`.
+    pub action: String,
+    pub detail: sqlx::types::Json<Value>,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: Millis,
 }

@@ -107,6 +107,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub blobs: BlobStore,
     pub jobs: Arc<Notify>,
+    /// JWT verification, when a test turns it on.
+    pub jwt: Option<Arc<switchboard_core::auth::jwt::JwtVerifier>>,
     /// acme, subject "alice", admin.
     pub admin: String,
     /// acme, subject "bob", agent.
@@ -174,6 +176,7 @@ impl TestApp {
             store,
             blobs,
             jobs: Arc::new(Notify::new()),
+            jwt: None,
             admin: String::new(),
             agent: String::new(),
             other: String::new(),
@@ -207,6 +210,9 @@ impl TestApp {
                 self.store.clone(),
                 &switchboard_core::config::EventsConfig { retention_hours: 1, heartbeat_secs: 15 },
             ),
+            jwt: self.jwt.clone(),
+            tenants: Arc::new(["acme", "globex"].map(String::from).into_iter().collect()),
+            webhooks: switchboard_core::webhooks_out::Webhooks::none(),
         };
         let response = router(state, MAX_BODY)
             .oneshot(request)

@@ -1,0 +1,298 @@
+//! The OpenAPI 3.1 document of the REST API, generated from the code with `utoipa`.
+//!
+//! Every handler carries a `#[utoipa::path]` annotation and is registered with
+//! `utoipa_axum::routes!` in [`super::api_routes`], which builds the axum router and the
+//! document's `paths` from the same list: a route cannot be served without being described.
+//! [`ApiDoc`] adds what is not per operation (info, tags, security schemes, shared schemas).
+//!
+//! Served at `GET /api/v1/openapi.json` (no auth) with an interactive viewer at
+//! `GET /api/v1/docs` (Scalar, loaded from a CDN; the document itself always comes from us).
+
+use super::error::{ErrorBody, ErrorCode, ErrorDetail};
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use serde::Serialize;
+use std::sync::OnceLock;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
+
+/// Tag names, shared by the annotations and [`ApiDoc`].
+pub const TAG_CONVERSATIONS: &str = "conversations";
+pub const TAG_MESSAGES: &str = "messages";
+pub const TAG_ATTACHMENTS: &str = "attachments";
+pub const TAG_CHANNELS: &str = "channels";
+pub const TAG_EVENTS: &str = "events";
+pub const TAG_SYSTEM: &str = "system";
+
+/// The bearer security scheme (an API token in `Authorization: Bearer`).
+pub const BEARER: &str = "bearerAuth";
+/// The token in the `access_token` query parameter (live-event streams only).
+pub const ACCESS_TOKEN_QUERY: &str = "accessToken";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchboard API",
+        description = "REST API v1 of Switchboard, an omnichannel ingestion daemon (email, Twilio, \
+WhatsApp) with one conversation model.\n\n\
+**Authentication.** Every `/api/v1` operation except this document and its viewer needs \
+`Authorization: Bearer <token>` with an API token (`switchboard token create --tenant T \
+--role admin|agent --name N`). A token is scoped to one tenant: another tenant's object is a \
+404. The live-event streams (`/api/v1/events`, `/api/v1/ws`) also accept the token as the \
+`access_token` query parameter, because browsers' `EventSource` and `WebSocket` cannot set \
+headers.\n\n\
+**Errors.** Every error has the shape `{\"error\": {\"code\": \"...\", \"message\": \"...\"}}` \
+with a stable `code` (see the `ErrorCode` schema); unknown routes are 404 `not_found`, \
+unknown methods 405 `method_not_allowed`, bodies over `server.max_body_bytes` 413 \
+`payload_too_large`.\n\n\
+**Pagination.** Lists return `{items, next_cursor}`; pass `next_cursor` as `cursor` for the \
+next page (null on the last page). `limit` is 1 to 100, default 25.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = TAG_CONVERSATIONS, description = "Conversations: list, detail, status, assignment, read state"),
+        (name = TAG_MESSAGES, description = "Messages of a conversation, replies and new outbound conversations"),
+        (name = TAG_ATTACHMENTS, description = "Attachment download"),
+        (name = TAG_CHANNELS, description = "Configured channels and their status"),
+        (name = TAG_EVENTS, description = "Live events over Server-Sent Events and WebSocket"),
+        (name = super::webhooks::TAG_WEBHOOKS, description = "Outgoing webhooks: endpoints, delivery logs, test sends (admin only)"),
+        (name = TAG_SYSTEM, description = "Health, readiness and this document"),
+    ),
+    components(
+        schemas(ErrorBody, ErrorDetail, ErrorCode, crate::store::EventRecord),
+        responses(
+            Unauthorized,
+            NotFound,
+            Internal,
+            MalformedJson,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            ValidationFailed,
+            AdminOnly,
+            SpamNeedsAdmin,
+        ),
+    ),
+    security(("bearerAuth" = [])),
+    modifiers(&SecuritySchemes),
+)]
+pub struct ApiDoc;
+
+/// Declares the security schemes the operations refer to.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token (`sb_...`) from `switchboard token create`, scoped to \
+                         one tenant with the role `admin` or `agent`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            ACCESS_TOKEN_QUERY,
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "access_token",
+                "The same API token in the query string, accepted only by the live-event \
+                 streams (`/api/v1/events`, `/api/v1/ws`) for browsers that cannot set \
+                 headers. Use TLS: the token is then part of the URL.",
+            ))),
+        );
+    }
+}
+
+/// Who is on a side of a conversation: the contact, or a staff member.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PartyKind {
+    Contact,
+    Staff,
+}
+
+/// Where an attachment's bytes are.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentState {
+    /// Being fetched from the provider; download answers 409 `attachment_pending`.
+    Pending,
+    /// Downloadable.
+    Stored,
+    /// Could not be fetched; download answers 409 `attachment_failed`.
+    Failed,
+}
+
+/// The addresses of a message: inbound messages have `from`, `to` and `cc`, outbound ones `to`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"from": ["+14155550123"], "to": ["+14155550100"], "cc": []}))]
+pub struct Recipients {
+    #[schema(required = false)]
+    pub from: Vec<String>,
+    #[schema(required = false)]
+    pub to: Vec<String>,
+    #[schema(required = false)]
+    pub cc: Vec<String>,
+}
+
+/// Raw bytes (a download).
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct Binary(Vec<u8>);
+
+/// `/healthz` and `/readyz` when healthy.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: HealthStatus,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Ok,
+}
+
+/// The `{id}` of a conversation.
+#[derive(Debug, IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ConversationId(
+    /// The conversation's id.
+    #[param(example = "0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b")]
+    String,
+);
+
+// Reusable error responses: each is `ErrorBody` with the codes it can carry.
+
+/// `unauthorized`: a missing, malformed, unknown or revoked token.
+#[derive(ToResponse)]
+#[response(
+    example = json!({"error": {"code": "unauthorized", "message": "missing bearer token"}}),
+    headers(("WWW-Authenticate" = String, description = "Always `Bearer`.")),
+)]
+#[allow(dead_code)]
+pub struct Unauthorized(ErrorBody);
+
+/// `not_found`: no such object in the caller's tenant.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "not_found", "message": "not found"}}))]
+#[allow(dead_code)]
+pub struct NotFound(ErrorBody);
+
+/// `internal`: a failure of ours; the detail is logged, never shown.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "internal", "message": "internal error"}}))]
+#[allow(dead_code)]
+pub struct Internal(ErrorBody);
+
+/// `bad_request`: the body is not valid JSON, or a header (`Idempotency-Key`) is malformed.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "bad_request", "message": "Failed to parse the request body as JSON: expected value at line 1 column 1"}}))]
+#[allow(dead_code)]
+pub struct MalformedJson(ErrorBody);
+
+/// `payload_too_large`: the body is larger than `server.max_body_bytes`.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "payload_too_large", "message": "request body too large"}}))]
+#[allow(dead_code)]
+pub struct PayloadTooLarge(ErrorBody);
+
+/// `unsupported_media_type`: the body is not sent as `application/json`.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "unsupported_media_type", "message": "expected a JSON body with Content-Type: application/json"}}))]
+#[allow(dead_code)]
+pub struct UnsupportedMediaType(ErrorBody);
+
+/// `validation_failed`: valid JSON that breaks the rules (a missing or unknown field, a wrong
+/// type, a length, a format); the message names the field.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "validation_failed", "message": "text must not be blank"}}))]
+#[allow(dead_code)]
+pub struct ValidationFailed(ErrorBody);
+
+/// `forbidden`: this action needs the admin role.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "forbidden", "message": "this action needs the admin role"}}))]
+#[allow(dead_code)]
+pub struct AdminOnly(ErrorBody);
+
+/// `forbidden`: only an admin can change the status of a conversation marked as spam.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "forbidden", "message": "only an admin can change the status of a conversation marked as spam"}}))]
+#[allow(dead_code)]
+pub struct SpamNeedsAdmin(ErrorBody);
+
+/// The generated document (built once).
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| super::api_routes().split_for_parts().1)
+}
+
+/// The document as JSON.
+pub fn document() -> serde_json::Value {
+    serde_json::to_value(openapi()).unwrap_or_default()
+}
+
+fn document_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| openapi().to_pretty_json().unwrap_or_default())
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = TAG_SYSTEM,
+    operation_id = "openapi",
+    security(),
+    responses(
+        (status = 200, description = "This document (OpenAPI 3.1, JSON).", content_type = "application/json", body = Object),
+    )
+)]
+pub(super) async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document_json(),
+    )
+}
+
+/// The Scalar viewer; it loads its script from a CDN and this document from us.
+const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Switchboard API reference</title>
+</head>
+<body>
+  <noscript>This page needs JavaScript. The OpenAPI document is at <a href="openapi.json">openapi.json</a>.</noscript>
+  <div id="app"></div>
+  <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference@1.72.1/dist/browser/standalone.js"></script>
+  <script>
+    Scalar.createApiReference('#app', { url: new URL('openapi.json', window.location.href).href });
+  </script>
+</body>
+</html>
+"#;
+
+/// An interactive API reference (HTML) rendering `/api/v1/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/docs",
+    tag = TAG_SYSTEM,
+    operation_id = "docs",
+    security(),
+    responses(
+        (status = 200, description = "An HTML page that renders this document with Scalar \
+            (the viewer's script comes from cdn.jsdelivr.net).", content_type = "text/html", body = String),
+    )
+)]
+pub(super) async fn docs() -> Html<&'static str> {
+    Html(DOCS_PAGE)
+}

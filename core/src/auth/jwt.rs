@@ -1,0 +1,247 @@
+//! JWT bearer tokens: HS256 with a shared secret, or RS256/ES256 with a public key (PEM) or
+//! a JWKS file. A token must carry `sub`, `exp` and the tenant claim; `nbf`, `iss` and `aud`
+//! are enforced when present or configured, with a configurable clock skew. Keys are read
+//! once at start-up; a bad key file is a configuration error reported with the others.
+
+use crate::config::{AuthConfig, ConfigError};
+use crate::store::Role;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Who a valid token says the caller is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtIdentity {
+    pub tenant: String,
+    pub subject: String,
+    pub role: Role,
+}
+
+/// Why a token was refused (never shown to the caller in detail; logged at debug).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwtError {
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("token lacks the {0} claim")]
+    MissingClaim(String),
+    #[error("unknown key id")]
+    UnknownKey,
+}
+
+enum Keys {
+    One(DecodingKey),
+    ByKid(HashMap<String, DecodingKey>),
+}
+
+pub struct JwtVerifier {
+    keys: Keys,
+    validation: Validation,
+    tenant_claim: String,
+    role_claim: String,
+}
+
+fn algorithm(name: &str) -> Option<Algorithm> {
+    match name {
+        "HS256" => Some(Algorithm::HS256),
+        "RS256" => Some(Algorithm::RS256),
+        "ES256" => Some(Algorithm::ES256),
+        _ => None,
+    }
+}
+
+/// Every problem of the `[auth]` section, for the start-up report.
+pub fn check_config(cfg: &AuthConfig) -> Vec<ConfigError> {
+    match JwtVerifier::from_config(cfg) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors,
+    }
+}
+
+impl JwtVerifier {
+    /// `Ok(None)` when JWTs are off.
+    pub fn from_config(cfg: &AuthConfig) -> Result<Option<Self>, Vec<ConfigError>> {
+        if cfg.jwt_algorithm.is_empty() {
+            return Ok(None);
+        }
+        let err = |key: &str, msg: String| vec![ConfigError::new(format!("auth.{key}"), msg)];
+        let alg = algorithm(&cfg.jwt_algorithm).ok_or_else(|| {
+            err("jwt_algorithm", format!("{:?} is not one of HS256, RS256, ES256", cfg.jwt_algorithm))
+        })?;
+        let keys = match alg {
+            Algorithm::HS256 => {
+                let secret = cfg.jwt_secret.expose();
+                if secret.len() < 32 {
+                    return Err(err("jwt_secret", "HS256 needs a secret of at least 32 bytes".into()));
+                }
+                Keys::One(DecodingKey::from_secret(secret.as_bytes()))
+            }
+            _ => match (cfg.jwt_public_key_file.is_empty(), cfg.jwt_jwks_file.is_empty()) {
+                (false, true) => {
+                    let pem = std::fs::read(&cfg.jwt_public_key_file)
+                        .map_err(|e| err("jwt_public_key_file", format!("cannot read: {e}")))?;
+                    let key = if alg == Algorithm::RS256 {
+                        DecodingKey::from_rsa_pem(&pem)
+                    } else {
+                        DecodingKey::from_ec_pem(&pem)
+                    };
+                    Keys::One(key.map_err(|e| err("jwt_public_key_file", format!("not a {} public key: {e}", cfg.jwt_algorithm)))?)
+                }
+                (true, false) => {
+                    let text = std::fs::read_to_string(&cfg.jwt_jwks_file)
+                        .map_err(|e| err("jwt_jwks_file", format!("cannot read: {e}")))?;
+                    let set: JwkSet = serde_json::from_str(&text).map_err(|e| err("jwt_jwks_file", format!("not a JWKS: {e}")))?;
+                    let mut map = HashMap::new();
+                    for jwk in &set.keys {
+                        let kid = jwk.common.key_id.clone().unwrap_or_default();
+                        let key = DecodingKey::from_jwk(jwk).map_err(|e| err("jwt_jwks_file", format!("key {kid:?}: {e}")))?;
+                        map.insert(kid, key);
+                    }
+                    if map.is_empty() {
+                        return Err(err("jwt_jwks_file", "contains no keys".into()));
+                    }
+                    Keys::ByKid(map)
+                }
+                _ => {
+                    return Err(err(
+                        "jwt_public_key_file",
+                        format!("{} needs exactly one of jwt_public_key_file and jwt_jwks_file", cfg.jwt_algorithm),
+                    ));
+                }
+            },
+        };
+        let mut validation = Validation::new(alg);
+        validation.leeway = cfg.jwt_leeway_secs;
+        validation.validate_nbf = true;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        if !cfg.jwt_issuer.is_empty() {
+            validation.set_issuer(&[&cfg.jwt_issuer]);
+        }
+        if cfg.jwt_audience.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&[&cfg.jwt_audience]);
+        }
+        Ok(Some(Self {
+            keys,
+            validation,
+            tenant_claim: cfg.jwt_tenant_claim.clone(),
+            role_claim: cfg.jwt_role_claim.clone(),
+        }))
+    }
+
+    /// Whether a bearer token looks like a JWT (three dot-separated parts).
+    pub fn looks_like_jwt(token: &str) -> bool {
+        token.split('.').count() == 3
+    }
+
+    pub fn verify(&self, token: &str) -> Result<JwtIdentity, JwtError> {
+        let key = match &self.keys {
+            Keys::One(k) => k,
+            Keys::ByKid(map) => {
+                let header = decode_header(token).map_err(|e| JwtError::Invalid(e.to_string()))?;
+                map.get(header.kid.as_deref().unwrap_or_default()).ok_or(JwtError::UnknownKey)?
+            }
+        };
+        let data = decode::<HashMap<String, Value>>(token, key, &self.validation)
+            .map_err(|e| JwtError::Invalid(e.to_string()))?;
+        let claim = |name: &str| {
+            data.claims
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let subject = claim("sub").ok_or_else(|| JwtError::MissingClaim("sub".into()))?;
+        let tenant = claim(&self.tenant_claim).ok_or_else(|| JwtError::MissingClaim(self.tenant_claim.clone()))?;
+        let role = match claim(&self.role_claim).as_deref() {
+            None => Role::Agent,
+            Some(r) => Role::parse(r).ok_or_else(|| JwtError::Invalid(format!("unknown role {r:?}")))?,
+        };
+        Ok(JwtIdentity { tenant, subject, role })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
+
+    fn cfg() -> AuthConfig {
+        AuthConfig {
+            jwt_algorithm: "HS256".into(),
+            jwt_secret: Secret::new(SECRET),
+            jwt_public_key_file: String::new(),
+            jwt_jwks_file: String::new(),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwt_tenant_claim: "tenant".into(),
+            jwt_role_claim: "role".into(),
+            jwt_leeway_secs: 5,
+        }
+    }
+
+    fn now() -> i64 {
+        crate::model::now_millis() / 1000
+    }
+
+    fn token(claims: Value, secret: &str) -> String {
+        encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).expect("encode")
+    }
+
+    fn verifier() -> JwtVerifier {
+        JwtVerifier::from_config(&cfg()).expect("config").expect("enabled")
+    }
+
+    #[test]
+    fn valid_tokens_give_tenant_subject_role() {
+        let t = token(json!({"sub": "ann", "tenant": "acme", "role": "admin", "exp": now() + 60}), SECRET);
+        assert_eq!(
+            verifier().verify(&t),
+            Ok(JwtIdentity { tenant: "acme".into(), subject: "ann".into(), role: Role::Admin })
+        );
+        let t = token(json!({"sub": "bo", "tenant": "acme", "exp": now() + 60}), SECRET);
+        assert_eq!(verifier().verify(&t).map(|i| i.role), Ok(Role::Agent));
+    }
+
+    #[test]
+    fn expired_not_yet_valid_wrong_key_and_missing_claims_are_refused() {
+        let v = verifier();
+        let expired = token(json!({"sub": "a", "tenant": "acme", "exp": now() - 60}), SECRET);
+        assert!(v.verify(&expired).is_err());
+        let within_skew = token(json!({"sub": "a", "tenant": "acme", "exp": now() - 2}), SECRET);
+        assert!(v.verify(&within_skew).is_ok(), "clock skew allowance");
+        let early = token(json!({"sub": "a", "tenant": "acme", "exp": now() + 600, "nbf": now() + 300}), SECRET);
+        assert!(v.verify(&early).is_err());
+        let wrong = token(json!({"sub": "a", "tenant": "acme", "exp": now() + 60}), "another-secret-of-sufficient-length!!");
+        assert!(v.verify(&wrong).is_err());
+        let no_tenant = token(json!({"sub": "a", "exp": now() + 60}), SECRET);
+        assert_eq!(v.verify(&no_tenant), Err(JwtError::MissingClaim("tenant".into())));
+        let no_exp = token(json!({"sub": "a", "tenant": "acme"}), SECRET);
+        assert!(v.verify(&no_exp).is_err());
+        let bad_role = token(json!({"sub": "a", "tenant": "acme", "role": "root", "exp": now() + 60}), SECRET);
+        assert!(v.verify(&bad_role).is_err());
+        // An unsigned token ("alg": "none") is never accepted.
+        assert!(v.verify("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIiwidGVuYW50IjoiYWNtZSJ9.").is_err());
+    }
+
+    #[test]
+    fn config_problems_are_reported() {
+        let mut c = cfg();
+        c.jwt_secret = Secret::new("short");
+        assert_eq!(check_config(&c)[0].path, "auth.jwt_secret");
+        c.jwt_algorithm = "PS512".into();
+        assert_eq!(check_config(&c)[0].path, "auth.jwt_algorithm");
+        c.jwt_algorithm = "RS256".into();
+        assert_eq!(check_config(&c)[0].path, "auth.jwt_public_key_file");
+        c.jwt_public_key_file = "/nonexistent.pem".into();
+        assert!(check_config(&c)[0].message.contains("cannot read"));
+        c.jwt_algorithm = String::new();
+        assert!(check_config(&c).is_empty(), "off by default");
+    }
+}

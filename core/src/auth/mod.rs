@@ -1,0 +1,3 @@
+//! Credentials beside API tokens: JWT verification for frontends with their own login.
+
+pub mod jwt;
