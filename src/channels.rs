@@ -9,7 +9,8 @@ use switchboard_core::model::ChannelKind;
 pub fn validate(kind: ChannelKind, settings: &toml::Table, path: &str) -> Vec<ConfigError> {
     match kind {
         ChannelKind::Twilio => switchboard_twilio::validate(settings, path),
-        ChannelKind::Email | ChannelKind::Whatsapp => vec![ConfigError::new(
+        ChannelKind::Whatsapp => switchboard_whatsapp::validate(settings, path),
+        ChannelKind::Email => vec![ConfigError::new(
             format!("{path}.type"),
             format!(
                 "channel type {:?} is not available in this build yet",
@@ -30,6 +31,11 @@ pub fn build(
             &ch.settings,
             ctx,
         )?)),
-        ChannelKind::Email | ChannelKind::Whatsapp => Err(validate(ch.kind, &ch.settings, &ch.id)),
+        ChannelKind::Whatsapp => Ok(Arc::new(switchboard_whatsapp::WhatsappConnector::new(
+            ch.id.clone(),
+            &ch.settings,
+            ctx,
+        )?)),
+        ChannelKind::Email => Err(validate(ch.kind, &ch.settings, &ch.id)),
     }
 }

@@ -109,17 +109,23 @@ pub async fn serve(config: Config) -> Result<()> {
         },
         config.server.max_body_bytes,
     );
+    // Webhooks get their own body cap: providers send more than API clients (Meta up to
+    // 3 MB); each connector caps its routes further. The API router caps its own bodies.
+    let mut hooks = Router::new();
     for (id, c) in connectors.iter() {
         if let Some(routes) = c.routes() {
-            app = app.nest(&format!("/webhooks/{id}"), routes);
+            hooks = hooks.nest(&format!("/webhooks/{id}"), routes);
         }
     }
+    app = app.merge(
+        hooks
+            .layer(DefaultBodyLimit::max(config.server.max_webhook_body_bytes))
+            .layer(RequestBodyLimitLayer::new(config.server.max_webhook_body_bytes)),
+    );
     let metrics = switchboard_core::metrics::install().map_err(|e| anyhow!("installing metrics: {e}"))?;
     let app = app
         .merge(switchboard_core::metrics::routes(metrics, store.clone(), events.clone()))
         .layer(axum::middleware::from_fn(switchboard_core::metrics::track))
-        .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(config.server.max_body_bytes))
         .layer(TraceLayer::new_for_http());
 
     let dispatcher = Arc::new(Dispatcher::new(

@@ -192,7 +192,19 @@ impl DeliveryStatus {
 
 /// Why a message was flagged. Flags are decided before a message may open a conversation,
 /// bump unread counts or trigger anything automatic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    PartialOrd,
+    Ord,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Flag {
     Spam,

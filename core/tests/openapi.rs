@@ -19,7 +19,8 @@ use std::sync::Arc;
 use switchboard_core::api::{AppState, route_table, router};
 use switchboard_core::blob::BlobStore;
 use switchboard_core::connector::Connectors;
-use switchboard_core::store::{self, TenantRecord};
+use switchboard_core::model::new_id;
+use switchboard_core::store::{self, NewToken, Role, TenantRecord};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
@@ -31,6 +32,8 @@ const METHODS: [&str; 8] = [
 struct App {
     _dir: tempfile::TempDir,
     router: Router,
+    /// An admin token of tenant `acme`.
+    token: String,
 }
 
 /// The real router over a fresh, migrated SQLite store with one tenant and no channels.
@@ -49,6 +52,17 @@ async fn app() -> App {
         )
         .await
         .expect("sync");
+    let (token, hash) = switchboard_core::tokens::generate();
+    store
+        .create_token(&NewToken {
+            id: new_id(),
+            tenant_id: "acme".into(),
+            name: "alice".into(),
+            role: Role::Admin,
+            hash,
+        })
+        .await
+        .expect("token");
     let blobs = BlobStore::open(dir.path().join("blobs"))
         .await
         .expect("blobs");
@@ -71,6 +85,7 @@ async fn app() -> App {
     App {
         _dir: dir,
         router: router(state, MAX_BODY),
+        token,
     }
 }
 
@@ -81,7 +96,16 @@ struct Reply {
 }
 
 async fn call(router: &Router, method: &str, uri: &str) -> Reply {
+    call_as(router, None, method, uri).await
+}
+
+/// A request with an empty JSON object as the body of POST/PUT/PATCH. An event stream's
+/// body is not read (it never ends).
+async fn call_as(router: &Router, token: Option<&str>, method: &str, uri: &str) -> Reply {
     let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
     let body = if matches!(method, "POST" | "PUT" | "PATCH") {
         request = request.header(header::CONTENT_TYPE, "application/json");
         Body::from("{}")
@@ -100,6 +124,13 @@ async fn call(router: &Router, method: &str, uri: &str) -> Reply {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    if content_type.starts_with("text/event-stream") {
+        return Reply {
+            status,
+            content_type,
+            bytes: Vec::new(),
+        };
+    }
     let bytes = response
         .into_body()
         .collect()
@@ -114,6 +145,8 @@ async fn call(router: &Router, method: &str, uri: &str) -> Reply {
     }
 }
 
+/// The document; with `OPENAPI_DUMP=FILE` also written there, for reading it without a
+/// running daemon.
 fn doc() -> Value {
     let doc = switchboard_core::api::openapi::document();
     if let Ok(path) = std::env::var("OPENAPI_DUMP") {
@@ -381,6 +414,39 @@ async fn every_documented_operation_is_served() {
     }
 }
 
+/// Called with credentials (unknown ids, an empty JSON body), every operation answers a
+/// status its documentation lists, with the documented content type; errors have the shape.
+#[tokio::test]
+async fn authenticated_answers_are_documented() {
+    let app = app().await;
+    let doc = doc();
+    for (method, path, op) in operations(&doc) {
+        let reply = call_as(&app.router, Some(&app.token), &method, &concrete(&path)).await;
+        let what = format!(
+            "{method} {path}: {} {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.bytes)
+        );
+        let response = &op["responses"][reply.status.as_str()];
+        assert!(response.is_object(), "{what}: status not documented");
+        let response = match response.get("$ref").and_then(Value::as_str) {
+            Some(r) => resolve(&doc, r).expect("response ref"),
+            None => response,
+        };
+        let content = response["content"].as_object().expect("content");
+        let media = reply.content_type.split(';').next().unwrap_or_default();
+        assert!(
+            content.contains_key(media) || content.contains_key("*/*"),
+            "{what}: content type {media} not documented"
+        );
+        if !reply.status.is_success() {
+            let body: Value = serde_json::from_slice(&reply.bytes).expect("error json");
+            assert!(body["error"]["code"].is_string(), "{what}");
+            assert!(body["error"]["message"].is_string(), "{what}");
+        }
+    }
+}
+
 /// The paths of the router's route table, read from its `Debug` output (axum prints
 /// `RouteId(n): "/path"` for each route of the path router).
 fn served_paths(router: &Router) -> BTreeSet<String> {
@@ -397,10 +463,11 @@ fn served_paths(router: &Router) -> BTreeSet<String> {
         let Some(after) = rest.split_once("): \"").map(|(_, a)| a) else {
             continue;
         };
-        if let Some((path, _)) = after.split_once('"') {
-            if path.starts_with('/') && !path.contains("__private__axum") {
-                paths.insert(path.to_string());
-            }
+        if let Some((path, _)) = after.split_once('"')
+            && path.starts_with('/')
+            && !path.contains("__private__axum")
+        {
+            paths.insert(path.to_string());
         }
     }
     paths
@@ -475,10 +542,58 @@ async fn a_bare_route_would_be_caught() {
     );
     let served = served_paths(&extra);
     assert!(served.contains("/api/v1/undocumented/{id}"), "{served:?}");
-    assert!(!doc()["paths"]
-        .as_object()
-        .expect("paths")
-        .contains_key("/api/v1/undocumented/{id}"));
+    assert!(
+        !doc()["paths"]
+            .as_object()
+            .expect("paths")
+            .contains_key("/api/v1/undocumented/{id}")
+    );
+}
+
+/// NUL bytes never reach the store (PostgreSQL refuses them in text parameters: a 500
+/// there): an id with one names nothing, a query with one is malformed.
+#[tokio::test]
+async fn nul_bytes_are_refused_before_the_store() {
+    let app = app().await;
+    let token = Some(app.token.as_str());
+    for (method, uri, status) in [
+        ("GET", "/api/v1/conversations/a%00b", StatusCode::NOT_FOUND),
+        (
+            "POST",
+            "/api/v1/conversations/a%00b/read",
+            StatusCode::NOT_FOUND,
+        ),
+        ("GET", "/api/v1/attachments/%00", StatusCode::NOT_FOUND),
+        (
+            "GET",
+            "/api/v1/conversations?channel=%00",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "GET",
+            "/api/v1/conversations?assignee=a%00",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "GET",
+            "/api/v1/conversations/x/messages?cursor=%00",
+            StatusCode::BAD_REQUEST,
+        ),
+        // "1:a\0b" as a cursor: well-formed, but no id of ours has a NUL.
+        (
+            "GET",
+            "/api/v1/conversations?cursor=MTphAGI",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let reply = call_as(&app.router, token, method, uri).await;
+        assert_eq!(
+            reply.status,
+            status,
+            "{method} {uri}: {}",
+            String::from_utf8_lossy(&reply.bytes)
+        );
+    }
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ store_tests!(
     reactions_attach_to_their_message_and_can_be_removed,
     templates_and_read_receipts_reach_their_jobs,
     staff_actions_leave_an_audit_trail,
+    event_readers_never_skip_under_concurrent_writes,
 );
 
 async fn ingest_creates_contact_conversation_message(store: Arc<dyn Store>) {
@@ -814,4 +815,46 @@ async fn staff_actions_leave_an_audit_trail(store: Arc<dyn Store>) {
     assert_eq!(actions, vec![("bob", "status"), ("alice", "reply"), ("ann", "assign"), ("ann", "read")]);
     assert_eq!(trail.items[0].detail.0["status"], "closed");
     assert!(matches!(store.list_audit("t2", &c, &page(10)).await, Err(StoreError::NotFound)));
+}
+
+async fn event_readers_never_skip_under_concurrent_writes(store: Arc<dyn Store>) {
+    // A reader following the log with a cursor while 8 writers ingest must end up with every
+    // event: ids become visible in order (no id commits after a larger one was read).
+    let (_, start) = store.event_bounds("t1").await.expect("bounds");
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..15 {
+                let sid = format!("SMev{w}x{i}");
+                store
+                    .ingest_message(&channel("t1", "sms1"), &journal(&sid), &sms(&sid, &format!("+1555800{w:04}"), "x"))
+                    .await
+                    .expect("ingest");
+            }
+        }));
+    }
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut cursor = start;
+            let mut seen = Vec::new();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while seen.len() < 8 * 15 * 2 && std::time::Instant::now() < deadline {
+                for e in store.events_since("t1", cursor, 50).await.expect("read") {
+                    cursor = e.seq;
+                    seen.push(e.seq);
+                }
+                tokio::task::yield_now().await;
+            }
+            seen
+        })
+    };
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let seen = reader.await.expect("reader");
+    let all: Vec<i64> = store.events_since("t1", start, 10_000).await.expect("all").iter().map(|e| e.seq).collect();
+    assert_eq!(all.len(), 8 * 15 * 2, "conversation and message events");
+    assert_eq!(seen, all, "the following reader missed or reordered events");
 }

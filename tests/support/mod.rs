@@ -3,6 +3,8 @@
 //! receives and answers as Twilio documents (201 JSON, 400 with an error code, 429, 500).
 #![allow(dead_code)]
 
+pub mod graph;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -250,11 +252,23 @@ pub fn write_config_with(
     twilio_base: &str,
     db_url: &str,
 ) -> std::path::PathBuf {
+    write_config_full(dir, twilio_base, "http://127.0.0.1:9", db_url)
+}
+
+/// The full test configuration: a Twilio and a WhatsApp channel for tenant `acme`.
+pub fn write_config_full(
+    dir: &std::path::Path,
+    twilio_base: &str,
+    graph_base: &str,
+    db_url: &str,
+) -> std::path::PathBuf {
+    use graph::{ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN};
     let config = format!(
         r#"
 [server]
 listen = "127.0.0.1:0"
 max_body_bytes = 65536
+max_webhook_body_bytes = 65536
 
 [database]
 url = "{db_url}"
@@ -285,6 +299,16 @@ account_sid = "{ACCOUNT_SID}"
 auth_token = "${{E2E_TWILIO_TOKEN}}"
 from = "{OUR_NUMBER}"
 api_base = "{twilio_base}"
+
+[[channels]]
+id = "acme-wa"
+tenant = "acme"
+type = "whatsapp"
+phone_number_id = "{PHONE_NUMBER_ID}"
+access_token = "{ACCESS_TOKEN}"
+app_secret = "{APP_SECRET}"
+verify_token = "{VERIFY_TOKEN}"
+graph_base = "{graph_base}"
 "#,
         dir = dir.display()
     );

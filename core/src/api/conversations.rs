@@ -9,13 +9,13 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::openapi::{
+    AdminOnly, ConversationId, Internal, MalformedJson, NotFound, PayloadTooLarge, SpamNeedsAdmin,
+    Unauthorized, UnsupportedMediaType, ValidationFailed,
+};
 use super::openapi::{TAG_CONVERSATIONS, TAG_MESSAGES};
 use super::validate::{self, non_empty};
 use crate::model::ConversationStatus;
-use super::openapi::{
-    AdminOnly, ConversationId, Internal, MalformedJson, NotFound, PayloadTooLarge,
-    SpamNeedsAdmin, Unauthorized, UnsupportedMediaType, ValidationFailed,
-};
 use crate::store::{
     ConversationFilter, ConversationView, MessageView, Page, ParticipantView, UnreadSummary,
 };
@@ -235,7 +235,9 @@ async fn mark_read(
     Ok(Json(view))
 }
 
-/// Close the conversation (status `closed`).
+/// Close the conversation.
+///
+/// Sets the status to `closed`.
 #[utoipa::path(
     post,
     path = "/api/v1/conversations/{id}/close",
@@ -258,7 +260,9 @@ async fn close(
     change_status(&state, &caller, &id, ConversationStatus::Closed).await
 }
 
-/// Reopen the conversation (status `open`).
+/// Reopen the conversation.
+///
+/// Sets the status to `open`.
 #[utoipa::path(
     post,
     path = "/api/v1/conversations/{id}/reopen",
@@ -337,7 +341,9 @@ async fn spam(
     ))
 }
 
-/// Take the conversation out of spam: status `open` (admin only).
+/// Mark the conversation as not spam (admin only).
+///
+/// Sets the status back to `open`.
 #[utoipa::path(
     post,
     path = "/api/v1/conversations/{id}/not-spam",
@@ -376,10 +382,12 @@ async fn not_spam(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"assignee": "alice"}))]
 struct AssignBody {
-    /// A staff subject (token name), or null to unassign. Required.
+    /// A staff subject (token name): one non-blank line without control characters, at most
+    /// 255 characters; or null to unassign. Required.
     // Outer `None`: the field is missing; `Some(None)`: explicit null (unassign).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, required = true, min_length = 1, max_length = 255)]
+    #[schema(value_type = Option<String>, required = true, min_length = 1, max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     assignee: Option<Option<String>>,
 }
 

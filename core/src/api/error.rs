@@ -9,6 +9,7 @@ use crate::store::StoreError;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -291,15 +292,53 @@ impl From<PathRejection> for ApiError {
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
 
-/// `axum::extract::Query` with our error shape (400).
-#[derive(Debug, Clone, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// A percent-encoded NUL. No id or filter value can contain one, and PostgreSQL cannot take
+/// one as a text parameter, so it is refused before any store call.
+const ENCODED_NUL: &str = "%00";
+
+/// `axum::extract::Query` with our error shape (400); a NUL in the query string is a 400.
+#[derive(Debug, Clone)]
 pub struct ApiQuery<T>(pub T);
 
-/// `axum::extract::Path` with our error shape (400).
-#[derive(Debug, Clone, FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(|q| q.contains(ENCODED_NUL)) {
+            return Err(ApiError::bad_request(
+                "query parameters must not contain NUL characters",
+            ));
+        }
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// `axum::extract::Path` with our error shape (400); an id with a NUL names nothing (404).
+#[derive(Debug, Clone)]
 pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.path().contains(ENCODED_NUL) {
+            return Err(ApiError::NotFound);
+        }
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -344,7 +383,11 @@ mod tests {
             ApiError::Internal(String::new()),
         ];
         for e in fixed {
-            assert!(documented.contains(&e.code()), "{} is not in ErrorCode", e.code());
+            assert!(
+                documented.contains(&e.code()),
+                "{} is not in ErrorCode",
+                e.code()
+            );
         }
     }
 }

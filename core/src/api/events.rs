@@ -12,6 +12,7 @@ use super::error::{ApiError, ErrorBody};
 use super::openapi::{Internal, TAG_EVENTS, Unauthorized};
 use crate::events::{Cursor, Next};
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -47,7 +48,9 @@ fn since(headers: &HeaderMap, query: Option<&str>) -> Result<Option<i64>, ApiErr
             .ok()
             .filter(|n| *n >= 0)
             .map(Some)
-            .ok_or_else(|| ApiError::bad_request("since / Last-Event-ID must be a non-negative event id")),
+            .ok_or_else(|| {
+                ApiError::bad_request("since / Last-Event-ID must be a non-negative event id")
+            }),
     }
 }
 
@@ -114,7 +117,10 @@ async fn sse(
                 match cursor.next(&mut changes, heartbeat).await {
                     Ok(Next::Event(e)) => {
                         let data = serde_json::to_string(&e).unwrap_or_default();
-                        let event = Event::default().id(e.seq.to_string()).event(e.kind.clone()).data(data);
+                        let event = Event::default()
+                            .id(e.seq.to_string())
+                            .event(e.kind.clone())
+                            .data(data);
                         return Some((Ok::<_, Infallible>(event), (cursor, changes, live)));
                     }
                     // KeepAlive sends the heartbeat comments; just wait again.
@@ -151,11 +157,9 @@ async fn sse(
         (status = 101, description = "Switching Protocols: the connection is now a WebSocket \
             carrying one text message (an `Event` as JSON) per event."),
         (status = 400, description = "`bad_request`: `since` is not a non-negative event id, \
-            or the request is not a valid WebSocket upgrade.", body = ErrorBody,
-            example = json!({"error": {"code": "bad_request", "message": "since / Last-Event-ID must be a non-negative event id"}})),
+            or the request is not a WebSocket handshake this connection can upgrade.", body = ErrorBody,
+            example = json!({"error": {"code": "bad_request", "message": "Connection header did not include 'upgrade'"}})),
         (status = 401, response = Unauthorized),
-        (status = 426, description = "Upgrade Required: the connection cannot be upgraded \
-            (e.g. HTTP/2).", body = ErrorBody),
         (status = 500, response = Internal),
     )
 )]
@@ -164,9 +168,11 @@ async fn ws(
     State(state): State<AppState>,
     uri: axum::http::Uri,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let since = since(&headers, uri.query())?;
+    // Not a (possible) WebSocket handshake: a 400 in our error shape, not axum's plain text.
+    let upgrade = upgrade.map_err(|r| ApiError::bad_request(r.body_text()))?;
     let cursor = Cursor::open(state.store.clone(), &caller.tenant, since).await?;
     Ok(upgrade.on_upgrade(move |socket| serve_socket(socket, state, cursor)))
 }

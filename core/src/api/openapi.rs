@@ -24,7 +24,7 @@ pub const TAG_CHANNELS: &str = "channels";
 pub const TAG_EVENTS: &str = "events";
 pub const TAG_SYSTEM: &str = "system";
 
-/// The bearer security scheme (an API token in `Authorization: Bearer`).
+/// The bearer security scheme (an API token or JWT in `Authorization: Bearer`).
 pub const BEARER: &str = "bearerAuth";
 /// The token in the `access_token` query parameter (live-event streams only).
 pub const ACCESS_TOKEN_QUERY: &str = "accessToken";
@@ -37,8 +37,9 @@ pub const ACCESS_TOKEN_QUERY: &str = "accessToken";
 WhatsApp) with one conversation model.\n\n\
 **Authentication.** Every `/api/v1` operation except this document and its viewer needs \
 `Authorization: Bearer <token>` with an API token (`switchboard token create --tenant T \
---role admin|agent --name N`). A token is scoped to one tenant: another tenant's object is a \
-404. The live-event streams (`/api/v1/events`, `/api/v1/ws`) also accept the token as the \
+--role admin|agent --name N`) or, when `[auth] jwt_algorithm` is configured, a JWT naming \
+the tenant, the subject and the role. A token is scoped to one tenant: another tenant's \
+object is a 404. The live-event streams (`/api/v1/events`, `/api/v1/ws`) also accept the token as the \
 `access_token` query parameter, because browsers' `EventSource` and `WebSocket` cannot set \
 headers.\n\n\
 **Errors.** Every error has the shape `{\"error\": {\"code\": \"...\", \"message\": \"...\"}}` \
@@ -89,8 +90,10 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An API token (`sb_...`) from `switchboard token create`, scoped to \
-                         one tenant with the role `admin` or `agent`.",
+                        "An API token (`sb_...`) from `switchboard token create`, or a JWT \
+                         (HS256/RS256/ES256, when `[auth] jwt_algorithm` is set) carrying the \
+                         tenant, `sub` and role; either is scoped to one tenant with the role \
+                         `admin` or `agent`.",
                     ))
                     .build(),
             ),
@@ -99,9 +102,9 @@ impl Modify for SecuritySchemes {
             ACCESS_TOKEN_QUERY,
             SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
                 "access_token",
-                "The same API token in the query string, accepted only by the live-event \
-                 streams (`/api/v1/events`, `/api/v1/ws`) for browsers that cannot set \
-                 headers. Use TLS: the token is then part of the URL.",
+                "The same token (API token or JWT) in the query string, accepted only by \
+                 the live-event streams (`/api/v1/events`, `/api/v1/ws`) for browsers that \
+                 cannot set headers. Use TLS: the token is then part of the URL.",
             ))),
         );
     }

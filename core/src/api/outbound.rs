@@ -11,8 +11,8 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::openapi::{
-    ConversationId, Internal, MalformedJson, NotFound, PayloadTooLarge, TAG_MESSAGES,
-    Unauthorized, UnsupportedMediaType, ValidationFailed,
+    ConversationId, Internal, MalformedJson, NotFound, PayloadTooLarge, TAG_MESSAGES, Unauthorized,
+    UnsupportedMediaType, ValidationFailed,
 };
 use super::validate::{self, DraftFields};
 use crate::model::{IdentityKind, ReplyCheck, Template, now_millis};
@@ -32,16 +32,27 @@ pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-repl
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"text": "It ships today!"}))]
 pub(super) struct ReplyBody {
-    /// The message text; not blank, at most 10000 characters.
-    #[schema(min_length = 1, max_length = 10000)]
+    /// The message text: not blank, no NUL, at most 10000 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     text: Option<String>,
-    /// Email subject (single line, at most 998 characters); ignored by chat channels.
-    #[schema(min_length = 1, max_length = 998)]
+    /// Email subject: one non-blank line without control characters, at most 998
+    /// characters; ignored by chat channels.
+    #[schema(
+        min_length = 1,
+        max_length = 998,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     subject: Option<String>,
     /// Absolute http(s) URLs of media to send (MMS, WhatsApp media), at most 10.
     #[schema(max_items = 10)]
     media_urls: Option<Vec<String>>,
-    /// A provider template (WhatsApp), sent instead of text and media.
+    /// A provider template (WhatsApp), sent instead of text and media: `name` is 1-512
+    /// characters of `a-z`, `0-9` and `_`; `language` a code such as `en` or `en_US`;
+    /// `components`, if present, an array passed to the provider as is.
     template: Option<Template>,
 }
 
@@ -132,19 +143,34 @@ pub(super) struct StartBody {
     #[schema(example = "acme-sms")]
     channel_id: String,
     to: To,
-    /// A display name for a new contact (single line, at most 255 characters).
-    #[schema(min_length = 1, max_length = 255)]
+    /// A display name for a new contact: one non-blank line without control characters, at
+    /// most 255 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     contact_name: Option<String>,
-    /// The message text; not blank, at most 10000 characters.
-    #[schema(min_length = 1, max_length = 10000)]
+    /// The message text: not blank, no NUL, at most 10000 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     text: Option<String>,
-    /// Email subject (single line, at most 998 characters).
-    #[schema(min_length = 1, max_length = 998)]
+    /// Email subject: one non-blank line without control characters, at most 998 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 998,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     subject: Option<String>,
     /// Absolute http(s) URLs of media to send, at most 10.
     #[schema(max_items = 10)]
     media_urls: Option<Vec<String>>,
-    /// A provider template (WhatsApp), sent instead of text and media.
+    /// A provider template (WhatsApp), sent instead of text and media: `name` is 1-512
+    /// characters of `a-z`, `0-9` and `_`; `language` a code such as `en` or `en_US`;
+    /// `components`, if present, an array passed to the provider as is.
     template: Option<Template>,
 }
 
@@ -280,7 +306,13 @@ fn check_reply(
 pub(super) struct IdempotencyKey(
     /// Makes a retried request return the original message instead of sending twice:
     /// 1 to 255 visible ASCII characters, unique per tenant.
-    #[param(min_length = 1, max_length = 255, pattern = "^[!-~]+$", nullable = false, example = "order-4711-shipped")]
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]+$",
+        nullable = false,
+        example = "order-4711-shipped"
+    )]
     Option<String>,
 );
 

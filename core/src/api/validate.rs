@@ -33,7 +33,12 @@ pub fn page_request(
     limit: Option<String>,
 ) -> Result<PageRequest, ApiError> {
     let cursor = match non_empty(cursor) {
-        Some(c) => Some(Cursor::decode(&c).ok_or(ApiError::InvalidCursor)?),
+        // The id goes into a query: a NUL (which PostgreSQL refuses) is never one we issued.
+        Some(c) => Some(
+            Cursor::decode(&c)
+                .filter(|c| !c.id.contains('\0'))
+                .ok_or(ApiError::InvalidCursor)?,
+        ),
         None => None,
     };
     let limit = match non_empty(limit) {
@@ -111,7 +116,24 @@ fn template(t: &Template) -> Result<(), ApiError> {
     if !(t.components.is_null() || t.components.is_array()) {
         return Err(ApiError::validation("template.components must be an array"));
     }
+    if contains_nul(&t.components) {
+        return Err(ApiError::validation(
+            "template.components must not contain NUL characters",
+        ));
+    }
     Ok(())
+}
+
+/// Whether any string (or key) in the JSON holds a NUL, which PostgreSQL's JSON cannot store.
+fn contains_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(contains_nul),
+        serde_json::Value::Object(map) => {
+            map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v))
+        }
+        _ => false,
+    }
 }
 
 /// Validates the fields of a reply and builds the store's draft.
@@ -321,5 +343,25 @@ mod tests {
             page_request(Some("!!".into()), None),
             Err(ApiError::InvalidCursor)
         ));
+        let nul = Cursor {
+            ts: 1,
+            id: "a\0b".into(),
+        };
+        assert!(matches!(
+            page_request(Some(nul.encode()), None),
+            Err(ApiError::InvalidCursor)
+        ));
+    }
+
+    #[test]
+    fn template_components_refuse_nul() {
+        let t = |components| Template {
+            name: "order_update".into(),
+            language: "en_US".into(),
+            components,
+        };
+        assert!(template(&t(serde_json::json!([{"type": "body"}]))).is_ok());
+        assert!(template(&t(serde_json::json!([{"text": "a\0b"}]))).is_err());
+        assert!(template(&t(serde_json::json!([{"a\0": 1}]))).is_err());
     }
 }

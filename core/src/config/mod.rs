@@ -43,6 +43,8 @@ pub struct ServerConfig {
     /// `http://{listen}`.
     pub public_url: String,
     pub max_body_bytes: usize,
+    /// Body cap of provider webhooks (each connector may cap lower).
+    pub max_webhook_body_bytes: usize,
     pub log_format: LogFormat,
     pub shutdown_grace_secs: u64,
 }

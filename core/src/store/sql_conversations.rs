@@ -262,8 +262,7 @@ macro_rules! impl_conversation_store {
                 sql: &'static str,
                 value: Option<String>,
                 staff: &str,
-                action: &str,
-                event: serde_json::Value,
+                (action, event): (&str, serde_json::Value),
             ) -> $crate::store::StoreResult<$crate::store::ConversationView> {
                 let now = $crate::model::now_millis();
                 let mut tx = self.writer().begin().await?;
@@ -542,8 +541,7 @@ macro_rules! impl_conversation_store {
                     "UPDATE conversations SET status = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4",
                     Some(status.as_str().to_string()),
                     staff,
-                    "status",
-                    serde_json::json!({ "status": status.as_str() }),
+                    ("status", serde_json::json!({ "status": status.as_str() })),
                 )
                 .await
             }
@@ -561,8 +559,7 @@ macro_rules! impl_conversation_store {
                     "UPDATE conversations SET assignee = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4",
                     assignee.map(str::to_string),
                     staff,
-                    "assign",
-                    serde_json::json!({ "assignee": assignee }),
+                    ("assign", serde_json::json!({ "assignee": assignee })),
                 )
                 .await
             }

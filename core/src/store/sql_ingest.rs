@@ -161,6 +161,9 @@ macro_rules! impl_ingest_store {
                         o.insert("last_message_at".into(), $crate::store::format_millis(last).into());
                     }
                 }
+                if let Some(lock) = Self::DIALECT.lock_events {
+                    sqlx::query(lock).bind(tenant.to_string()).execute(&mut *conn).await?;
+                }
                 sqlx::query("INSERT INTO events (tenant_id, type, payload, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(tenant.to_string())
                     .bind(kind.to_string())

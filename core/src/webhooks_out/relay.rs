@@ -14,7 +14,7 @@ use super::{Webhooks, deliver};
 use crate::events::EventHub;
 use crate::model::now_millis;
 use crate::outbox::backoff_ms;
-use crate::store::{Backend, Store, StoreError, WebhookAttempt, WebhookClaim, WebhookFailure};
+use crate::store::{Store, StoreError, WebhookAttempt, WebhookClaim, WebhookFailure};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -31,17 +31,11 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 /// An endpoint this process does not know (replicas with different configuration) is left
 /// for this long, for a replica that knows it.
 const UNKNOWN_ENDPOINT_DELAY_MS: i64 = 30_000;
-/// On PostgreSQL, event ids come from a sequence and transactions commit in any order: an
-/// event with a smaller id can become visible after a larger one. Delivering only events that
-/// have existed this long lets such stragglers commit first, so the cursor does not move past
-/// them. SQLite has a single writer, so ids are visible in order there.
-const POSTGRES_SETTLE_MS: i64 = 1_000;
 
 pub struct Relay {
     store: Arc<dyn Store>,
     hub: Arc<EventHub>,
     webhooks: Arc<Webhooks>,
-    settle_ms: i64,
 }
 
 /// The retry delay after `failures` consecutive failures: exponential from `base_ms`, capped
@@ -52,15 +46,12 @@ pub fn retry_delay_ms(failures: i64, base_ms: u64, max_ms: u64) -> i64 {
 
 impl Relay {
     pub fn new(store: Arc<dyn Store>, hub: Arc<EventHub>, webhooks: Arc<Webhooks>) -> Self {
-        let settle_ms = match store.backend() {
-            Backend::Postgres(_) => POSTGRES_SETTLE_MS,
-            Backend::Sqlite => 0,
-        };
+        // A tenant's event ids commit in order (see the store's event lock), so a cursor
+        // never moves past an event that becomes visible later.
         Self {
             store,
             hub,
             webhooks,
-            settle_ms,
         }
     }
 
@@ -69,10 +60,11 @@ impl Relay {
             .unwrap_or(i64::MAX / 2)
     }
 
-    /// Delivers until `shutdown`, then lets the deliveries in flight finish. Returns at once
-    /// when this process has no endpoints configured.
+    /// Delivers until `shutdown`, then lets the deliveries in flight finish. A process with
+    /// no endpoints configured only prunes the delivery log (of endpoints removed since).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         if self.webhooks.is_empty() {
+            self.prune_loop(shutdown).await;
             return;
         }
         let pruner = tokio::spawn(self.clone().prune_loop(shutdown.clone()));
@@ -188,18 +180,6 @@ impl Relay {
                 if !endpoint.filter.matches(&event.kind) {
                     passed_over = Some(event.seq);
                     continue;
-                }
-                let ready_at = event.created_at.saturating_add(self.settle_ms);
-                if self.settle_ms > 0 && ready_at > now_millis() {
-                    if let Some(seq) = passed_over
-                        && !self
-                            .store
-                            .webhook_advance(&mut claim, seq, None, lease_ms)
-                            .await?
-                    {
-                        return Ok(());
-                    }
-                    return self.store.release_webhook_endpoint(&claim, ready_at).await;
                 }
                 let attempt_no = claim.consecutive_failures + 1;
                 let outcome = deliver::post(

@@ -5,6 +5,7 @@
 mod attachments;
 mod auth;
 mod channel_rules;
+mod jwt;
 mod conversations;
 mod replies;
 mod support;

@@ -1,0 +1,92 @@
+//! JWT bearer tokens beside API tokens: valid tokens act as their `sub` in their tenant;
+//! expired, not-yet-valid, wrongly signed, wrong-tenant and claim-less tokens are 401.
+
+use crate::support::TestApp;
+use axum::http::StatusCode;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use switchboard_core::auth::jwt::JwtVerifier;
+use switchboard_core::config::{AuthConfig, Secret};
+
+const SECRET: &str = "jwt-test-secret-0123456789abcdef-xyz";
+
+fn now() -> i64 {
+    switchboard_core::model::now_millis() / 1000
+}
+
+fn jwt(claims: Value, secret: &str) -> String {
+    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).expect("encode")
+}
+
+async fn app() -> TestApp {
+    let mut app = TestApp::spawn().await;
+    let cfg = AuthConfig {
+        jwt_algorithm: "HS256".into(),
+        jwt_secret: Secret::new(SECRET),
+        jwt_public_key_file: String::new(),
+        jwt_jwks_file: String::new(),
+        jwt_issuer: "https://login.example".into(),
+        jwt_audience: String::new(),
+        jwt_tenant_claim: "tenant".into(),
+        jwt_role_claim: "role".into(),
+        jwt_leeway_secs: 10,
+    };
+    app.jwt = JwtVerifier::from_config(&cfg).expect("config").map(Arc::new);
+    app
+}
+
+#[tokio::test]
+async fn jwt_callers_act_as_their_subject_in_their_tenant() {
+    let app = app().await;
+    let conv = app.acme_sms("+14155550170", "hi").await;
+    let token = jwt(json!({"sub": "carol@acme", "tenant": "acme", "role": "agent", "iss": "https://login.example", "exp": now() + 300}), SECRET);
+    let r = app.post(&format!("/api/v1/conversations/{conv}/read"), &token, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app.get(&format!("/api/v1/conversations/{conv}"), &token).await;
+    let staff: Vec<&Value> = r.body["participants"].as_array().expect("participants").iter().filter(|p| p["kind"] == "staff").collect();
+    assert_eq!(staff[0]["id"], "carol@acme", "the JWT sub is the staff identity");
+    // Agent role from the claim: admin-only actions are refused.
+    app.post(&format!("/api/v1/conversations/{conv}/spam"), &token, json!({}))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    // API tokens keep working beside JWTs.
+    assert_eq!(app.get("/api/v1/conversations", &app.agent).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bad_jwts_are_401() {
+    let app = app().await;
+    let base = json!({"sub": "carol", "tenant": "acme", "iss": "https://login.example", "exp": now() + 300});
+    let with = |patch: Value| {
+        let mut c = base.clone();
+        if let (Some(o), Some(p)) = (c.as_object_mut(), patch.as_object()) {
+            for (k, v) in p {
+                if v.is_null() {
+                    o.remove(k);
+                } else {
+                    o.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        c
+    };
+    let cases = [
+        ("expired", jwt(with(json!({"exp": now() - 120})), SECRET)),
+        ("not yet valid", jwt(with(json!({"nbf": now() + 120})), SECRET)),
+        ("wrong key", jwt(base.clone(), "another-secret-0123456789abcdef-xyz!")),
+        ("unknown tenant", jwt(with(json!({"tenant": "initech"})), SECRET)),
+        ("missing tenant", jwt(with(json!({"tenant": null})), SECRET)),
+        ("missing sub", jwt(with(json!({"sub": null})), SECRET)),
+        ("missing exp", jwt(with(json!({"exp": null})), SECRET)),
+        ("wrong issuer", jwt(with(json!({"iss": "https://evil.example"})), SECRET)),
+    ];
+    for (name, token) in cases {
+        let r = app.get("/api/v1/conversations", &token).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}: {}", r.body);
+    }
+    // Another tenant's JWT sees only its own tenant.
+    let conv = app.acme_sms("+14155550171", "hi").await;
+    let globex = jwt(with(json!({"tenant": "globex"})), SECRET);
+    assert_eq!(app.get(&format!("/api/v1/conversations/{conv}"), &globex).await.status, StatusCode::NOT_FOUND);
+}
