@@ -25,6 +25,7 @@ use tower_http::trace::TraceLayer;
 pub async fn serve(config: Config) -> Result<()> {
     crate::logging::init(config.server.log_format);
     let store = open_store(&config).await?;
+    store.set_threading(config.threading.policy());
     let blobs = BlobStore::open(&config.blobs.path)
         .await
         .context("opening the blob store")?;

@@ -255,6 +255,10 @@ pub struct InboundMessage {
     /// Provider ids of messages this one replies to, most specific first (WhatsApp
     /// `context.id`, In-Reply-To, References newest first).
     pub reply_to: Vec<String>,
+    /// A conversation's reply token found in a recipient address (`local+TOKEN@domain`,
+    /// which our outbound mail puts in Reply-To): names the conversation directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_token: Option<String>,
     /// Consent change carried by the message (STOP / START keywords, Twilio OptOutType).
     pub consent: Option<Consent>,
     /// Flags the connector decided from the payload (upstream spam verdicts, auto-reply...).

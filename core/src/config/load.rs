@@ -79,9 +79,9 @@ impl EnvSource for Vec<(String, String)> {
 pub type ChannelValidator<'a> = &'a dyn Fn(ChannelKind, &Table, &str) -> Vec<ConfigError>;
 
 const ENV_PREFIX: &str = "SWITCHBOARD_";
-const SECTIONS: [&str; 10] = [
-    "server", "database", "blobs", "media", "outbox", "events", "auth", "webhooks", "tenants",
-    "channels",
+const SECTIONS: [&str; 11] = [
+    "server", "database", "blobs", "media", "outbox", "events", "auth", "webhooks", "threading",
+    "tenants", "channels",
 ];
 
 /// Loads the file at `path` (or only the defaults), from the process environment.
@@ -154,31 +154,38 @@ pub fn load_str(
             ));
         }
     }
-    match (server, database, blobs, media, outbox, events, auth) {
-        (
-            Some(server),
-            Some(database),
-            Some(blobs),
-            Some(media),
-            Some(outbox),
-            Some(events),
-            Some(auth),
-        ) if errors.is_empty() => {
-            Ok(Config {
-                server,
-                database,
-                blobs,
-                media,
-                outbox,
-                events,
-                auth,
-                webhooks: webhooks.unwrap_or_default(),
-                tenants,
-                channels,
-            })
-        }
-        _ => Err(ConfigErrors(errors)),
+    let threading = section(&root, "threading", &mut errors);
+    // Every section parsed (a failed one already left its error), and nothing else failed.
+    let (
+        Some(server),
+        Some(database),
+        Some(blobs),
+        Some(media),
+        Some(outbox),
+        Some(events),
+        Some(auth),
+        Some(webhooks),
+        Some(threading),
+    ) = (server, database, blobs, media, outbox, events, auth, webhooks, threading)
+    else {
+        return Err(ConfigErrors(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
     }
+    Ok(Config {
+        server,
+        database,
+        blobs,
+        media,
+        outbox,
+        events,
+        auth,
+        webhooks,
+        threading,
+        tenants,
+        channels,
+    })
 }
 
 fn check_public_url(s: &super::ServerConfig, errors: &mut Vec<ConfigError>) {

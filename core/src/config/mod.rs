@@ -31,6 +31,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub auth: AuthConfig,
     pub webhooks: WebhooksConfig,
+    pub threading: ThreadingConfig,
     pub tenants: Vec<TenantConfig>,
     pub channels: Vec<ChannelConfig>,
 }
@@ -108,6 +109,34 @@ pub struct EventsConfig {
     pub retention_hours: u64,
     /// Seconds between heartbeats on idle live connections.
     pub heartbeat_secs: u64,
+}
+
+/// How inbound messages are matched to conversations (see [`crate::thread`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadingConfig {
+    /// Email: same contact + normalized subject joins a recent conversation.
+    pub subject_matching: bool,
+    pub subject_window_days: u64,
+    /// A reply to a closed conversation: "reopen" it or start a "new" one.
+    pub closed: ClosedPolicy,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClosedPolicy {
+    Reopen,
+    New,
+}
+
+impl ThreadingConfig {
+    pub fn policy(&self) -> crate::thread::ThreadingPolicy {
+        crate::thread::ThreadingPolicy {
+            subject_matching: self.subject_matching,
+            subject_window_ms: i64::try_from(self.subject_window_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX),
+            reopen_closed: self.closed == ClosedPolicy::Reopen,
+        }
+    }
 }
 
 /// JWT bearer tokens, accepted beside API tokens when `jwt_algorithm` is set.

@@ -146,6 +146,8 @@ pub trait ConversationStore: Send + Sync {
     async fn list_channels(&self, tenant: &str) -> StoreResult<Vec<ChannelView>>;
     /// The audit trail of staff actions on a conversation, newest first.
     async fn list_audit(&self, tenant: &str, conversation: &str, page: &PageRequest) -> StoreResult<Page<AuditEntry>>;
+    /// The reply token of a conversation (for the Reply-To of outbound mail).
+    async fn reply_token(&self, conversation: &str) -> StoreResult<Option<String>>;
     /// Queues a read receipt for the conversation's latest inbound message; false if none.
     async fn queue_read_receipt(&self, tenant: &str, conversation: &str) -> StoreResult<bool>;
 }
@@ -284,6 +286,8 @@ pub trait Store:
 {
     /// The database URL's backend, for backend-specific wiring (PostgreSQL notifications).
     fn backend(&self) -> Backend;
+    /// Sets the threading policy ingest applies (defaults until called).
+    fn set_threading(&self, policy: crate::thread::ThreadingPolicy);
 }
 
 /// Which database a store runs on.

@@ -8,6 +8,7 @@ use sqlx::{PgPool, Pool, Postgres};
 use std::time::Duration;
 
 pub struct PgStore {
+    threading: std::sync::RwLock<crate::thread::ThreadingPolicy>,
     pool: PgPool,
 }
 
@@ -21,7 +22,10 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            threading: Default::default(),
+            pool,
+        })
     }
 
     fn writer(&self) -> &Pool<Postgres> {
@@ -40,7 +44,24 @@ super::sql_conversations::impl_conversation_store!(PgStore, sqlx::Postgres);
 super::sql_events::impl_event_store!(PgStore, sqlx::Postgres);
 super::sql_webhooks::impl_webhook_store!(PgStore, sqlx::Postgres);
 
+impl PgStore {
+    /// The threading policy in force (a poisoned lock still holds a valid policy).
+    fn threading(&self) -> crate::thread::ThreadingPolicy {
+        match self.threading.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
 impl super::Store for PgStore {
+    fn set_threading(&self, policy: crate::thread::ThreadingPolicy) {
+        match self.threading.write() {
+            Ok(mut p) => *p = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+
     fn backend(&self) -> super::Backend {
         super::Backend::Postgres(self.pool.clone())
     }

@@ -623,6 +623,14 @@ macro_rules! impl_conversation_store {
                 ))
             }
 
+            async fn reply_token(&self, conversation: &str) -> $crate::store::StoreResult<Option<String>> {
+                let token: Option<Option<String>> = sqlx::query_scalar("SELECT reply_token FROM conversations WHERE id = $1")
+                    .bind(conversation.to_string())
+                    .fetch_optional(self.reader())
+                    .await?;
+                token.ok_or($crate::store::StoreError::NotFound)
+            }
+
             async fn queue_read_receipt(&self, tenant: &str, conversation: &str) -> $crate::store::StoreResult<bool> {
                 let now = $crate::model::now_millis();
                 let mut tx = self.writer().begin().await?;

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub struct SqliteStore {
+    threading: std::sync::RwLock<crate::thread::ThreadingPolicy>,
     writer: Pool<Sqlite>,
     reader: Pool<Sqlite>,
 }
@@ -39,7 +40,11 @@ impl SqliteStore {
             .max_connections(max_connections.max(1))
             .connect_with(options)
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            threading: Default::default(),
+            writer,
+            reader,
+        })
     }
 
     fn writer(&self) -> &Pool<Sqlite> {
@@ -58,7 +63,24 @@ super::sql_conversations::impl_conversation_store!(SqliteStore, sqlx::Sqlite);
 super::sql_events::impl_event_store!(SqliteStore, sqlx::Sqlite);
 super::sql_webhooks::impl_webhook_store!(SqliteStore, sqlx::Sqlite);
 
+impl SqliteStore {
+    /// The threading policy in force (a poisoned lock still holds a valid policy).
+    fn threading(&self) -> crate::thread::ThreadingPolicy {
+        match self.threading.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
 impl super::Store for SqliteStore {
+    fn set_threading(&self, policy: crate::thread::ThreadingPolicy) {
+        match self.threading.write() {
+            Ok(mut p) => *p = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+
     fn backend(&self) -> super::Backend {
         super::Backend::Sqlite
     }

@@ -323,6 +323,7 @@ pub fn sms(from: &str, text: &str) -> InboundMessage {
         html: None,
         attachments: vec![],
         reply_to: vec![],
+        thread_token: None,
         consent: None,
         flags: vec![],
         sent_at: None,

@@ -109,6 +109,12 @@ async fn seed(store: &dyn Store) {
                     kind: "twilio".into(),
                     address: None,
                 },
+                ChannelRecord {
+                    id: "mail1".into(),
+                    tenant_id: "t1".into(),
+                    kind: "email".into(),
+                    address: Some("support@acme.example".into()),
+                },
             ],
         )
         .await
@@ -146,6 +152,7 @@ pub fn sms(sid: &str, from: &str, body: &str) -> InboundMessage {
         html: None,
         attachments: vec![],
         reply_to: vec![],
+        thread_token: None,
         consent: None,
         flags: vec![],
         sent_at: None,
@@ -226,4 +233,15 @@ pub async fn queued_reply(store: &Arc<dyn Store>) -> (Job, String) {
     assert_eq!(ctx.message.to.value, "+15557770000");
     assert_eq!(ctx.message.text.as_deref(), Some("reply"));
     (job, id)
+}
+
+/// An inbound email: `refs` is In-Reply-To then References newest first.
+pub fn mail(message_id: &str, from: &str, subject: &str, refs: &[&str]) -> InboundMessage {
+    let mut m = sms(message_id, from, "body");
+    m.from = Identity { kind: IdentityKind::Email, value: from.into() };
+    m.to = vec!["support@acme.example".into()];
+    m.subject = Some(subject.into());
+    m.reply_to = refs.iter().map(|r| r.to_string()).collect();
+    m.external = json!({ "message_id": message_id });
+    m
 }
