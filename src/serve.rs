@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::api::{AppState, router};
+use switchboard_core::auth::jwt::JwtVerifier;
 use switchboard_core::blob::BlobStore;
 use switchboard_core::config::{Config, ConfigErrors};
 use switchboard_core::connector::{Connector, ConnectorContext};
-use switchboard_core::auth::jwt::JwtVerifier;
 use switchboard_core::events::EventHub;
 use switchboard_core::ingest::Ingest;
 use switchboard_core::outbox::Dispatcher;
@@ -121,11 +121,18 @@ pub async fn serve(config: Config) -> Result<()> {
     app = app.merge(
         hooks
             .layer(DefaultBodyLimit::max(config.server.max_webhook_body_bytes))
-            .layer(RequestBodyLimitLayer::new(config.server.max_webhook_body_bytes)),
+            .layer(RequestBodyLimitLayer::new(
+                config.server.max_webhook_body_bytes,
+            )),
     );
-    let metrics = switchboard_core::metrics::install().map_err(|e| anyhow!("installing metrics: {e}"))?;
+    let metrics =
+        switchboard_core::metrics::install().map_err(|e| anyhow!("installing metrics: {e}"))?;
     let app = app
-        .merge(switchboard_core::metrics::routes(metrics, store.clone(), events.clone()))
+        .merge(switchboard_core::metrics::routes(
+            metrics,
+            store.clone(),
+            events.clone(),
+        ))
         .layer(axum::middleware::from_fn(switchboard_core::metrics::track))
         .layer(TraceLayer::new_for_http());
 
@@ -167,7 +174,9 @@ pub async fn serve(config: Config) -> Result<()> {
         );
     }
     if tokio::time::timeout(grace, relay).await.is_err() {
-        tracing::warn!("webhook deliveries still in flight after {grace:?}; they are retried after restart");
+        tracing::warn!(
+            "webhook deliveries still in flight after {grace:?}; they are retried after restart"
+        );
     }
     let _ = events_task.await;
     tracing::info!("stopped");

@@ -21,15 +21,34 @@ async fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let twilio = FakeTwilio::start().await;
     let config = write_config(dir.path(), &twilio.base);
-    let token = cli(&config, &["token", "create", "--tenant", "acme", "--role", "agent", "--name", "ui"]);
-    let other = cli(&config, &["token", "create", "--tenant", "other", "--role", "agent", "--name", "ui"]);
+    let token = cli(
+        &config,
+        &[
+            "token", "create", "--tenant", "acme", "--role", "agent", "--name", "ui",
+        ],
+    );
+    let other = cli(
+        &config,
+        &[
+            "token", "create", "--tenant", "other", "--role", "agent", "--name", "ui",
+        ],
+    );
     let daemon = Daemon::start(dir.path(), &config);
-    Env { _dir: dir, _twilio: twilio, daemon, token, other }
+    Env {
+        _dir: dir,
+        _twilio: twilio,
+        daemon,
+        token,
+        other,
+    }
 }
 
 async fn inbound(e: &Env, n: u32) {
     let sid = format!("SM{n:032}");
-    let r = e.daemon.post_twilio("messages", &sms_params(&sid, "+14155550160", "live")).await;
+    let r = e
+        .daemon
+        .post_twilio("messages", &sms_params(&sid, "+14155550160", "live"))
+        .await;
     assert_eq!(r.status(), 200);
 }
 
@@ -68,10 +87,24 @@ async fn sse_events(resp: &mut reqwest::Response, count: usize) -> Vec<(String, 
 async fn sse_delivers_and_resumes_with_last_event_id() {
     let e = env().await;
     let url = format!("{}/api/v1/events", e.daemon.base);
-    let mut resp = e.daemon.http.get(&url).bearer_auth(&e.token).send().await.expect("connect");
+    let mut resp = e
+        .daemon
+        .http
+        .get(&url)
+        .bearer_auth(&e.token)
+        .send()
+        .await
+        .expect("connect");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
-    let mut other = e.daemon.http.get(&url).bearer_auth(&e.other).send().await.expect("connect other");
+    let mut other = e
+        .daemon
+        .http
+        .get(&url)
+        .bearer_auth(&e.other)
+        .send()
+        .await
+        .expect("connect other");
 
     inbound(&e, 1).await;
     let first = sse_events(&mut resp, 2).await;
@@ -96,22 +129,42 @@ async fn sse_delivers_and_resumes_with_last_event_id() {
         .expect("reconnect");
     let missed = sse_events(&mut resumed, 4).await;
     let kinds: Vec<&str> = missed.iter().map(|(_, k, _)| k.as_str()).collect();
-    assert_eq!(kinds, vec!["conversation.updated", "message.created", "conversation.updated", "message.created"]);
-    let ids: Vec<i64> = missed.iter().map(|(id, _, _)| id.parse().expect("id")).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "conversation.updated",
+            "message.created",
+            "conversation.updated",
+            "message.created"
+        ]
+    );
+    let ids: Vec<i64> = missed
+        .iter()
+        .map(|(id, _, _)| id.parse().expect("id"))
+        .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]) && ids[0] > last_id.parse::<i64>().expect("id"));
 
     // The other tenant saw nothing of it: its stream has no event within a short wait.
     let quiet = tokio::time::timeout(Duration::from_millis(700), other.chunk()).await;
     if let Ok(Ok(Some(chunk))) = quiet {
-        assert!(!String::from_utf8_lossy(&chunk).contains("message.created"), "cross-tenant event leaked");
+        assert!(
+            !String::from_utf8_lossy(&chunk).contains("message.created"),
+            "cross-tenant event leaked"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_delivers_and_resumes_with_since() {
     let e = env().await;
-    let ws_url = format!("{}/api/v1/ws?access_token={}", e.daemon.base.replace("http://", "ws://"), e.token);
-    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws connect");
+    let ws_url = format!(
+        "{}/api/v1/ws?access_token={}",
+        e.daemon.base.replace("http://", "ws://"),
+        e.token
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+        .await
+        .expect("ws connect");
     inbound(&e, 10).await;
     let mut seen: Vec<Value> = Vec::new();
     while seen.len() < 2 {
@@ -129,7 +182,9 @@ async fn websocket_delivers_and_resumes_with_since() {
     ws.close(None).await.expect("close");
 
     inbound(&e, 11).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_url}&since={since}")).await.expect("reconnect");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_url}&since={since}"))
+        .await
+        .expect("reconnect");
     let mut resumed: Vec<Value> = Vec::new();
     while resumed.len() < 2 {
         let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())

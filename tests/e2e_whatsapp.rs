@@ -23,9 +23,20 @@ async fn env() -> Env {
     let graph = FakeGraph::start().await;
     let db = format!("sqlite://{}/switchboard.db", dir.path().display());
     let config = write_config_full(dir.path(), &twilio.base, &graph.base, &db);
-    let admin = cli(&config, &["token", "create", "--tenant", "acme", "--role", "admin", "--name", "boss"]);
+    let admin = cli(
+        &config,
+        &[
+            "token", "create", "--tenant", "acme", "--role", "admin", "--name", "boss",
+        ],
+    );
     let daemon = Daemon::start(dir.path(), &config);
-    Env { _dir: dir, _twilio: twilio, graph, daemon, admin }
+    Env {
+        _dir: dir,
+        _twilio: twilio,
+        graph,
+        daemon,
+        admin,
+    }
 }
 
 impl Env {
@@ -49,14 +60,31 @@ impl Env {
     }
 
     async fn conversation_of(&self, wa_id: &str) -> Option<Value> {
-        let (_, body) = self.daemon.api(Method::GET, "/api/v1/conversations?channel=acme-wa", &self.admin, None).await;
-        body["items"].as_array()?.iter().find(|c| c["contact"]["identities"][0]["value"] == wa_id).cloned()
+        let (_, body) = self
+            .daemon
+            .api(
+                Method::GET,
+                "/api/v1/conversations?channel=acme-wa",
+                &self.admin,
+                None,
+            )
+            .await;
+        body["items"]
+            .as_array()?
+            .iter()
+            .find(|c| c["contact"]["identities"][0]["value"] == wa_id)
+            .cloned()
     }
 
     async fn messages(&self, conv: &str) -> Vec<Value> {
         let (_, body) = self
             .daemon
-            .api(Method::GET, &format!("/api/v1/conversations/{conv}/messages"), &self.admin, None)
+            .api(
+                Method::GET,
+                &format!("/api/v1/conversations/{conv}/messages"),
+                &self.admin,
+                None,
+            )
             .await;
         body["items"].as_array().cloned().unwrap_or_default()
     }
@@ -72,7 +100,10 @@ async fn handshake_and_signatures() {
     let ok = e
         .daemon
         .http
-        .get(format!("{}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444", e.url()))
+        .get(format!(
+            "{}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444",
+            e.url()
+        ))
         .send()
         .await
         .expect("get");
@@ -81,21 +112,36 @@ async fn handshake_and_signatures() {
     let bad = e
         .daemon
         .http
-        .get(format!("{}?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1", e.url()))
+        .get(format!(
+            "{}?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
+            e.url()
+        ))
         .send()
         .await
         .expect("get");
     assert_eq!(bad.status(), 403);
 
     let body = serde_json::to_vec(&inbound("16505551234", text("wamid.SIG1", "hi"))).expect("json");
-    for sig in [None, Some("sha256=00".to_string()), Some(meta_signature(b"something else"))] {
-        let mut req = e.daemon.http.post(e.url()).header("content-type", "application/json").body(body.clone());
+    for sig in [
+        None,
+        Some("sha256=00".to_string()),
+        Some(meta_signature(b"something else")),
+    ] {
+        let mut req = e
+            .daemon
+            .http
+            .post(e.url())
+            .header("content-type", "application/json")
+            .body(body.clone());
         if let Some(s) = sig {
             req = req.header("X-Hub-Signature-256", s);
         }
         assert_eq!(req.send().await.expect("post").status(), 403);
     }
-    assert!(e.conversation_of("16505551234").await.is_none(), "nothing stored");
+    assert!(
+        e.conversation_of("16505551234").await.is_none(),
+        "nothing stored"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,8 +149,15 @@ async fn conversation_reply_statuses_read_receipts_and_errors() {
     let e = env().await;
     let delivery = inbound("16505551234", text("wamid.IN1", "Where is order #1042?"));
     assert_eq!(e.deliver(&delivery).await, 200);
-    assert_eq!(e.deliver(&delivery).await, 200, "Meta's retry is acknowledged");
-    let conv = e.conversation_of("16505551234").await.expect("conversation");
+    assert_eq!(
+        e.deliver(&delivery).await,
+        200,
+        "Meta's retry is acknowledged"
+    );
+    let conv = e
+        .conversation_of("16505551234")
+        .await
+        .expect("conversation");
     assert_eq!(conv["message_count"], 1);
     assert_eq!(conv["contact"]["name"], "Sheena Nelson");
     let id = conv["id"].as_str().expect("id").to_string();
@@ -112,40 +165,84 @@ async fn conversation_reply_statuses_read_receipts_and_errors() {
     // Inside the window: a free-form reply goes out as a reply to the last inbound message.
     let (status, reply) = e
         .daemon
-        .api(Method::POST, &format!("/api/v1/conversations/{id}/messages"), &e.admin, Some(json!({"text": "It ships today"})))
+        .api(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+            &e.admin,
+            Some(json!({"text": "It ships today"})),
+        )
         .await;
     assert_eq!(status, 202, "{reply}");
-    let sent = eventually(10, || async { e.graph.sent().into_iter().find(|m| m["type"] == "text") }).await;
+    let sent = eventually(10, || async {
+        e.graph.sent().into_iter().find(|m| m["type"] == "text")
+    })
+    .await;
     assert_eq!(sent["to"], "16505551234");
     assert_eq!(sent["text"]["body"], "It ships today");
     assert_eq!(sent["context"]["message_id"], "wamid.IN1");
     let reply_id = reply["id"].as_str().expect("reply id").to_string();
     let wamid = eventually(10, || async {
-        e.messages(&id).await.into_iter().find(|m| m["id"] == reply_id.as_str()).and_then(|m| m["provider_message_id"].as_str().map(str::to_string))
+        e.messages(&id)
+            .await
+            .into_iter()
+            .find(|m| m["id"] == reply_id.as_str())
+            .and_then(|m| m["provider_message_id"].as_str().map(str::to_string))
     })
     .await;
 
     // Statuses out of order: read, then a late delivered, never moves it back.
-    assert_eq!(e.deliver(&support::graph::status(&wamid, "read", "16505551234")).await, 200);
-    assert_eq!(e.deliver(&support::graph::status(&wamid, "delivered", "16505551234")).await, 200);
-    let m = e.messages(&id).await.into_iter().find(|m| m["id"] == reply_id.as_str()).expect("reply");
+    assert_eq!(
+        e.deliver(&support::graph::status(&wamid, "read", "16505551234"))
+            .await,
+        200
+    );
+    assert_eq!(
+        e.deliver(&support::graph::status(&wamid, "delivered", "16505551234"))
+            .await,
+        200
+    );
+    let m = e
+        .messages(&id)
+        .await
+        .into_iter()
+        .find(|m| m["id"] == reply_id.as_str())
+        .expect("reply");
     assert_eq!(m["delivery_status"], "read");
 
     // Staff reading the conversation sends a read receipt for the last inbound message.
-    let (status, _) = e.daemon.api(Method::POST, &format!("/api/v1/conversations/{id}/read"), &e.admin, Some(json!({}))).await;
+    let (status, _) = e
+        .daemon
+        .api(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/read"),
+            &e.admin,
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(status, 200);
-    let receipt = eventually(10, || async { e.graph.sent().into_iter().find(|m| m["status"] == "read") }).await;
+    let receipt = eventually(10, || async {
+        e.graph.sent().into_iter().find(|m| m["status"] == "read")
+    })
+    .await;
     assert_eq!(receipt["message_id"], "wamid.IN1");
 
     // A permanent Graph error is recorded with its code.
     e.graph.plan_error(400, 131026);
     let (_, failing) = e
         .daemon
-        .api(Method::POST, &format!("/api/v1/conversations/{id}/messages"), &e.admin, Some(json!({"text": "undeliverable"})))
+        .api(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+            &e.admin,
+            Some(json!({"text": "undeliverable"})),
+        )
         .await;
     let failing_id = failing["id"].as_str().expect("id").to_string();
     let m = eventually(10, || async {
-        e.messages(&id).await.into_iter().find(|m| m["id"] == failing_id.as_str() && m["delivery_status"] == "failed")
+        e.messages(&id)
+            .await
+            .into_iter()
+            .find(|m| m["id"] == failing_id.as_str() && m["delivery_status"] == "failed")
     })
     .await;
     assert_eq!(m["error_code"], "131026");
@@ -155,27 +252,47 @@ async fn conversation_reply_statuses_read_receipts_and_errors() {
 async fn window_closed_refuses_free_form_and_templates_go_out() {
     let e = env().await;
     let start = |body: Value| {
-        let mut b = json!({"channel_id": "acme-wa", "to": {"kind": "whatsapp", "value": "4915112345678"}});
+        let mut b =
+            json!({"channel_id": "acme-wa", "to": {"kind": "whatsapp", "value": "4915112345678"}});
         if let (Some(o), Some(extra)) = (b.as_object_mut(), body.as_object()) {
             o.extend(extra.clone());
         }
         b
     };
-    let (status, body) = e.daemon.api(Method::POST, "/api/v1/conversations", &e.admin, Some(start(json!({"text": "hello"})))).await;
+    let (status, body) = e
+        .daemon
+        .api(
+            Method::POST,
+            "/api/v1/conversations",
+            &e.admin,
+            Some(start(json!({"text": "hello"}))),
+        )
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "whatsapp_window_closed");
     let template = json!({"name": "order_update", "language": "en_US",
                           "components": [{"type": "body", "parameters": [{"type": "text", "text": "1042"}]}]});
     let (status, body) = e
         .daemon
-        .api(Method::POST, "/api/v1/conversations", &e.admin, Some(start(json!({"template": template}))))
+        .api(
+            Method::POST,
+            "/api/v1/conversations",
+            &e.admin,
+            Some(start(json!({"template": template}))),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
-    let sent = eventually(10, || async { e.graph.sent().into_iter().find(|m| m["type"] == "template") }).await;
+    let sent = eventually(10, || async {
+        e.graph.sent().into_iter().find(|m| m["type"] == "template")
+    })
+    .await;
     assert_eq!(sent["to"], "4915112345678");
     assert_eq!(sent["template"]["name"], "order_update");
     assert_eq!(sent["template"]["language"]["code"], "en_US");
-    assert_eq!(sent["template"]["components"][0]["parameters"][0]["text"], "1042");
+    assert_eq!(
+        sent["template"]["components"][0]["parameters"][0]["text"],
+        "1042"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,17 +304,26 @@ async fn media_is_resolved_downloaded_verified_and_stored() {
                        "image": {"caption": "the damage", "mime_type": "image/jpeg",
                                  "sha256": "ignored-by-the-webhook", "id": "1041234567890"}});
     assert_eq!(e.deliver(&inbound("16505551234", image)).await, 200);
-    let conv = e.conversation_of("16505551234").await.expect("conversation");
+    let conv = e
+        .conversation_of("16505551234")
+        .await
+        .expect("conversation");
     let id = conv["id"].as_str().expect("id").to_string();
     let attachment = eventually(15, || async {
         let msgs = e.messages(&id).await;
-        msgs.first().and_then(|m| m["attachments"][0].as_object().cloned()).filter(|a| a["state"] == "stored")
+        msgs.first()
+            .and_then(|m| m["attachments"][0].as_object().cloned())
+            .filter(|a| a["state"] == "stored")
     })
     .await;
     let got = e
         .daemon
         .http
-        .get(format!("{}/api/v1/attachments/{}", e.daemon.base, attachment["id"].as_str().expect("id")))
+        .get(format!(
+            "{}/api/v1/attachments/{}",
+            e.daemon.base,
+            attachment["id"].as_str().expect("id")
+        ))
         .bearer_auth(&e.admin)
         .send()
         .await

@@ -37,7 +37,8 @@ impl EventHub {
         Arc::new(Self {
             store,
             latest,
-            retention_ms: i64::try_from(cfg.retention_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX),
+            retention_ms: i64::try_from(cfg.retention_hours.saturating_mul(3_600_000))
+                .unwrap_or(i64::MAX),
             heartbeat: Duration::from_secs(cfg.heartbeat_secs.max(1)),
             connections: AtomicI64::new(0),
         })
@@ -126,7 +127,11 @@ impl EventHub {
 
     async fn prune_loop(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
-            match self.store.prune_events(now_millis().saturating_sub(self.retention_ms)).await {
+            match self
+                .store
+                .prune_events(now_millis().saturating_sub(self.retention_ms))
+                .await
+            {
                 Ok(n) if n > 0 => tracing::info!(pruned = n, "old events pruned"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning events failed"),
@@ -158,22 +163,32 @@ impl Cursor {
     /// Starts after `since` (a resuming client's last id), or at the newest event (a new
     /// client sees only what happens from now on). Returns a `stream.reset` event first
     /// when the requested position was pruned, so the client knows to reload its state.
-    pub async fn open(store: Arc<dyn Store>, tenant: &str, since: Option<i64>) -> StoreResult<Self> {
+    pub async fn open(
+        store: Arc<dyn Store>,
+        tenant: &str,
+        since: Option<i64>,
+    ) -> StoreResult<Self> {
         let (first, last) = store.event_bounds(tenant).await?;
         let mut buffer = VecDeque::new();
         let reset = |reason: &str| EventRecord {
             seq: last,
             kind: "stream.reset".into(),
-            payload: sqlx::types::Json(serde_json::json!({ "reason": reason, "oldest_available": first })),
+            payload: sqlx::types::Json(
+                serde_json::json!({ "reason": reason, "oldest_available": first }),
+            ),
             created_at: now_millis(),
         };
         let after = match since {
             Some(s) if s > last => {
-                buffer.push_back(reset("the given id is newer than the event log; reload state"));
+                buffer.push_back(reset(
+                    "the given id is newer than the event log; reload state",
+                ));
                 last
             }
             Some(s) if first > 0 && s + 1 < first => {
-                buffer.push_back(reset("events after the given id are no longer retained; reload state"));
+                buffer.push_back(reset(
+                    "events after the given id are no longer retained; reload state",
+                ));
                 s
             }
             Some(s) => s.max(0),
@@ -188,12 +203,19 @@ impl Cursor {
     }
 
     /// The next event, waiting for one (up to `heartbeat`) when caught up.
-    pub async fn next(&mut self, changes: &mut watch::Receiver<i64>, heartbeat: Duration) -> StoreResult<Next> {
+    pub async fn next(
+        &mut self,
+        changes: &mut watch::Receiver<i64>,
+        heartbeat: Duration,
+    ) -> StoreResult<Next> {
         if let Some(e) = self.buffer.pop_front() {
             return Ok(Next::Event(e));
         }
         loop {
-            let batch = self.store.events_since(&self.tenant, self.after, BATCH).await?;
+            let batch = self
+                .store
+                .events_since(&self.tenant, self.after, BATCH)
+                .await?;
             if let Some(last) = batch.last() {
                 self.after = last.seq;
                 self.buffer.extend(batch);

@@ -35,7 +35,9 @@ pub fn install() -> Result<PrometheusHandle, String> {
     PrometheusBuilder::new()
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(HTTP_DURATION.to_string()),
-            &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            &[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ],
         )
         .map_err(|e| e.to_string())?
         .install_recorder()
@@ -53,7 +55,11 @@ struct MetricsState {
 pub fn routes(handle: PrometheusHandle, store: Arc<dyn Store>, events: Arc<EventHub>) -> Router {
     Router::new()
         .route("/metrics", get(render))
-        .with_state(MetricsState { handle, store, events })
+        .with_state(MetricsState {
+            handle,
+            store,
+            events,
+        })
 }
 
 async fn render(State(s): State<MetricsState>) -> Response {
@@ -105,11 +111,17 @@ fn webhook_channel(path: &str) -> Option<String> {
     let rest = path.strip_prefix("/webhooks/")?;
     let id = rest.split('/').next().filter(|s| !s.is_empty())?;
     // Unknown ids are attacker-controlled: keep them out of label values.
-    Some(if id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        id.to_string()
-    } else {
-        "invalid".to_string()
-    })
+    Some(
+        if id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            id.to_string()
+        } else {
+            "invalid".to_string()
+        },
+    )
 }
 
 #[cfg(test)]
@@ -118,9 +130,18 @@ mod tests {
 
     #[test]
     fn webhook_channel_labels() {
-        assert_eq!(webhook_channel("/webhooks/acme-sms/messages").as_deref(), Some("acme-sms"));
-        assert_eq!(webhook_channel("/webhooks/acme-wa").as_deref(), Some("acme-wa"));
-        assert_eq!(webhook_channel("/webhooks/%3Cscript%3E/x").as_deref(), Some("invalid"));
+        assert_eq!(
+            webhook_channel("/webhooks/acme-sms/messages").as_deref(),
+            Some("acme-sms")
+        );
+        assert_eq!(
+            webhook_channel("/webhooks/acme-wa").as_deref(),
+            Some("acme-wa")
+        );
+        assert_eq!(
+            webhook_channel("/webhooks/%3Cscript%3E/x").as_deref(),
+            Some("invalid")
+        );
         assert_eq!(webhook_channel("/api/v1/conversations"), None);
     }
 }

@@ -106,7 +106,11 @@ pub fn new_reply_token() -> String {
 }
 
 /// Decides where a message goes, with the given policy.
-pub fn decide_with(facts: &ThreadFacts, flags: &[Flag], policy: &ThreadingPolicy) -> ThreadDecision {
+pub fn decide_with(
+    facts: &ThreadFacts,
+    flags: &[Flag],
+    policy: &ThreadingPolicy,
+) -> ThreadDecision {
     let decision = decide(facts, flags);
     match decision {
         ThreadDecision::Join {
@@ -151,7 +155,8 @@ pub fn decide(facts: &ThreadFacts, flags: &[Flag]) -> ThreadDecision {
 /// tags (`[list]`) stripped, whitespace folded, lower-cased. Empty means "no usable subject".
 pub fn subject_key(subject: &str) -> String {
     const PREFIXES: [&str; 14] = [
-        "re", "fwd", "fw", "aw", "wg", "sv", "vs", "antw", "doorst", "tr", "rif", "res", "enc", "odp",
+        "re", "fwd", "fw", "aw", "wg", "sv", "vs", "antw", "doorst", "tr", "rif", "res", "enc",
+        "odp",
     ];
     let mut s = subject.trim();
     loop {
@@ -171,7 +176,11 @@ pub fn subject_key(subject: &str) -> String {
                 } else {
                     rest
                 };
-                if let Some(after) = rest.trim_start().strip_prefix(':').or_else(|| rest.trim_start().strip_prefix('：')) {
+                if let Some(after) = rest
+                    .trim_start()
+                    .strip_prefix(':')
+                    .or_else(|| rest.trim_start().strip_prefix('：'))
+                {
                     let cut = s.len() - after.len();
                     s = s.get(cut..).unwrap_or("").trim_start();
                     break;
@@ -182,7 +191,10 @@ pub fn subject_key(subject: &str) -> String {
             break;
         }
     }
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 #[cfg(test)]
@@ -226,9 +238,16 @@ mod tests {
             by_subject: cand("subj", Open),
             latest_active: None,
         };
-        assert!(matches!(decide(&f, &[]), ThreadDecision::Join { conversation_id, .. } if conversation_id == "tok"));
-        let f = ThreadFacts { by_token: None, ..f };
-        assert!(matches!(decide(&f, &[]), ThreadDecision::Join { conversation_id, .. } if conversation_id == "subj"));
+        assert!(
+            matches!(decide(&f, &[]), ThreadDecision::Join { conversation_id, .. } if conversation_id == "tok")
+        );
+        let f = ThreadFacts {
+            by_token: None,
+            ..f
+        };
+        assert!(
+            matches!(decide(&f, &[]), ThreadDecision::Join { conversation_id, .. } if conversation_id == "subj")
+        );
     }
 
     #[test]

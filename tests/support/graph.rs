@@ -35,7 +35,10 @@ pub struct FakeGraph {
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {ACCESS_TOKEN}"))
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {ACCESS_TOKEN}"))
 }
 
 fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
@@ -56,7 +59,9 @@ impl FakeGraph {
             .route("/{version}/{id}", get(resolve_media))
             .route("/media-download/{id}", get(download))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind graph");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind graph");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         *state.base.lock().expect("lock") = base.clone();
         tokio::spawn(async move {
@@ -66,11 +71,19 @@ impl FakeGraph {
     }
 
     pub fn add_media(&self, id: &str, mime: &str, bytes: &[u8]) {
-        self.state.media.lock().expect("lock").insert(id.into(), (mime.into(), bytes.to_vec()));
+        self.state
+            .media
+            .lock()
+            .expect("lock")
+            .insert(id.into(), (mime.into(), bytes.to_vec()));
     }
 
     pub fn plan_error(&self, status: u16, code: i64) {
-        self.state.plan.lock().expect("lock").push_back((status, code));
+        self.state
+            .plan
+            .lock()
+            .expect("lock")
+            .push_back((status, code));
     }
 
     pub fn sent(&self) -> Vec<Value> {
@@ -98,7 +111,11 @@ async fn messages(
         return axum::Json(json!({"success": true})).into_response();
     }
     if let Some((status, code)) = s.plan.lock().expect("lock").pop_front() {
-        return graph_error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), code, "planned error");
+        return graph_error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code,
+            "planned error",
+        );
     }
     let n = s.messages.lock().expect("lock").len();
     axum::Json(json!({
@@ -109,7 +126,11 @@ async fn messages(
     .into_response()
 }
 
-async fn resolve_media(State(s): State<Arc<GraphState>>, Path((_, id)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn resolve_media(
+    State(s): State<Arc<GraphState>>,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     if !authorized(&headers) {
         return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
     }
@@ -147,7 +168,10 @@ async fn download(
 
 fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `sha256=` + hex HMAC-SHA256(app secret, body), as Meta signs webhook deliveries.
@@ -155,7 +179,12 @@ pub fn meta_signature(body: &[u8]) -> String {
     use hmac::{KeyInit, Mac};
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(APP_SECRET.as_bytes()).expect("key");
     mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("sha256={hex}")
 }
 

@@ -9,8 +9,8 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::Role;
 use crate::auth::jwt::JwtVerifier;
+use crate::store::Role;
 use crate::tokens;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -17,7 +17,8 @@ use super::openapi::{TAG_CONVERSATIONS, TAG_MESSAGES};
 use super::validate::{self, non_empty};
 use crate::model::ConversationStatus;
 use crate::store::{
-    ConversationFilter, ConversationView, MessageView, Page, ParticipantView, UnreadSummary,
+    AuditEntry, ConversationFilter, ConversationView, MessageView, Page, ParticipantView,
+    UnreadSummary,
 };
 use axum::Json;
 use axum::extract::State;
@@ -38,6 +39,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(spam))
         .routes(routes!(not_spam))
         .routes(routes!(unread))
+        .routes(routes!(audit))
 }
 
 /// Filters and paging of the conversation list. An empty value counts as absent; an
@@ -199,6 +201,35 @@ async fn messages(
             .store
             .list_messages(&caller.tenant, &id, &page)
             .await?,
+    ))
+}
+
+/// The audit trail of the conversation: who replied, read, assigned and changed its
+/// status (API token name or JWT `sub`), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}/audit",
+    tag = TAG_CONVERSATIONS,
+    operation_id = "listAudit",
+    params(ConversationId, PageQuery),
+    responses(
+        (status = 200, description = "A page of audit entries, newest first.", body = Page<AuditEntry>),
+        (status = 400, description = "`bad_request`: an unknown parameter or a bad limit; \
+            `invalid_cursor`: a cursor this server did not issue.", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
+async fn audit(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Page<AuditEntry>>, ApiError> {
+    let page = validate::page_request(q.cursor, q.limit)?;
+    Ok(Json(
+        state.store.list_audit(&caller.tenant, &id, &page).await?,
     ))
 }
 

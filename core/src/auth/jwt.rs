@@ -66,17 +66,26 @@ impl JwtVerifier {
         }
         let err = |key: &str, msg: String| vec![ConfigError::new(format!("auth.{key}"), msg)];
         let alg = algorithm(&cfg.jwt_algorithm).ok_or_else(|| {
-            err("jwt_algorithm", format!("{:?} is not one of HS256, RS256, ES256", cfg.jwt_algorithm))
+            err(
+                "jwt_algorithm",
+                format!("{:?} is not one of HS256, RS256, ES256", cfg.jwt_algorithm),
+            )
         })?;
         let keys = match alg {
             Algorithm::HS256 => {
                 let secret = cfg.jwt_secret.expose();
                 if secret.len() < 32 {
-                    return Err(err("jwt_secret", "HS256 needs a secret of at least 32 bytes".into()));
+                    return Err(err(
+                        "jwt_secret",
+                        "HS256 needs a secret of at least 32 bytes".into(),
+                    ));
                 }
                 Keys::One(DecodingKey::from_secret(secret.as_bytes()))
             }
-            _ => match (cfg.jwt_public_key_file.is_empty(), cfg.jwt_jwks_file.is_empty()) {
+            _ => match (
+                cfg.jwt_public_key_file.is_empty(),
+                cfg.jwt_jwks_file.is_empty(),
+            ) {
                 (false, true) => {
                     let pem = std::fs::read(&cfg.jwt_public_key_file)
                         .map_err(|e| err("jwt_public_key_file", format!("cannot read: {e}")))?;
@@ -85,16 +94,23 @@ impl JwtVerifier {
                     } else {
                         DecodingKey::from_ec_pem(&pem)
                     };
-                    Keys::One(key.map_err(|e| err("jwt_public_key_file", format!("not a {} public key: {e}", cfg.jwt_algorithm)))?)
+                    Keys::One(key.map_err(|e| {
+                        err(
+                            "jwt_public_key_file",
+                            format!("not a {} public key: {e}", cfg.jwt_algorithm),
+                        )
+                    })?)
                 }
                 (true, false) => {
                     let text = std::fs::read_to_string(&cfg.jwt_jwks_file)
                         .map_err(|e| err("jwt_jwks_file", format!("cannot read: {e}")))?;
-                    let set: JwkSet = serde_json::from_str(&text).map_err(|e| err("jwt_jwks_file", format!("not a JWKS: {e}")))?;
+                    let set: JwkSet = serde_json::from_str(&text)
+                        .map_err(|e| err("jwt_jwks_file", format!("not a JWKS: {e}")))?;
                     let mut map = HashMap::new();
                     for jwk in &set.keys {
                         let kid = jwk.common.key_id.clone().unwrap_or_default();
-                        let key = DecodingKey::from_jwk(jwk).map_err(|e| err("jwt_jwks_file", format!("key {kid:?}: {e}")))?;
+                        let key = DecodingKey::from_jwk(jwk)
+                            .map_err(|e| err("jwt_jwks_file", format!("key {kid:?}: {e}")))?;
                         map.insert(kid, key);
                     }
                     if map.is_empty() {
@@ -105,7 +121,10 @@ impl JwtVerifier {
                 _ => {
                     return Err(err(
                         "jwt_public_key_file",
-                        format!("{} needs exactly one of jwt_public_key_file and jwt_jwks_file", cfg.jwt_algorithm),
+                        format!(
+                            "{} needs exactly one of jwt_public_key_file and jwt_jwks_file",
+                            cfg.jwt_algorithm
+                        ),
                     ));
                 }
             },
@@ -141,7 +160,8 @@ impl JwtVerifier {
             Keys::One(k) => k,
             Keys::ByKid(map) => {
                 let header = decode_header(token).map_err(|e| JwtError::Invalid(e.to_string()))?;
-                map.get(header.kid.as_deref().unwrap_or_default()).ok_or(JwtError::UnknownKey)?
+                map.get(header.kid.as_deref().unwrap_or_default())
+                    .ok_or(JwtError::UnknownKey)?
             }
         };
         let data = decode::<HashMap<String, Value>>(token, key, &self.validation)
@@ -154,12 +174,19 @@ impl JwtVerifier {
                 .map(str::to_string)
         };
         let subject = claim("sub").ok_or_else(|| JwtError::MissingClaim("sub".into()))?;
-        let tenant = claim(&self.tenant_claim).ok_or_else(|| JwtError::MissingClaim(self.tenant_claim.clone()))?;
+        let tenant = claim(&self.tenant_claim)
+            .ok_or_else(|| JwtError::MissingClaim(self.tenant_claim.clone()))?;
         let role = match claim(&self.role_claim).as_deref() {
             None => Role::Agent,
-            Some(r) => Role::parse(r).ok_or_else(|| JwtError::Invalid(format!("unknown role {r:?}")))?,
+            Some(r) => {
+                Role::parse(r).ok_or_else(|| JwtError::Invalid(format!("unknown role {r:?}")))?
+            }
         };
-        Ok(JwtIdentity { tenant, subject, role })
+        Ok(JwtIdentity {
+            tenant,
+            subject,
+            role,
+        })
     }
 }
 
@@ -191,43 +218,81 @@ mod tests {
     }
 
     fn token(claims: Value, secret: &str) -> String {
-        encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).expect("encode")
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("encode")
     }
 
     fn verifier() -> JwtVerifier {
-        JwtVerifier::from_config(&cfg()).expect("config").expect("enabled")
+        JwtVerifier::from_config(&cfg())
+            .expect("config")
+            .expect("enabled")
     }
 
     #[test]
     fn valid_tokens_give_tenant_subject_role() {
-        let t = token(json!({"sub": "ann", "tenant": "acme", "role": "admin", "exp": now() + 60}), SECRET);
+        let t = token(
+            json!({"sub": "ann", "tenant": "acme", "role": "admin", "exp": now() + 60}),
+            SECRET,
+        );
         assert_eq!(
             verifier().verify(&t),
-            Ok(JwtIdentity { tenant: "acme".into(), subject: "ann".into(), role: Role::Admin })
+            Ok(JwtIdentity {
+                tenant: "acme".into(),
+                subject: "ann".into(),
+                role: Role::Admin
+            })
         );
-        let t = token(json!({"sub": "bo", "tenant": "acme", "exp": now() + 60}), SECRET);
+        let t = token(
+            json!({"sub": "bo", "tenant": "acme", "exp": now() + 60}),
+            SECRET,
+        );
         assert_eq!(verifier().verify(&t).map(|i| i.role), Ok(Role::Agent));
     }
 
     #[test]
     fn expired_not_yet_valid_wrong_key_and_missing_claims_are_refused() {
         let v = verifier();
-        let expired = token(json!({"sub": "a", "tenant": "acme", "exp": now() - 60}), SECRET);
+        let expired = token(
+            json!({"sub": "a", "tenant": "acme", "exp": now() - 60}),
+            SECRET,
+        );
         assert!(v.verify(&expired).is_err());
-        let within_skew = token(json!({"sub": "a", "tenant": "acme", "exp": now() - 2}), SECRET);
+        let within_skew = token(
+            json!({"sub": "a", "tenant": "acme", "exp": now() - 2}),
+            SECRET,
+        );
         assert!(v.verify(&within_skew).is_ok(), "clock skew allowance");
-        let early = token(json!({"sub": "a", "tenant": "acme", "exp": now() + 600, "nbf": now() + 300}), SECRET);
+        let early = token(
+            json!({"sub": "a", "tenant": "acme", "exp": now() + 600, "nbf": now() + 300}),
+            SECRET,
+        );
         assert!(v.verify(&early).is_err());
-        let wrong = token(json!({"sub": "a", "tenant": "acme", "exp": now() + 60}), "another-secret-of-sufficient-length!!");
+        let wrong = token(
+            json!({"sub": "a", "tenant": "acme", "exp": now() + 60}),
+            "another-secret-of-sufficient-length!!",
+        );
         assert!(v.verify(&wrong).is_err());
         let no_tenant = token(json!({"sub": "a", "exp": now() + 60}), SECRET);
-        assert_eq!(v.verify(&no_tenant), Err(JwtError::MissingClaim("tenant".into())));
+        assert_eq!(
+            v.verify(&no_tenant),
+            Err(JwtError::MissingClaim("tenant".into()))
+        );
         let no_exp = token(json!({"sub": "a", "tenant": "acme"}), SECRET);
         assert!(v.verify(&no_exp).is_err());
-        let bad_role = token(json!({"sub": "a", "tenant": "acme", "role": "root", "exp": now() + 60}), SECRET);
+        let bad_role = token(
+            json!({"sub": "a", "tenant": "acme", "role": "root", "exp": now() + 60}),
+            SECRET,
+        );
         assert!(v.verify(&bad_role).is_err());
         // An unsigned token ("alg": "none") is never accepted.
-        assert!(v.verify("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIiwidGVuYW50IjoiYWNtZSJ9.").is_err());
+        assert!(
+            v.verify("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIiwidGVuYW50IjoiYWNtZSJ9.")
+                .is_err()
+        );
     }
 
     #[test]

@@ -80,8 +80,17 @@ pub type ChannelValidator<'a> = &'a dyn Fn(ChannelKind, &Table, &str) -> Vec<Con
 
 const ENV_PREFIX: &str = "SWITCHBOARD_";
 const SECTIONS: [&str; 11] = [
-    "server", "database", "blobs", "media", "outbox", "events", "auth", "webhooks", "threading",
-    "tenants", "channels",
+    "server",
+    "database",
+    "blobs",
+    "media",
+    "outbox",
+    "events",
+    "auth",
+    "webhooks",
+    "threading",
+    "tenants",
+    "channels",
 ];
 
 /// Loads the file at `path` (or only the defaults), from the process environment.
@@ -166,7 +175,9 @@ pub fn load_str(
         Some(auth),
         Some(webhooks),
         Some(threading),
-    ) = (server, database, blobs, media, outbox, events, auth, webhooks, threading)
+    ) = (
+        server, database, blobs, media, outbox, events, auth, webhooks, threading,
+    )
     else {
         return Err(ConfigErrors(errors));
     };

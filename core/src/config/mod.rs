@@ -133,7 +133,8 @@ impl ThreadingConfig {
     pub fn policy(&self) -> crate::thread::ThreadingPolicy {
         crate::thread::ThreadingPolicy {
             subject_matching: self.subject_matching,
-            subject_window_ms: i64::try_from(self.subject_window_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX),
+            subject_window_ms: i64::try_from(self.subject_window_days.saturating_mul(86_400_000))
+                .unwrap_or(i64::MAX),
             reopen_closed: self.closed == ClosedPolicy::Reopen,
         }
     }

@@ -145,7 +145,12 @@ pub trait ConversationStore: Send + Sync {
     async fn get_attachment(&self, tenant: &str, id: &str) -> StoreResult<AttachmentView>;
     async fn list_channels(&self, tenant: &str) -> StoreResult<Vec<ChannelView>>;
     /// The audit trail of staff actions on a conversation, newest first.
-    async fn list_audit(&self, tenant: &str, conversation: &str, page: &PageRequest) -> StoreResult<Page<AuditEntry>>;
+    async fn list_audit(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<AuditEntry>>;
     /// The reply token of a conversation (for the Reply-To of outbound mail).
     async fn reply_token(&self, conversation: &str) -> StoreResult<Option<String>>;
     /// Queues a read receipt for the conversation's latest inbound message; false if none.
@@ -203,7 +208,12 @@ pub trait AdminStore: Send + Sync {
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// A tenant's events after `after` (exclusive), oldest first.
-    async fn events_since(&self, tenant: &str, after: i64, limit: i64) -> StoreResult<Vec<EventRecord>>;
+    async fn events_since(
+        &self,
+        tenant: &str,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>>;
     /// The oldest and newest retained event ids of a tenant (0 when none).
     async fn event_bounds(&self, tenant: &str) -> StoreResult<(i64, i64)>;
     /// The newest event id of any tenant: a cheap change signal.

@@ -464,14 +464,18 @@ pub struct EventRecord {
 }
 
 /// One staff action on a conversation.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: String,
     /// The staff identity: API token name or JWT `sub`.
     pub actor: String,
     /// `reply`, `read`, `status` or `assign`.
+    #[schema(example = "assign")]
     pub action: String,
+    /// What changed, e.g. `{"assignee": "bob"}`, `{"status": "closed"}`, `{"message_id": "..."}`.
+    #[schema(value_type = Object)]
     pub detail: sqlx::types::Json<Value>,
+    #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339")]
     pub created_at: Millis,
 }

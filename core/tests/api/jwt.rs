@@ -16,7 +16,12 @@ fn now() -> i64 {
 }
 
 fn jwt(claims: Value, secret: &str) -> String {
-    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).expect("encode")
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("encode")
 }
 
 async fn app() -> TestApp {
@@ -32,7 +37,9 @@ async fn app() -> TestApp {
         jwt_role_claim: "role".into(),
         jwt_leeway_secs: 10,
     };
-    app.jwt = JwtVerifier::from_config(&cfg).expect("config").map(Arc::new);
+    app.jwt = JwtVerifier::from_config(&cfg)
+        .expect("config")
+        .map(Arc::new);
     app
 }
 
@@ -40,18 +47,51 @@ async fn app() -> TestApp {
 async fn jwt_callers_act_as_their_subject_in_their_tenant() {
     let app = app().await;
     let conv = app.acme_sms("+14155550170", "hi").await;
-    let token = jwt(json!({"sub": "carol@acme", "tenant": "acme", "role": "agent", "iss": "https://login.example", "exp": now() + 300}), SECRET);
-    let r = app.post(&format!("/api/v1/conversations/{conv}/read"), &token, json!({})).await;
+    let token = jwt(
+        json!({"sub": "carol@acme", "tenant": "acme", "role": "agent", "iss": "https://login.example", "exp": now() + 300}),
+        SECRET,
+    );
+    let r = app
+        .post(
+            &format!("/api/v1/conversations/{conv}/read"),
+            &token,
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let r = app.get(&format!("/api/v1/conversations/{conv}"), &token).await;
-    let staff: Vec<&Value> = r.body["participants"].as_array().expect("participants").iter().filter(|p| p["kind"] == "staff").collect();
-    assert_eq!(staff[0]["id"], "carol@acme", "the JWT sub is the staff identity");
+    let r = app
+        .get(&format!("/api/v1/conversations/{conv}"), &token)
+        .await;
+    let staff: Vec<&Value> = r.body["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .filter(|p| p["kind"] == "staff")
+        .collect();
+    assert_eq!(
+        staff[0]["id"], "carol@acme",
+        "the JWT sub is the staff identity"
+    );
+    // The audit trail names the JWT subject.
+    let trail = app
+        .get(&format!("/api/v1/conversations/{conv}/audit"), &app.agent)
+        .await;
+    assert_eq!(trail.status, StatusCode::OK, "{}", trail.body);
+    assert_eq!(trail.body["items"][0]["actor"], "carol@acme");
+    assert_eq!(trail.body["items"][0]["action"], "read");
     // Agent role from the claim: admin-only actions are refused.
-    app.post(&format!("/api/v1/conversations/{conv}/spam"), &token, json!({}))
-        .await
-        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    app.post(
+        &format!("/api/v1/conversations/{conv}/spam"),
+        &token,
+        json!({}),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "forbidden");
     // API tokens keep working beside JWTs.
-    assert_eq!(app.get("/api/v1/conversations", &app.agent).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/conversations", &app.agent).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -73,13 +113,25 @@ async fn bad_jwts_are_401() {
     };
     let cases = [
         ("expired", jwt(with(json!({"exp": now() - 120})), SECRET)),
-        ("not yet valid", jwt(with(json!({"nbf": now() + 120})), SECRET)),
-        ("wrong key", jwt(base.clone(), "another-secret-0123456789abcdef-xyz!")),
-        ("unknown tenant", jwt(with(json!({"tenant": "initech"})), SECRET)),
+        (
+            "not yet valid",
+            jwt(with(json!({"nbf": now() + 120})), SECRET),
+        ),
+        (
+            "wrong key",
+            jwt(base.clone(), "another-secret-0123456789abcdef-xyz!"),
+        ),
+        (
+            "unknown tenant",
+            jwt(with(json!({"tenant": "initech"})), SECRET),
+        ),
         ("missing tenant", jwt(with(json!({"tenant": null})), SECRET)),
         ("missing sub", jwt(with(json!({"sub": null})), SECRET)),
         ("missing exp", jwt(with(json!({"exp": null})), SECRET)),
-        ("wrong issuer", jwt(with(json!({"iss": "https://evil.example"})), SECRET)),
+        (
+            "wrong issuer",
+            jwt(with(json!({"iss": "https://evil.example"})), SECRET),
+        ),
     ];
     for (name, token) in cases {
         let r = app.get("/api/v1/conversations", &token).await;
@@ -88,5 +140,10 @@ async fn bad_jwts_are_401() {
     // Another tenant's JWT sees only its own tenant.
     let conv = app.acme_sms("+14155550171", "hi").await;
     let globex = jwt(with(json!({"tenant": "globex"})), SECRET);
-    assert_eq!(app.get(&format!("/api/v1/conversations/{conv}"), &globex).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/api/v1/conversations/{conv}"), &globex)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }

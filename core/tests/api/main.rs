@@ -5,8 +5,8 @@
 mod attachments;
 mod auth;
 mod channel_rules;
-mod jwt;
 mod conversations;
+mod jwt;
 mod replies;
 mod support;
 mod tenancy;

@@ -208,7 +208,10 @@ impl TestApp {
             connectors: test_connectors(),
             events: switchboard_core::events::EventHub::new(
                 self.store.clone(),
-                &switchboard_core::config::EventsConfig { retention_hours: 1, heartbeat_secs: 15 },
+                &switchboard_core::config::EventsConfig {
+                    retention_hours: 1,
+                    heartbeat_secs: 15,
+                },
             ),
             jwt: self.jwt.clone(),
             tenants: Arc::new(["acme", "globex"].map(String::from).into_iter().collect()),

@@ -238,7 +238,10 @@ pub async fn queued_reply(store: &Arc<dyn Store>) -> (Job, String) {
 /// An inbound email: `refs` is In-Reply-To then References newest first.
 pub fn mail(message_id: &str, from: &str, subject: &str, refs: &[&str]) -> InboundMessage {
     let mut m = sms(message_id, from, "body");
-    m.from = Identity { kind: IdentityKind::Email, value: from.into() };
+    m.from = Identity {
+        kind: IdentityKind::Email,
+        value: from.into(),
+    };
     m.to = vec!["support@acme.example".into()];
     m.subject = Some(subject.into());
     m.reply_to = refs.iter().map(|r| r.to_string()).collect();
