@@ -148,6 +148,7 @@ pub fn normalize_message(params: &[(String, String)]) -> Result<InboundMessage, 
             .map(str::to_string)
             .into_iter()
             .collect(),
+        thread_token: None,
         consent: consent(params, body, whatsapp),
         flags: Vec::new(),
         sent_at: None,

@@ -64,6 +64,7 @@ pub(crate) fn message_event(msg: &Value, cx: &ChangeContext<'_>) -> Event {
             .map(str::to_string)
             .into_iter()
             .collect(),
+        thread_token: None,
         consent: None,
         flags: Vec::new(),
         sent_at: sent_at(msg),
