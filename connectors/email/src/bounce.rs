@@ -1,0 +1,327 @@
+//! Delivery status reports (bounces) and abuse feedback reports.
+//!
+//! - RFC 3464: a `message/delivery-status` part (normally inside `multipart/report;
+//!   report-type=delivery-status`) is parsed into per-recipient action, status, diagnostic and
+//!   remote MTA; the bounced message's Message-ID comes from the returned `message/rfc822` or
+//!   `text/rfc822-headers` part (see [`crate::dsn_text`] for the text-level parsing).
+//! - Non-standard bounces (qmail, Exim, Postfix and Sendmail without DSN, Exchange/Lotus
+//!   NDRs, provider-specific notices) are recognized from the sender (MAILER-DAEMON,
+//!   postmaster...), the subject and well-known body phrases; recipients and the original
+//!   Message-ID are then read from the text.
+//! - RFC 5965 abuse reports (`message/feedback-report`) are not bounces; they are reported
+//!   apart as [`FeedbackReport`].
+
+use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
+use serde::Serialize;
+
+use crate::dsn_text::{self, BODY_MARKERS, SUBJECT_MARKERS};
+use crate::headers;
+use crate::parsed::Mailbox;
+
+/// A delivery status report about a message we (may have) sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BounceReport {
+    /// `rfc3464` for a standard report, otherwise the recognized format (`qmail`, `exim`...).
+    pub format: String,
+    /// What the report says happened to the message.
+    pub outcome: BounceOutcome,
+    pub reporting_mta: Option<String>,
+    /// Message-ID of the bounced message, without angle brackets: the outbound message whose
+    /// delivery failed.
+    pub original_message_id: Option<String>,
+    pub recipients: Vec<BounceRecipient>,
+}
+
+/// The overall result a delivery report announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BounceOutcome {
+    /// Delivery failed for at least one recipient (action `failed`, status 5.x.x, or a
+    /// non-standard bounce that is not a delay warning).
+    Failed,
+    /// Delivery is delayed and still being retried.
+    Delayed,
+    /// A success notification (`delivered`, `relayed`, `expanded`).
+    Delivered,
+    Unknown,
+}
+
+/// One recipient of a delivery status report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BounceRecipient {
+    /// Lower-cased.
+    pub address: String,
+    /// `failed`, `delayed`, `delivered`, `relayed` or `expanded` (lower-cased).
+    pub action: Option<String>,
+    /// Enhanced status code (`5.1.1`).
+    pub status: Option<String>,
+    /// The remote server's answer (`550 5.1.1 User unknown`), without its `smtp;` type.
+    pub diagnostic: Option<String>,
+    pub remote_mta: Option<String>,
+}
+
+/// An RFC 5965 abuse/feedback report (ARF): a complaint, not a bounce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FeedbackReport {
+    /// `abuse`, `fraud`, `not-spam`, `virus`, `other`... (lower-cased).
+    pub feedback_type: Option<String>,
+    pub user_agent: Option<String>,
+    pub original_message_id: Option<String>,
+    pub original_rcpt_to: Option<String>,
+    pub source_ip: Option<String>,
+}
+
+/// A standard or recognizable bounce in `msg`, if it is one. `text` is the message's body
+/// text, `from` its sender.
+pub fn detect(msg: &Message<'_>, text: &str, from: Option<&Mailbox>) -> Option<BounceReport> {
+    if let Some(report) = rfc3464(msg, text) {
+        return Some(report);
+    }
+    // Broken MIME can leave the notice in a part that is not a body part (a text attachment,
+    // a multipart without boundary kept as bytes).
+    let mut scan = text.to_string();
+    for (id, part) in msg.parts.iter().enumerate() {
+        if scan.len() > 64 * 1024 {
+            break;
+        }
+        if msg.text_body.contains(&(id as u32)) {
+            continue;
+        }
+        let textual = part.content_type().is_some_and(|ct| {
+            matches!(
+                ct.ctype().to_ascii_lowercase().as_str(),
+                "text" | "multipart"
+            )
+        });
+        match &part.body {
+            PartType::Text(t) => scan.push_str(t),
+            PartType::Binary(b) | PartType::InlineBinary(b) if textual => {
+                scan.push_str(&String::from_utf8_lossy(b));
+            }
+            _ => continue,
+        }
+        scan.push('\n');
+    }
+    non_standard(msg, &scan, from)
+}
+
+/// An RFC 5965 feedback report in `msg`, if it is one; also Microsoft's JMRP complaints
+/// (`complaint about message from <ip>` from hotmail.com/outlook.com staff, the complained
+/// message attached).
+pub fn detect_feedback(msg: &Message<'_>) -> Option<FeedbackReport> {
+    let Some(part) = msg
+        .parts
+        .iter()
+        .find(|p| has_type(p, "message", &["feedback-report"]))
+    else {
+        return jmrp(msg);
+    };
+    let fields = headers::parse_fields(&String::from_utf8_lossy(part.contents()));
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    Some(FeedbackReport {
+        feedback_type: field("feedback-type").map(|v| v.to_ascii_lowercase()),
+        user_agent: field("user-agent"),
+        original_message_id: returned_message_id(msg, "")
+            .or_else(|| field("original-message-id").and_then(|v| headers::first_id(&v))),
+        original_rcpt_to: field("original-rcpt-to").map(|v| v.to_lowercase()),
+        source_ip: field("source-ip"),
+    })
+}
+
+fn jmrp(msg: &Message<'_>) -> Option<FeedbackReport> {
+    let subject = msg.subject()?.trim().to_lowercase();
+    let from = headers::first_text(msg, "from")?.to_lowercase();
+    let microsoft = ["@hotmail.com", "@outlook.com", "@msn.com"]
+        .iter()
+        .any(|d| from.contains(d));
+    if !(microsoft && subject.starts_with("complaint about message from")) {
+        return None;
+    }
+    Some(FeedbackReport {
+        feedback_type: Some("abuse".into()),
+        user_agent: Some("Microsoft JMRP".into()),
+        original_message_id: returned_message_id(msg, ""),
+        original_rcpt_to: None,
+        source_ip: subject
+            .rsplit(' ')
+            .next()
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+            .map(str::to_string),
+    })
+}
+
+fn has_type(part: &MessagePart<'_>, ctype: &str, subtypes: &[&str]) -> bool {
+    part.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case(ctype)
+            && ct
+                .subtype()
+                .is_some_and(|s| subtypes.iter().any(|w| s.eq_ignore_ascii_case(w)))
+    })
+}
+
+/// An RFC 3464 report: a `message/delivery-status` part at the top level of the message.
+fn rfc3464(msg: &Message<'_>, text: &str) -> Option<BounceReport> {
+    let part = msg.parts.iter().find(|p| {
+        has_type(p, "message", &["delivery-status", "global-delivery-status"])
+            || (has_type(p, "text", &["delivery-status"]))
+    })?;
+    let status = String::from_utf8_lossy(part.contents());
+    let (reporting_mta, recipients) = dsn_text::parse_delivery_status(&status);
+    let outcome = outcome_of(&recipients);
+    Some(BounceReport {
+        format: "rfc3464".into(),
+        outcome,
+        reporting_mta,
+        original_message_id: returned_message_id(msg, text),
+        recipients,
+    })
+}
+
+fn outcome_of(recipients: &[BounceRecipient]) -> BounceOutcome {
+    let action = |a: &str| recipients.iter().any(|r| r.action.as_deref() == Some(a));
+    let status = |p: &str| {
+        recipients
+            .iter()
+            .any(|r| r.status.as_deref().is_some_and(|s| s.starts_with(p)))
+    };
+    if action("failed") || status("5") {
+        BounceOutcome::Failed
+    } else if action("delayed") || status("4") {
+        BounceOutcome::Delayed
+    } else if action("delivered") || action("relayed") || action("expanded") || status("2") {
+        BounceOutcome::Delivered
+    } else {
+        BounceOutcome::Unknown
+    }
+}
+
+/// The Message-ID of the message a report returns: from the attached message or headers
+/// part, else from a `Message-ID:` line in the report's text.
+fn returned_message_id(msg: &Message<'_>, text: &str) -> Option<String> {
+    for part in &msg.parts {
+        if let PartType::Message(inner) = &part.body
+            && let Some(id) = inner
+                .message_id()
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+        {
+            return Some(id.trim_matches(['<', '>']).to_string());
+        }
+        let headers_part = has_type(part, "text", &["rfc822-headers"])
+            || has_type(
+                part,
+                "message",
+                &["rfc822-headers", "rfc822", "global-headers"],
+            );
+        if headers_part {
+            let fields = headers::parse_fields(&String::from_utf8_lossy(part.contents()));
+            if let Some(id) = fields
+                .iter()
+                .find(|(n, _)| n == "message-id")
+                .and_then(|(_, v)| headers::first_id(v))
+            {
+                return Some(id);
+            }
+        }
+    }
+    dsn_text::message_id_line(text)
+}
+
+/// Bounces without a delivery-status part, recognized by sender, subject and body phrases.
+fn non_standard(msg: &Message<'_>, text: &str, from: Option<&Mailbox>) -> Option<BounceReport> {
+    let subject = msg.subject().unwrap_or("").to_lowercase();
+    let raw_from = headers::first_text(msg, "from")
+        .unwrap_or_default()
+        .to_lowercase();
+    let mailer_daemon = MAILER_DAEMON.iter().any(|d| raw_from.contains(d));
+    let daemon = mailer_daemon
+        || from.is_some_and(is_daemon)
+        || headers::first_text(msg, "return-path").is_some_and(|r| r.trim() == "<>");
+    let head = dsn_text::leading_text(text, 12_000).to_lowercase();
+    let body_marker = BODY_MARKERS.iter().find(|(m, _)| head.contains(m));
+    let subject_marker = SUBJECT_MARKERS.iter().any(|m| subject.contains(m));
+    let early_marker = body_marker.is_some_and(|(m, _)| dsn_text::in_first_lines(&head, m, 8));
+    let failed_header = headers::first_text(msg, "x-failed-recipients").is_some();
+
+    let format = match (body_marker, daemon, subject_marker) {
+        (Some((_, format)), true, _) | (Some((_, format)), _, true) => *format,
+        (Some((_, format)), _, _) if early_marker || failed_header => *format,
+        (None, true, true) => "unrecognized",
+        _ if failed_header && (daemon || subject_marker) => "unrecognized",
+        // Only delivery systems write as MAILER-DAEMON.
+        _ if mailer_daemon => "unrecognized",
+        _ => return None,
+    };
+    let mut recipients = dsn_text::recipients_from_text(text);
+    if let Some(failed) = headers::first_text(msg, "x-failed-recipients") {
+        for address in failed.split(',').map(|a| a.trim().to_lowercase()) {
+            if address.contains('@') && !recipients.iter().any(|r| r.address == address) {
+                recipients.push(BounceRecipient {
+                    address,
+                    action: Some("failed".into()),
+                    status: None,
+                    diagnostic: None,
+                    remote_mta: None,
+                });
+            }
+        }
+    }
+    let outcome = if dsn_text::is_delay_notice(&head, &subject) {
+        BounceOutcome::Delayed
+    } else {
+        BounceOutcome::Failed
+    };
+    Some(BounceReport {
+        format: format.into(),
+        outcome,
+        reporting_mta: None,
+        original_message_id: returned_message_id(msg, text),
+        recipients,
+    })
+}
+
+/// Sender names (in the raw From header) that only delivery systems use.
+const MAILER_DAEMON: [&str; 5] = [
+    "mailer-daemon",
+    "mailer_daemon",
+    "mailerdaemon",
+    "mail delivery system",
+    "mail delivery subsystem",
+];
+
+/// MAILER-DAEMON, postmaster and the display names delivery systems use.
+pub fn is_daemon(from: &Mailbox) -> bool {
+    const LOCAL_PARTS: [&str; 10] = [
+        "mailer-daemon",
+        "mailer_daemon",
+        "mailerdaemon",
+        "mail-daemon",
+        "postmaster",
+        "post_master",
+        "mdaemon",
+        "maildelivery",
+        "mail-delivery",
+        "mail.delivery",
+    ];
+    const NAMES: [&str; 5] = [
+        "mail delivery",
+        "mailer-daemon",
+        "mailer daemon",
+        "postmaster",
+        "mail administrator",
+    ];
+    let local = from.address.split('@').next().unwrap_or("");
+    LOCAL_PARTS
+        .iter()
+        .any(|l| local == *l || local.starts_with(&format!("{l}+")))
+        || from
+            .name
+            .as_deref()
+            .is_some_and(|n| NAMES.iter().any(|m| n.to_lowercase().contains(m)))
+}

@@ -1,0 +1,239 @@
+//! HTML bodies, sanitized with ammonia for display in a staff frontend.
+//!
+//! - No script, no event handlers, no forms, frames, objects, `<style>`/`<link>`/`<base>`/
+//!   `<meta>`: ammonia's allow-list only keeps formatting tags and safe attributes.
+//! - No remote loads by default: `<img src>` pointing anywhere but a `cid:` part or an inline
+//!   `data:image/...` is removed (and reported, so a frontend may offer to load it through a
+//!   proxy); `style` attributes keep only properties that cannot take a URL; relative URLs are
+//!   dropped (they would resolve against our own origin).
+//! - `cid:` images are rewritten to the URL the caller chose for that part (core maps them to
+//!   its attachment download URL).
+//! - Links keep `http`, `https`, `mailto` and `tel` targets, with `rel="noopener noreferrer"`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Inline CSS properties kept in `style` attributes: layout and typography, none of which can
+/// reference a URL (`background`, `background-image`, `list-style`, `content`, `cursor`,
+/// `border-image` are absent on purpose).
+const STYLE_PROPERTIES: [&str; 47] = [
+    "color",
+    "background-color",
+    "font",
+    "font-family",
+    "font-size",
+    "font-style",
+    "font-variant",
+    "font-weight",
+    "text-align",
+    "text-decoration",
+    "text-indent",
+    "text-transform",
+    "line-height",
+    "letter-spacing",
+    "word-spacing",
+    "vertical-align",
+    "white-space",
+    "word-break",
+    "word-wrap",
+    "overflow-wrap",
+    "direction",
+    "margin",
+    "margin-top",
+    "margin-right",
+    "margin-bottom",
+    "margin-left",
+    "padding",
+    "padding-top",
+    "padding-right",
+    "padding-bottom",
+    "padding-left",
+    "border",
+    "border-top",
+    "border-right",
+    "border-bottom",
+    "border-left",
+    "border-color",
+    "border-style",
+    "border-width",
+    "border-collapse",
+    "border-spacing",
+    "border-radius",
+    "width",
+    "height",
+    "max-width",
+    "min-width",
+    "display",
+];
+
+/// Attributes allowed on every kept tag (presentational attributes email HTML relies on).
+const GENERIC_ATTRIBUTES: [&str; 16] = [
+    "lang",
+    "title",
+    "dir",
+    "style",
+    "align",
+    "valign",
+    "width",
+    "height",
+    "bgcolor",
+    "border",
+    "cellpadding",
+    "cellspacing",
+    "colspan",
+    "rowspan",
+    "color",
+    "face",
+];
+
+/// Inline image types a `data:` URL may carry (no SVG: it can script and load).
+const DATA_IMAGE_PREFIXES: [&str; 4] = [
+    "data:image/png",
+    "data:image/jpeg",
+    "data:image/gif",
+    "data:image/webp",
+];
+
+/// A sanitized HTML body and what sanitizing removed or resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sanitized {
+    pub html: String,
+    /// Remote URLs that were not loaded (image sources), in document order, deduplicated.
+    pub blocked_remote: Vec<String>,
+    /// Content-IDs (lower-cased) the HTML referenced and that were resolved.
+    pub cids_used: Vec<String>,
+}
+
+/// Sanitizes an HTML body. `cid_urls` maps a lower-cased Content-ID to the URL that serves
+/// that part; a `cid:` reference to an unknown part is removed.
+pub fn sanitize(
+    html: &str,
+    cid_urls: HashMap<String, String>,
+    allow_remote_images: bool,
+) -> Sanitized {
+    let blocked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let used = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (blocked_in, used_in) = (Arc::clone(&blocked), Arc::clone(&used));
+
+    let mut builder = ammonia::Builder::default();
+    builder
+        .add_tags(["font"])
+        .add_clean_content_tags(["title", "noscript", "template"])
+        .generic_attributes(GENERIC_ATTRIBUTES.into_iter().collect::<HashSet<_>>())
+        .filter_style_properties(STYLE_PROPERTIES.into_iter().collect::<HashSet<_>>())
+        .url_schemes(
+            ["http", "https", "mailto", "tel", "cid", "data"]
+                .into_iter()
+                .collect(),
+        )
+        .link_rel(Some("noopener noreferrer"))
+        .attribute_filter(move |element, attribute, value| {
+            if !is_url_attribute(element, attribute) {
+                return Some(value.into());
+            }
+            let compact: String = value
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace() && !c.is_control())
+                .collect();
+            let lower = compact.to_ascii_lowercase();
+            let is_image = element == "img" && attribute == "src";
+            if let Some(cid) = lower.strip_prefix("cid:") {
+                if !is_image {
+                    return None;
+                }
+                let key = percent_decode(cid).trim_matches(['<', '>']).to_string();
+                let url = cid_urls.get(&key)?;
+                push_unique(&used_in, key);
+                return Some(url.clone().into());
+            }
+            if lower.starts_with("data:") {
+                let ok = is_image && DATA_IMAGE_PREFIXES.iter().any(|p| lower.starts_with(p));
+                return ok.then(|| compact.into());
+            }
+            let remote = lower.starts_with("http:")
+                || lower.starts_with("https:")
+                || lower.starts_with("//");
+            if is_image {
+                if remote && allow_remote_images {
+                    return Some(compact.into());
+                }
+                if remote {
+                    push_unique(&blocked_in, compact);
+                }
+                return None;
+            }
+            // Links: absolute http(s), mailto and tel only (ammonia already checked the
+            // scheme of absolute URLs); relative ones would point at our own origin.
+            let absolute = remote && !lower.starts_with("//")
+                || lower.starts_with("mailto:")
+                || lower.starts_with("tel:");
+            absolute.then(|| value.into())
+        });
+    let html = builder.clean(html).to_string();
+    Sanitized {
+        html,
+        blocked_remote: take(&blocked),
+        cids_used: take(&used),
+    }
+}
+
+/// Attributes that hold a URL in the tags ammonia keeps.
+fn is_url_attribute(element: &str, attribute: &str) -> bool {
+    matches!(
+        (element, attribute),
+        ("a" | "area", "href") | ("img", "src") | ("blockquote" | "q" | "del" | "ins", "cite")
+    )
+}
+
+fn push_unique(list: &Mutex<Vec<String>>, item: String) {
+    let mut list = list.lock().unwrap_or_else(PoisonError::into_inner);
+    if !list.contains(&item) {
+        list.push(item);
+    }
+}
+
+fn take(list: &Mutex<Vec<String>>) -> Vec<String> {
+    std::mem::take(&mut *list.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// `%XX` sequences decoded (RFC 2392 cid URLs are percent-encoded Content-IDs); invalid
+/// sequences and non-UTF-8 results are kept as written.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16)),
+                bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (for URL templates).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Plain text from an HTML body (mail-parser's converter: block elements become line breaks,
+/// entities decoded, script and style dropped).
+pub fn to_text(html: &str) -> String {
+    mail_parser::decoders::html::html_to_text(html)
+}

@@ -1,0 +1,217 @@
+//! The reply text: what the sender wrote, without the quoted history and the signature.
+//!
+//! Cuts the text at the first
+//! - attribution line of a top-posted reply: `On <date>, <name> wrote:` (Gmail, Apple Mail,
+//!   Thunderbird; also wrapped over two lines, and the German, French, Spanish, Italian,
+//!   Dutch, Portuguese, Nordic and Polish forms);
+//! - Outlook separator: `-----Original Message-----` (and its translations), or an Outlook
+//!   header block (`From:` followed by `Sent:`/`Date:` and `To:`/`Subject:` lines, also
+//!   `Von:`/`Gesendet:`/`An:`/`Betreff:` ...), with the `____` rule above it;
+//! - signature separator `-- ` (RFC 3676; `--` alone too, as many clients trim it);
+//!
+//! then drops every remaining `>`-quoted line (interleaved replies keep their own lines) and
+//! a trailing "Sent from my ..." line. Forwarded content is not cut: it is the message, so
+//! scanning stops at a "Forwarded message" marker.
+
+/// Endings of attribution lines, lower-case.
+const ATTRIBUTION_ENDINGS: [&str; 14] = [
+    "wrote:",
+    "writes:",
+    "schrieb:",
+    "a écrit :",
+    "a écrit:",
+    "escribió:",
+    "ha scritto:",
+    "schreef:",
+    "escreveu:",
+    "skrev:",
+    "kirjoitti:",
+    "pisze:",
+    "napisał:",
+    "написал(а):",
+];
+
+/// Beginnings of attribution lines, lower-case.
+const ATTRIBUTION_STARTS: [&str; 12] = [
+    "on ", "am ", "le ", "el ", "il ", "op ", "em ", "den ", "w dniu ", "dnia ", "quoting ",
+    "citando ",
+];
+
+/// Outlook "original message" separators, lower-case, without the dashes.
+const ORIGINAL_MESSAGE: [&str; 8] = [
+    "original message",
+    "ursprüngliche nachricht",
+    "message d'origine",
+    "mensaje original",
+    "messaggio originale",
+    "oorspronkelijk bericht",
+    "mensagem original",
+    "originalmeddelande",
+];
+
+/// Header labels of an Outlook quote block, lower-case: (from, sent/date, to/subject).
+const FROM_LABELS: [&str; 6] = ["from:", "von:", "de:", "da:", "van:", "från:"];
+const SENT_LABELS: [&str; 10] = [
+    "sent:",
+    "date:",
+    "gesendet:",
+    "datum:",
+    "envoyé :",
+    "envoyé:",
+    "enviado:",
+    "inviato:",
+    "verzonden:",
+    "skickat:",
+];
+const TO_LABELS: [&str; 12] = [
+    "to:", "subject:", "an:", "betreff:", "à :", "à:", "objet :", "para:", "asunto:", "a:",
+    "oggetto:", "aan:",
+];
+
+/// The reply text of a message body: see the module documentation. Returns the whole text
+/// (trimmed) when cutting would leave nothing.
+pub fn reply_text(text: &str) -> String {
+    let normalized = text.replace("\r\n", "\n");
+    let lines: Vec<&str> = normalized.split('\n').collect();
+    let cut = cut_index(&lines).unwrap_or(lines.len());
+
+    let mut kept: Vec<&str> = lines[..cut]
+        .iter()
+        .copied()
+        .filter(|l| !l.trim_start().starts_with('>'))
+        .collect();
+    while kept.last().is_some_and(|l| l.trim().is_empty()) {
+        kept.pop();
+    }
+    if kept
+        .last()
+        .is_some_and(|l| l.trim().to_ascii_lowercase().starts_with("sent from my "))
+    {
+        kept.pop();
+    }
+    let reply = collapse_blank_runs(&kept).trim().to_string();
+    if reply.is_empty() {
+        normalized.trim().to_string()
+    } else {
+        reply
+    }
+}
+
+/// Index of the first line that starts the quoted history or the signature.
+fn cut_index(lines: &[&str]) -> Option<usize> {
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim();
+        if is_forward_marker(trimmed) {
+            // Forwarded content is the message; nothing after the marker is history.
+            return None;
+        }
+        if line.trim_end() == "--" {
+            return Some(i);
+        }
+        if is_original_message_separator(trimmed) {
+            return Some(i);
+        }
+        if is_attribution(lines, i) {
+            return Some(i);
+        }
+        if is_outlook_header_block(lines, i) {
+            // Include the horizontal rule Outlook draws above the block.
+            let rule_above = i > 0 && is_rule(lines[i - 1].trim());
+            return Some(if rule_above { i - 1 } else { i });
+        }
+    }
+    None
+}
+
+/// Forwarded-message markers, lower-case substrings.
+const FORWARD_MARKERS: [&str; 5] = [
+    "forwarded message",
+    "begin forwarded message",
+    "weitergeleitete nachricht",
+    "message transféré",
+    "mensaje reenviado",
+];
+
+fn is_forward_marker(line: &str) -> bool {
+    if line.len() > 120 {
+        return false;
+    }
+    let lower = line.to_lowercase();
+    FORWARD_MARKERS.iter().any(|m| lower.contains(m))
+}
+
+fn is_rule(line: &str) -> bool {
+    line.len() >= 10 && line.chars().all(|c| c == '_' || c == '-')
+}
+
+fn is_original_message_separator(line: &str) -> bool {
+    if !line.starts_with("---") {
+        return false;
+    }
+    let inner = line
+        .trim_matches(|c: char| c == '-' || c.is_whitespace())
+        .to_lowercase();
+    ORIGINAL_MESSAGE.contains(&inner.as_str())
+}
+
+/// `On ... wrote:` on this line, or starting on this line and ending on the next.
+fn is_attribution(lines: &[&str], i: usize) -> bool {
+    let line = lines[i].trim().to_lowercase();
+    if line.is_empty() || line.starts_with('>') || line.chars().count() > 300 {
+        return false;
+    }
+    let candidates = [
+        line.clone(),
+        match lines.get(i + 1) {
+            Some(next) if !next.trim().is_empty() => {
+                format!("{line} {}", next.trim().to_lowercase())
+            }
+            _ => String::new(),
+        },
+    ];
+    candidates.iter().any(|c| {
+        let ends = ATTRIBUTION_ENDINGS.iter().any(|e| c.ends_with(e));
+        ends && (ATTRIBUTION_STARTS.iter().any(|s| c.starts_with(s)) || next_is_quote(lines, i))
+    })
+}
+
+/// The next non-blank line after the attribution (one or two lines) is a `>` quote.
+fn next_is_quote(lines: &[&str], i: usize) -> bool {
+    lines
+        .iter()
+        .skip(i + 1)
+        .take(3)
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_start().starts_with('>'))
+}
+
+/// A `From:` line followed within four lines by a sent/date label and a to/subject label.
+fn is_outlook_header_block(lines: &[&str], i: usize) -> bool {
+    let starts = |line: &str, labels: &[&str]| {
+        let lower = line.trim().trim_start_matches('*').to_lowercase();
+        labels.iter().any(|l| lower.starts_with(l))
+    };
+    if !starts(lines[i], &FROM_LABELS) {
+        return false;
+    }
+    let window = &lines[i + 1..lines.len().min(i + 6)];
+    window.iter().any(|l| starts(l, &SENT_LABELS)) && window.iter().any(|l| starts(l, &TO_LABELS))
+}
+
+fn collapse_blank_runs(lines: &[&str]) -> String {
+    let mut out = String::new();
+    let mut blank_run = 0;
+    for line in lines {
+        if line.trim().is_empty() {
+            blank_run += 1;
+            if blank_run > 1 {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
