@@ -330,4 +330,8 @@ async fn media_is_resolved_downloaded_verified_and_stored() {
         .expect("download");
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.expect("bytes").to_vec(), bytes);
+    // The first download URL had expired: the job re-resolved the media id and retried.
+    use std::sync::atomic::Ordering;
+    assert!(e.graph.state.resolutions.load(Ordering::SeqCst) >= 2);
+    assert!(e.graph.state.downloads.load(Ordering::SeqCst) >= 2);
 }

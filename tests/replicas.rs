@@ -76,3 +76,56 @@ async fn two_replicas_never_send_a_job_twice() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_clients_of_every_replica() {
+    let dir_a = tempfile::tempdir().expect("tempdir");
+    let dir_b = tempfile::tempdir().expect("tempdir");
+    let twilio = FakeTwilio::start().await;
+    let db = fresh_pg_url().await;
+    let config_a = write_config_with(dir_a.path(), &twilio.base, &db);
+    let config_b = write_config_with(dir_b.path(), &twilio.base, &db);
+    let token = cli(
+        &config_a,
+        &[
+            "token", "create", "--tenant", "acme", "--role", "agent", "--name", "ui",
+        ],
+    );
+    let a = Daemon::start(dir_a.path(), &config_a);
+    let b = Daemon::start(dir_b.path(), &config_b);
+    // A frontend connected to replica B...
+    let mut stream = b
+        .http
+        .get(format!("{}/api/v1/events", b.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("connect");
+    assert_eq!(stream.status(), 200);
+    // ...sees a message that arrived through replica A (PostgreSQL LISTEN/NOTIFY).
+    let r = a
+        .post_twilio(
+            "messages",
+            &sms_params(
+                "SM00000000000000000000000000000888",
+                "+14155550888",
+                "via A",
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen.contains("event: message.created") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no event at replica B within 10s: {seen}"
+        );
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("chunk within 10s")
+            .expect("chunk")
+            .expect("open stream");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}

@@ -27,6 +27,17 @@ pub struct GraphState {
     pub plan: Mutex<VecDeque<(u16, i64)>>,
     pub media: Mutex<HashMap<String, (String, Vec<u8>)>>,
     pub base: Mutex<String>,
+    /// How many media resolutions so far; the first URL handed out has already expired,
+    /// so the media job must re-resolve (Meta's URLs live about five minutes).
+    pub resolutions: std::sync::atomic::AtomicUsize,
+    pub downloads: std::sync::atomic::AtomicUsize,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub struct FakeGraph {
@@ -140,9 +151,18 @@ async fn resolve_media(
     };
     let base = s.base.lock().expect("lock").clone();
     let sha = hex_sha256(&bytes);
+    let first = s
+        .resolutions
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        == 0;
+    let expires = if first {
+        unix_now().saturating_sub(1)
+    } else {
+        unix_now() + 300
+    };
     axum::Json(json!({
         "messaging_product": "whatsapp",
-        "url": format!("{base}/media-download/{id}?ext=1&hash=abc"),
+        "url": format!("{base}/media-download/{id}?ext={expires}&hash=abc"),
         "mime_type": mime,
         "sha256": sha,
         "file_size": bytes.len(),
@@ -154,11 +174,17 @@ async fn resolve_media(
 async fn download(
     State(s): State<Arc<GraphState>>,
     Path(id): Path<String>,
-    Query(_q): Query<HashMap<String, String>>,
+    Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
     if !authorized(&headers) {
         return StatusCode::UNAUTHORIZED.into_response();
+    }
+    s.downloads
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let expires: u64 = q.get("ext").and_then(|v| v.parse().ok()).unwrap_or(0);
+    if expires < unix_now() {
+        return StatusCode::NOT_FOUND.into_response();
     }
     match s.media.lock().expect("lock").get(&id).cloned() {
         Some((mime, bytes)) => ([(header::CONTENT_TYPE, mime)], bytes).into_response(),

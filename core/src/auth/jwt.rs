@@ -296,6 +296,58 @@ mod tests {
     }
 
     #[test]
+    fn es256_with_a_public_key_file_and_with_a_jwks_file() {
+        use base64::Engine;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = rcgen::KeyPair::generate().expect("ES256 key");
+        let signer = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).expect("signing key");
+        let pem = dir.path().join("pub.pem");
+        std::fs::write(&pem, key.public_key_pem()).expect("write pem");
+        let raw = key.public_key_raw();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let jwks = dir.path().join("jwks.json");
+        let set = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
+                                   "x": b64(&raw[1..33]), "y": b64(&raw[33..65])}]});
+        std::fs::write(&jwks, set.to_string()).expect("write jwks");
+        let claims = json!({"sub": "ann", "tenant": "acme", "exp": now() + 60});
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("k1".into());
+        let token = encode(&header, &claims, &signer).expect("sign");
+
+        let mut c = cfg();
+        c.jwt_algorithm = "ES256".into();
+        c.jwt_public_key_file = pem.display().to_string();
+        let by_pem = JwtVerifier::from_config(&c)
+            .expect("pem config")
+            .expect("on");
+        assert_eq!(
+            by_pem.verify(&token).map(|i| i.subject),
+            Ok("ann".to_string())
+        );
+
+        c.jwt_public_key_file = String::new();
+        c.jwt_jwks_file = jwks.display().to_string();
+        let by_jwks = JwtVerifier::from_config(&c)
+            .expect("jwks config")
+            .expect("on");
+        assert_eq!(
+            by_jwks.verify(&token).map(|i| i.tenant),
+            Ok("acme".to_string())
+        );
+        header.kid = Some("other".into());
+        let unknown = encode(&header, &claims, &signer).expect("sign");
+        assert_eq!(by_jwks.verify(&unknown), Err(JwtError::UnknownKey));
+        // An HS256 token forged with the public key as secret is refused (algorithm pinned).
+        let forged = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(key.public_key_pem().as_bytes()),
+        )
+        .expect("forge");
+        assert!(by_pem.verify(&forged).is_err());
+    }
+
+    #[test]
     fn config_problems_are_reported() {
         let mut c = cfg();
         c.jwt_secret = Secret::new("short");
