@@ -128,16 +128,43 @@ impl Dispatcher {
         self.connectors.get(&job.channel_id)
     }
 
-    async fn send(&self, job: &Job) -> Result<(), StoreError> {
-        let ctx = match self.store.outbound_for_job(job).await {
+    /// What a job needs before it can run: its context from the store and its channel's
+    /// connector. A job missing either can never succeed, so it is failed at once and
+    /// `None` returned.
+    async fn prepare<T>(
+        &self,
+        job: &Job,
+        ctx: Result<T, StoreError>,
+        missing: &str,
+    ) -> Result<Option<(T, &Arc<dyn Connector>)>, StoreError> {
+        let ctx = match ctx {
             Ok(ctx) => ctx,
             Err(StoreError::NotFound) => {
-                return self
-                    .store
-                    .job_failed(job, "not_found", "message no longer exists")
-                    .await;
+                self.store.job_failed(job, "not_found", missing).await?;
+                return Ok(None);
             }
             Err(e) => return Err(e),
+        };
+        match self.connector(job) {
+            Some(c) => Ok(Some((ctx, c))),
+            None => {
+                self.store
+                    .job_failed(
+                        job,
+                        "channel_not_configured",
+                        "the channel is no longer configured",
+                    )
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn send(&self, job: &Job) -> Result<(), StoreError> {
+        let ctx = self.store.outbound_for_job(job).await;
+        let Some((ctx, connector)) = self.prepare(job, ctx, "message no longer exists").await?
+        else {
+            return Ok(());
         };
         if ctx.opted_out {
             return self
@@ -149,16 +176,6 @@ impl Dispatcher {
                 )
                 .await;
         }
-        let Some(connector) = self.connector(job) else {
-            return self
-                .store
-                .job_failed(
-                    job,
-                    "channel_not_configured",
-                    "the channel is no longer configured",
-                )
-                .await;
-        };
         let result = connector.send(&ctx.message).await;
         let outcome = match &result {
             Ok(_) => "sent",
@@ -208,25 +225,12 @@ impl Dispatcher {
     }
 
     async fn read_receipt(&self, job: &Job) -> Result<(), StoreError> {
-        let target = match self.store.read_receipt_target(job).await {
-            Ok(t) => t,
-            Err(StoreError::NotFound) => {
-                return self
-                    .store
-                    .job_failed(job, "not_found", "message has no provider id")
-                    .await;
-            }
-            Err(e) => return Err(e),
-        };
-        let Some(connector) = self.connector(job) else {
-            return self
-                .store
-                .job_failed(
-                    job,
-                    "channel_not_configured",
-                    "the channel is no longer configured",
-                )
-                .await;
+        let target = self.store.read_receipt_target(job).await;
+        let Some((target, connector)) = self
+            .prepare(job, target, "message has no provider id")
+            .await?
+        else {
+            return Ok(());
         };
         match connector.mark_read(&target).await {
             Ok(()) => self.store.job_done(job).await,
@@ -235,25 +239,10 @@ impl Dispatcher {
     }
 
     async fn fetch(&self, job: &Job) -> Result<(), StoreError> {
-        let ctx = match self.store.media_for_job(job).await {
-            Ok(ctx) => ctx,
-            Err(StoreError::NotFound) => {
-                return self
-                    .store
-                    .job_failed(job, "not_found", "attachment has no source")
-                    .await;
-            }
-            Err(e) => return Err(e),
-        };
-        let Some(connector) = self.connector(job) else {
-            return self
-                .store
-                .job_failed(
-                    job,
-                    "channel_not_configured",
-                    "the channel is no longer configured",
-                )
-                .await;
+        let ctx = self.store.media_for_job(job).await;
+        let Some((ctx, connector)) = self.prepare(job, ctx, "attachment has no source").await?
+        else {
+            return Ok(());
         };
         let limits = MediaLimits {
             max_bytes: self.media.max_bytes,

@@ -57,16 +57,22 @@ fn part_of(part: &MessagePart<'_>, index: usize) -> AttachmentPart {
         }
         _ => Disposition::Attachment,
     };
+    // Kept for display and audit, with control characters made visible as U+FFFD.
     let declared = part
         .attachment_name()
-        .map(|n| n.trim().to_string())
+        .map(|n| {
+            n.trim()
+                .chars()
+                .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+                .collect::<String>()
+        })
         .filter(|n| !n.is_empty());
     let fallback_stem = match (&part.body, kind) {
         (PartType::Message(m), _) => m.subject().map(str::to_string),
         _ => None,
     };
-    let filename = declared
-        .as_deref()
+    let filename = part
+        .attachment_name()
         .and_then(sanitize_filename)
         .or_else(|| {
             fallback_stem

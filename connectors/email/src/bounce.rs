@@ -94,9 +94,9 @@ pub fn detect(msg: &Message<'_>, text: &str, from: Option<&Mailbox>) -> Option<B
             )
         });
         match &part.body {
-            PartType::Text(t) => scan.push_str(t),
+            PartType::Text(t) => scan.push_str(&headers::without_nul(t)),
             PartType::Binary(b) | PartType::InlineBinary(b) if textual => {
-                scan.push_str(&String::from_utf8_lossy(b));
+                scan.push_str(&headers::without_nul(&String::from_utf8_lossy(b)));
             }
             _ => continue,
         }
@@ -116,7 +116,9 @@ pub fn detect_feedback(msg: &Message<'_>) -> Option<FeedbackReport> {
     else {
         return jmrp(msg);
     };
-    let fields = headers::parse_fields(&String::from_utf8_lossy(part.contents()));
+    let fields = headers::parse_fields(
+        &headers::without_nul(&String::from_utf8_lossy(part.contents())).into_owned(),
+    );
     let field = |name: &str| {
         fields
             .iter()
@@ -171,7 +173,7 @@ fn rfc3464(msg: &Message<'_>, text: &str) -> Option<BounceReport> {
         has_type(p, "message", &["delivery-status", "global-delivery-status"])
             || (has_type(p, "text", &["delivery-status"]))
     })?;
-    let status = String::from_utf8_lossy(part.contents());
+    let status = headers::without_nul(&String::from_utf8_lossy(part.contents())).into_owned();
     let (reporting_mta, recipients) = dsn_text::parse_delivery_status(&status);
     let outcome = outcome_of(&recipients);
     Some(BounceReport {
@@ -220,7 +222,9 @@ fn returned_message_id(msg: &Message<'_>, text: &str) -> Option<String> {
                 &["rfc822-headers", "rfc822", "global-headers"],
             );
         if headers_part {
-            let fields = headers::parse_fields(&String::from_utf8_lossy(part.contents()));
+            let fields = headers::parse_fields(
+                &headers::without_nul(&String::from_utf8_lossy(part.contents())).into_owned(),
+            );
             if let Some(id) = fields
                 .iter()
                 .find(|(n, _)| n == "message-id")

@@ -50,12 +50,24 @@ pub fn repaired<'a>(
     };
     match std::str::from_utf8(&bytes) {
         Ok(utf8) if is_latin && !utf8.is_ascii() => (Cow::Owned(utf8.to_string()), Some("utf-8")),
-        Err(_) if has_replacement && !has_own_decoder(declared.as_deref()) => {
+        // Only a sequence cut off at the very end: UTF-8 truncated in transit.
+        Err(e) if e.error_len().is_none() => (Cow::Borrowed(decoded), None),
+        Err(_)
+            if has_replacement
+                && !has_own_decoder(declared.as_deref())
+                && !has_valid_multibyte(&bytes) =>
+        {
             let (text, _, _) = encoding_rs::WINDOWS_1252.decode(&bytes);
             (Cow::Owned(text.into_owned()), Some("windows-1252"))
         }
         _ => (Cow::Borrowed(decoded), None),
     }
+}
+
+/// Bytes with at least one well-formed non-ASCII UTF-8 sequence are UTF-8 with some damage
+/// (a truncated tail, a stray byte), not Latin-1: keep the lossy UTF-8 reading.
+fn has_valid_multibyte(bytes: &[u8]) -> bool {
+    bytes.utf8_chunks().any(|chunk| !chunk.valid().is_ascii())
 }
 
 /// Declared charsets (other than UTF-8) that have a decoder of their own: their U+FFFD are

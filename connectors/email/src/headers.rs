@@ -70,7 +70,17 @@ pub fn repair_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
-/// An unstructured header value: unfolded, RFC 2047 words decoded, trimmed.
+/// Text without NUL characters: PostgreSQL can store neither them in text columns nor
+/// `\u0000` in JSON, and no mail text needs them.
+pub fn without_nul(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', ""))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// An unstructured header value: unfolded, RFC 2047 words decoded, NUL-free, trimmed.
 pub fn text_value(raw: &[u8]) -> String {
     let bytes = repair_bytes(raw);
     // The parser stops at the end of the header, i.e. at a line break not followed by
@@ -82,7 +92,7 @@ pub fn text_value(raw: &[u8]) -> String {
         HeaderValue::TextList(list) => list.join(" "),
         _ => String::new(),
     };
-    text.trim().to_string()
+    without_nul(text.trim()).into_owned()
 }
 
 /// All values of the named top-level header (case-insensitive), in message order, decoded.

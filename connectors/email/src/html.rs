@@ -232,8 +232,7 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
-/// Plain text from an HTML body (mail-parser's converter: block elements become line breaks,
-/// entities decoded, script and style dropped).
+/// Plain text from a sanitized HTML body (see [`crate::html_text`]).
 pub fn to_text(html: &str) -> String {
-    mail_parser::decoders::html::html_to_text(html)
+    crate::html_text::to_text(html)
 }

@@ -5,7 +5,8 @@
 //! over the shared mail corpora. IMAP sync and SMTP sending build on it.
 //!
 //! - [`normalize`]: MIME parsing (mail-parser), addresses, ids, dates, bodies, attachments.
-//! - [`html`]: HTML sanitizing (ammonia), `cid:` rewriting, remote content blocking.
+//! - [`html`]: HTML sanitizing (ammonia), `cid:` rewriting, remote content blocking;
+//!   [`html_text`]: text from HTML-only bodies.
 //! - [`charset`]: repair of wrong charset declarations.
 //! - [`attachments`]: attachment, inline and attached-message parts, safe file names.
 //! - [`quote`]: the reply text without quoted history and signature.
@@ -20,6 +21,7 @@ pub mod dsn_text;
 pub mod flags;
 pub mod headers;
 pub mod html;
+pub mod html_text;
 pub mod imap;
 pub mod mbox;
 pub mod normalize;

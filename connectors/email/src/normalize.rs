@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mail_parser::{Message, MessageParser, PartType};
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use switchboard_core::model::{Identity, IdentityKind, InboundAttachment, InboundMessage, Millis};
@@ -169,7 +169,10 @@ fn from_message(msg: &Message<'_>, raw: &[u8], options: &NormalizeOptions<'_>) -
     let (html, blocked) = match html_raw {
         Some(raw_html) => {
             let sanitized = sanitize_with_cids(&raw_html, &mut parts, options);
-            (Some(sanitized.html), sanitized.blocked_remote)
+            (
+                Some(sanitized.html.trim().to_string()),
+                sanitized.blocked_remote,
+            )
         }
         None => (None, Vec::new()),
     };
@@ -287,7 +290,7 @@ fn bodies(msg: &Message<'_>, problems: &mut Vec<Problem>) -> (Option<String>, Op
                 problems.push(p);
             }
         }
-        text.into_owned()
+        headers::without_nul(&text).into_owned()
     };
     for &id in &msg.text_body {
         if let Some(part) = msg.parts.get(id as usize)
@@ -303,8 +306,23 @@ fn bodies(msg: &Message<'_>, problems: &mut Vec<Problem>) -> (Option<String>, Op
             htmls.push(repair(part, h));
         }
     }
-    let text = texts.join("\n").replace("\r\n", "\n");
+    let mut text = texts.join("\n").replace("\r\n", "\n");
     let html = htmls.join("\n");
+    if text.trim().is_empty() && html.trim().is_empty() {
+        // A multipart whose boundary never matched is kept by the parser as one opaque part:
+        // show its raw text rather than nothing (its bytes also stay a part).
+        if let Some(broken) = msg.parts.iter().find(|p| {
+            !matches!(p.body, PartType::Multipart(_) | PartType::Message(_))
+                && p.content_type()
+                    .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
+        }) {
+            text = headers::without_nul(&String::from_utf8_lossy(broken.contents()))
+                .replace("\r\n", "\n");
+            if !problems.contains(&Problem::MalformedPart) {
+                problems.push(Problem::MalformedPart);
+            }
+        }
+    }
     (
         (!text.trim().is_empty()).then_some(text),
         (!html.trim().is_empty()).then_some(html),
@@ -385,7 +403,7 @@ fn external(
 /// id from the raw bytes, a placeholder sender.
 fn fallback(raw: &[u8], problem: Problem) -> ParsedEmail {
     let raw_sha256 = sha256_hex(raw);
-    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+    let text = headers::without_nul(&String::from_utf8_lossy(raw)).replace("\r\n", "\n");
     let problems = vec![problem, Problem::MissingMessageId, Problem::MissingFrom];
     let message_id = format!("{raw_sha256}@{SYNTHETIC_DOMAIN}");
     let external = json!({

@@ -197,7 +197,7 @@ fn encoded_headers_and_bodies_decode_to_utf8() {
             "wrong-charset-utf8-as-ascii",
             "Betalning – dubbel debitering",
             "Åsa Lindström",
-            "49,99 € 😕",
+            "49,99 €. 😕",
         ),
     ] {
         let p = parse(name);

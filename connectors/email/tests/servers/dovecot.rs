@@ -77,6 +77,7 @@ ssl_cert = <{d}/server.pem
 ssl_key = <{d}/server.key
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
+auth_failure_delay = 0
 auth_mechanisms = plain login
 auth_username_format = %Ln
 passdb {{
