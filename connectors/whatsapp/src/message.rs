@@ -47,7 +47,7 @@ pub(crate) fn message_event(msg: &Value, cx: &ChangeContext<'_>) -> Event {
         "frequently_forwarded".into(),
         Value::Bool(flag("frequently_forwarded")),
     );
-    Event::Message(InboundMessage {
+    Event::Message(Box::new(InboundMessage {
         provider_message_id: id.to_string(),
         from_name: profile_name(cx, &from.value),
         from,
@@ -69,7 +69,7 @@ pub(crate) fn message_event(msg: &Value, cx: &ChangeContext<'_>) -> Event {
         flags: Vec::new(),
         sent_at: sent_at(msg),
         external: Value::Object(external),
-    })
+    }))
 }
 
 /// A reaction, or its removal (no emoji, or an empty one).

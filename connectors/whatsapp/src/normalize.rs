@@ -32,7 +32,8 @@ const KNOWN_VALUE_KEYS: [&str; 5] = [
 /// One item of a delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Message(InboundMessage),
+    /// Boxed: a message is much larger than the other events.
+    Message(Box<InboundMessage>),
     Status(StatusUpdate),
     Reaction(ReactionUpdate),
     /// Nothing to apply; journaled under `key` for audit and replay. `field` is the webhook

@@ -29,7 +29,7 @@ fn one(body: &[u8]) -> Event {
 
 fn message(event: Event) -> InboundMessage {
     match event {
-        Event::Message(m) => m,
+        Event::Message(m) => *m,
         other => panic!("expected a message: {other:?}"),
     }
 }

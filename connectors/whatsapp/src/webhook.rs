@@ -114,7 +114,7 @@ async fn ingest(
     let ingest = &state.ctx.ingest;
     let result = match event {
         Event::Message(msg) => ingest
-            .message(journal, msg)
+            .message(journal, *msg)
             .await
             .map(|o| log_message(&key, o)),
         Event::Status(update) => {
