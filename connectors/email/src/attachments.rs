@@ -188,3 +188,49 @@ fn extension_for(content_type: &str) -> &'static str {
         _ => "bin",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_FILENAME_BYTES, sanitize_filename};
+
+    #[test]
+    fn paths_control_characters_and_device_names() {
+        assert_eq!(
+            sanitize_filename("../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(
+            sanitize_filename("C:\\Users\\x\\evil.dll").as_deref(),
+            Some("evil.dll")
+        );
+        assert_eq!(
+            sanitize_filename("con.txt\0.exe").as_deref(),
+            Some("_con.txt_.exe")
+        );
+        assert_eq!(sanitize_filename("a\r\nb.txt").as_deref(), Some("a__b.txt"));
+        assert_eq!(sanitize_filename("NUL").as_deref(), Some("_NUL"));
+        assert_eq!(sanitize_filename("lpt1.pdf").as_deref(), Some("_lpt1.pdf"));
+        assert_eq!(
+            sanitize_filename("what?<>|*.txt").as_deref(),
+            Some("what_____.txt")
+        );
+        assert_eq!(sanitize_filename(".bashrc").as_deref(), Some("bashrc"));
+        assert_eq!(sanitize_filename("report. ").as_deref(), Some("report"));
+        assert_eq!(sanitize_filename(".."), None);
+        assert_eq!(sanitize_filename("/"), None);
+        assert_eq!(sanitize_filename("\0\0"), None);
+        assert_eq!(
+            sanitize_filename("Übersicht – März.pdf").as_deref(),
+            Some("Übersicht – März.pdf")
+        );
+    }
+
+    #[test]
+    fn long_names_keep_their_extension_and_char_boundaries() {
+        let long = format!("{}.pdf", "ä".repeat(200));
+        let cut = sanitize_filename(&long).expect("name");
+        assert!(cut.len() <= MAX_FILENAME_BYTES, "{}", cut.len());
+        assert!(cut.ends_with(".pdf"));
+        assert!(cut.starts_with("ää"));
+    }
+}

@@ -10,9 +10,13 @@
 //!   Message-ID are then read from the text.
 //! - RFC 5965 abuse reports (`message/feedback-report`) are not bounces; they are reported
 //!   apart as [`FeedbackReport`].
+//!
+//! [`BounceReport::status_update`] turns a report into core's [`StatusUpdate`] of the bounced
+//! outbound message.
 
 use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 use serde::Serialize;
+use switchboard_core::model::{DeliveryStatus, StatusUpdate};
 
 use crate::dsn_text::{self, BODY_MARKERS, SUBJECT_MARKERS};
 use crate::headers;
@@ -71,6 +75,40 @@ pub struct FeedbackReport {
     pub source_ip: Option<String>,
 }
 
+impl BounceReport {
+    /// The report as a status update of the bounced outbound message, for core's delivery
+    /// state machine: `failed` with the first failed recipient's status code and diagnostic,
+    /// or `delivered` for a success notification. `None` without an original Message-ID, and
+    /// for delays (a delay changes nothing yet) and reports that say nothing clear.
+    pub fn status_update(&self) -> Option<StatusUpdate> {
+        let id = self.original_message_id.clone()?;
+        let status = match self.outcome {
+            BounceOutcome::Failed => DeliveryStatus::Failed,
+            BounceOutcome::Delivered => DeliveryStatus::Delivered,
+            BounceOutcome::Delayed | BounceOutcome::Unknown => return None,
+        };
+        let failed = self
+            .recipients
+            .iter()
+            .find(|r| {
+                r.action.as_deref() == Some("failed")
+                    || r.status.as_deref().is_some_and(|s| s.starts_with('5'))
+            })
+            .or_else(|| self.recipients.first());
+        Some(StatusUpdate {
+            provider_message_id: id,
+            status,
+            error_code: failed
+                .filter(|_| status == DeliveryStatus::Failed)
+                .and_then(|r| r.status.clone()),
+            error_message: failed
+                .filter(|_| status == DeliveryStatus::Failed)
+                .and_then(|r| r.diagnostic.clone().or_else(|| Some(r.address.clone()))),
+            external: serde_json::json!({ "email_bounce": self }),
+        })
+    }
+}
+
 /// A standard or recognizable bounce in `msg`, if it is one. `text` is the message's body
 /// text, `from` its sender.
 pub fn detect(msg: &Message<'_>, text: &str, from: Option<&Mailbox>) -> Option<BounceReport> {
@@ -116,9 +154,9 @@ pub fn detect_feedback(msg: &Message<'_>) -> Option<FeedbackReport> {
     else {
         return jmrp(msg);
     };
-    let fields = headers::parse_fields(
-        &headers::without_nul(&String::from_utf8_lossy(part.contents())).into_owned(),
-    );
+    let fields = headers::parse_fields(&headers::without_nul(&String::from_utf8_lossy(
+        part.contents(),
+    )));
     let field = |name: &str| {
         fields
             .iter()
@@ -222,9 +260,9 @@ fn returned_message_id(msg: &Message<'_>, text: &str) -> Option<String> {
                 &["rfc822-headers", "rfc822", "global-headers"],
             );
         if headers_part {
-            let fields = headers::parse_fields(
-                &headers::without_nul(&String::from_utf8_lossy(part.contents())).into_owned(),
-            );
+            let fields = headers::parse_fields(&headers::without_nul(&String::from_utf8_lossy(
+                part.contents(),
+            )));
             if let Some(id) = fields
                 .iter()
                 .find(|(n, _)| n == "message-id")

@@ -384,3 +384,77 @@ fn is_returned_message_start(line: &str) -> bool {
         || lower.starts_with("received:")
         || lower.starts_with("return-path:")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{message_id_line, parse_delivery_status, recipients_from_text, status_code};
+
+    #[test]
+    fn delivery_status_blocks() {
+        let body = "Reporting-MTA: dns; mx.example.org\nArrival-Date: Mon, 3 Jun 2024\n\n\
+                    Final-Recipient: rfc822; A@Example.org\nAction: failed\nStatus: 5.1.1\n\
+                    Remote-MTA: dns; mx.b.example\nDiagnostic-Code: smtp; 550 5.1.1 user\n  unknown\n\n\
+                    Original-Recipient: rfc822;c@example.org\nAction: delayed\nStatus: 4.4.1\n";
+        let (mta, recipients) = parse_delivery_status(body);
+        assert_eq!(mta.as_deref(), Some("mx.example.org"));
+        assert_eq!(recipients.len(), 2);
+        assert_eq!(recipients[0].address, "a@example.org");
+        assert_eq!(recipients[0].action.as_deref(), Some("failed"));
+        assert_eq!(recipients[0].status.as_deref(), Some("5.1.1"));
+        assert_eq!(
+            recipients[0].diagnostic.as_deref(),
+            Some("550 5.1.1 user unknown")
+        );
+        assert_eq!(recipients[0].remote_mta.as_deref(), Some("mx.b.example"));
+        assert_eq!(recipients[1].address, "c@example.org");
+        assert_eq!(recipients[1].status.as_deref(), Some("4.4.1"));
+    }
+
+    #[test]
+    fn status_codes() {
+        assert_eq!(
+            status_code("550 5.1.1 <x@y>: unknown").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(status_code("(#5.1.1)").as_deref(), Some("5.1.1"));
+        assert_eq!(
+            status_code("421 4.7.0 try later.").as_deref(),
+            Some("4.7.0")
+        );
+        assert_eq!(status_code("5.1.10 RESOLVER").as_deref(), Some("5.1.10"));
+        assert_eq!(status_code("version 1.2.3"), None);
+        assert_eq!(status_code("192.0.2.1 said"), None);
+    }
+
+    #[test]
+    fn recipients_of_text_bounces() {
+        let exim = "This message was created automatically by mail delivery software.\n\n\
+                    A message that you sent could not be delivered to one or more of its\n\
+                    recipients. This is a permanent error. The following address(es) failed:\n\n  \
+                    gone@example.org\n    SMTP error from remote mail server after RCPT TO:<gone@example.org>:\n    \
+                    550 5.1.1 User unknown\n\n------ This is a copy of the message, including all the headers. ------\n\
+                    To: other@example.org\n";
+        let r = recipients_from_text(exim);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].address, "gone@example.org");
+        assert_eq!(r[0].status.as_deref(), Some("5.1.1"));
+
+        let sendmail = "   ----- The following addresses had permanent fatal errors -----\n\
+                        >>> x@example.jp <x@example.jp>\n\n   ----- Transcript of session follows -----\n";
+        assert_eq!(recipients_from_text(sendmail)[0].address, "x@example.jp");
+
+        let prose = "There was an error delivering your mail to <y@example.com>.\n";
+        assert_eq!(recipients_from_text(prose)[0].address, "y@example.com");
+
+        // Addresses in the returned copy are not recipients of the bounce.
+        let copy = "Sorry.\n\n--- Below this line is a copy of the message.\n\nz@example.com\n";
+        assert!(recipients_from_text(copy).is_empty());
+    }
+
+    #[test]
+    fn message_id_lines() {
+        let text = "blah\nMessage-Id: <abc@example.org>\nmessage-id: <later@example.org>\n";
+        assert_eq!(message_id_line(text).as_deref(), Some("abc@example.org"));
+        assert_eq!(message_id_line("no ids here"), None);
+    }
+}

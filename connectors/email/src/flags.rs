@@ -283,3 +283,7 @@ pub fn looped(
         (own.is_own_address)(&addr).then(|| format!("x-loop names our address {addr}"))
     })
 }
+
+#[cfg(test)]
+#[path = "flags_tests.rs"]
+mod tests;

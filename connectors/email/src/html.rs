@@ -236,3 +236,64 @@ pub fn percent_encode(s: &str) -> String {
 pub fn to_text(html: &str) -> String {
     crate::html_text::to_text(html)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{percent_decode, percent_encode, sanitize};
+    use std::collections::HashMap;
+
+    fn cids() -> HashMap<String, String> {
+        HashMap::from([("logo@x".to_string(), "/inline/0".to_string())])
+    }
+
+    #[test]
+    fn cid_images_are_rewritten_and_unknown_ones_dropped() {
+        let out = sanitize(
+            r#"<img src="cid:LOGO@x"><img src="cid:other@x">"#,
+            cids(),
+            false,
+        );
+        assert_eq!(out.html, r#"<img src="/inline/0"><img>"#);
+        assert_eq!(out.cids_used, ["logo@x"]);
+        let encoded = sanitize(r#"<img src="cid:logo%40x">"#, cids(), false);
+        assert_eq!(encoded.html, r#"<img src="/inline/0">"#);
+    }
+
+    #[test]
+    fn remote_images_only_when_allowed() {
+        let html = r#"<img src="https://t.example/p.gif"><a href="https://example.com">x</a>"#;
+        let blocked = sanitize(html, HashMap::new(), false);
+        assert!(!blocked.html.contains("t.example"));
+        assert_eq!(blocked.blocked_remote, ["https://t.example/p.gif"]);
+        let allowed = sanitize(html, HashMap::new(), true);
+        assert!(allowed.html.contains(r#"src="https://t.example/p.gif""#));
+        assert!(allowed.blocked_remote.is_empty());
+    }
+
+    #[test]
+    fn cid_and_data_urls_are_not_links() {
+        let out = sanitize(
+            r#"<a href="cid:logo@x">a</a><a href="data:text/html,x">b</a><a href=" java	script:alert(1)">c</a>"#,
+            cids(),
+            false,
+        );
+        assert!(!out.html.contains("href"), "{}", out.html);
+    }
+
+    #[test]
+    fn styles_keep_only_url_free_properties() {
+        let out = sanitize(
+            r#"<p style="color: red; background: url(https://t.example/x); background-image: url(x); font-size: 12px">x</p>"#,
+            HashMap::new(),
+            false,
+        );
+        assert_eq!(out.html, r#"<p style="color:red;font-size:12px">x</p>"#);
+    }
+
+    #[test]
+    fn percent_coding_round_trips() {
+        assert_eq!(percent_encode("a b@c/d"), "a%20b%40c%2Fd");
+        assert_eq!(percent_decode("a%20b%40c%2Fd"), "a b@c/d");
+        assert_eq!(percent_decode("bad%zz%4"), "bad%zz%4");
+    }
+}

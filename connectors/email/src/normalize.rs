@@ -12,6 +12,10 @@
 //!   caller's [`NormalizeOptions::cid_url`] gives; charsets repaired ([`crate::charset`]).
 //! - Attachments, inline parts and attached messages with their bytes ([`crate::attachments`]).
 //! - Flags before effects ([`crate::flags`]).
+//! - `message.external` holds what core has no field for yet: `message_id`,
+//!   `message_id_synthetic`, `headers` (selected headers, lower-case names: threading, list,
+//!   auto-reply, spam filter and authentication headers), `received_count`, `reply_to`
+//!   (addresses with names), `reply_text`, `verdicts`, `raw_sha256` and `problems`.
 //!
 //! Normalization never fails: a message mail-parser cannot read at all (or that makes it
 //! panic) becomes a fallback message holding the raw text, with the problem recorded, so that
@@ -446,3 +450,7 @@ fn fallback(raw: &[u8], problem: Problem) -> ParsedEmail {
         problems,
     }
 }
+
+#[cfg(test)]
+#[path = "normalize_tests.rs"]
+mod tests;

@@ -13,22 +13,23 @@
 //! a trailing "Sent from my ..." line. Forwarded content is not cut: it is the message, so
 //! scanning stops at a "Forwarded message" marker.
 
-/// Endings of attribution lines, lower-case.
-const ATTRIBUTION_ENDINGS: [&str; 14] = [
-    "wrote:",
-    "writes:",
-    "schrieb:",
-    "a écrit :",
-    "a écrit:",
-    "escribió:",
-    "ha scritto:",
-    "schreef:",
-    "escreveu:",
-    "skrev:",
-    "kirjoitti:",
-    "pisze:",
-    "napisał:",
-    "написал(а):",
+/// Verbs of attribution lines, lower-case; the line ends with a colon (`... wrote:`,
+/// `... schrieb Name <addr>:`, `... a écrit :`).
+const ATTRIBUTION_VERBS: [&str; 14] = [
+    " wrote",
+    " writes",
+    " schrieb",
+    " a écrit",
+    " escribió",
+    " ha scritto",
+    " schreef",
+    " escreveu",
+    " skrev",
+    " kirjoitti",
+    " pisze",
+    " napisał",
+    " написал",
+    " a scris",
 ];
 
 /// Beginnings of attribution lines, lower-case.
@@ -170,8 +171,9 @@ fn is_attribution(lines: &[&str], i: usize) -> bool {
         },
     ];
     candidates.iter().any(|c| {
-        let ends = ATTRIBUTION_ENDINGS.iter().any(|e| c.ends_with(e));
-        ends && (ATTRIBUTION_STARTS.iter().any(|s| c.starts_with(s)) || next_is_quote(lines, i))
+        let attribution = c.ends_with(':') && ATTRIBUTION_VERBS.iter().any(|v| c.contains(v));
+        attribution
+            && (ATTRIBUTION_STARTS.iter().any(|s| c.starts_with(s)) || next_is_quote(lines, i))
     })
 }
 
@@ -215,3 +217,7 @@ fn collapse_blank_runs(lines: &[&str]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "quote_tests.rs"]
+mod tests;

@@ -160,14 +160,16 @@ impl SmtpError {
     fn from_lettre(e: &lettre::transport::smtp::Error) -> Self {
         let code = e.status().and_then(|c| c.to_string().parse::<u16>().ok());
         let message = e.to_string();
-        if e.is_permanent() {
+        // A certificate that does not verify will not verify on retry (lettre reports it
+        // as a connection or a TLS error).
+        let bad_certificate = message.contains("invalid peer certificate")
+            || (e.is_tls() && message.to_ascii_lowercase().contains("certificate"));
+        if e.is_permanent() || bad_certificate {
             SmtpError::Permanent { code, message }
         } else if e.is_transient() || e.is_timeout() || e.is_transport_shutdown() || e.is_response()
         {
             SmtpError::Transient { code, message }
-        } else if e.is_client()
-            || (e.is_tls() && message.to_ascii_lowercase().contains("certificate"))
-        {
+        } else if e.is_client() {
             SmtpError::Permanent { code, message }
         } else {
             // Connection, network and other TLS failures.

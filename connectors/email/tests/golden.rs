@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use switchboard_core::model::Flag;
+use switchboard_core::model::{DeliveryStatus, Flag};
 use switchboard_email::{
     AutoKind, BounceOutcome, Disposition, NormalizeOptions, ParsedEmail, PartKind, Problem,
     cid_template, normalize,
@@ -359,6 +359,11 @@ fn bounces_name_the_failed_outbound_message_and_recipients() {
             .map(|r| (r.address.as_str(), r.status.as_deref()))
             .collect();
         assert_eq!(got, recipients, "{name}");
+        let update = b.status_update().expect("status update");
+        assert_eq!(update.provider_message_id, original, "{name}");
+        assert_eq!(update.status, DeliveryStatus::Failed, "{name}");
+        assert_eq!(update.error_code.as_deref(), recipients[0].1, "{name}");
+        assert!(update.error_message.is_some(), "{name}");
     }
 }
 
@@ -396,4 +401,56 @@ fn attached_messages_and_broken_mime_are_kept() {
             .expect("raw text kept")
             .contains("not an email at all")
     );
+}
+
+/// Every prefix (at a stride) and a few thousand deterministic byte mutations of every
+/// fixture normalize without a panic, caught or not, and serialize.
+#[test]
+fn truncated_and_mutated_fixtures_never_panic() {
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let options = NormalizeOptions::default();
+    let mut runs = 0;
+    for entry in std::fs::read_dir(fixtures_dir()).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "eml") {
+            continue;
+        }
+        let raw = std::fs::read(&path).expect("fixture");
+        let check = |bytes: &[u8], what: &str| {
+            let p = normalize(bytes, &options);
+            assert!(
+                !p.problems.contains(&Problem::ParserPanicked),
+                "{}: {what}: the parser panicked",
+                path.display()
+            );
+            assert!(serde_json::to_string(&p).is_ok());
+        };
+        for cut in (0..raw.len()).step_by(23) {
+            check(&raw[..cut], &format!("prefix {cut}"));
+            runs += 1;
+        }
+        for round in 0..100 {
+            let mut bytes = raw.clone();
+            for _ in 0..1 + next() % 8 {
+                let i = (next() as usize) % bytes.len().max(1);
+                if let Some(b) = bytes.get_mut(i) {
+                    *b = match next() % 4 {
+                        0 => b'\n',
+                        1 => b'-',
+                        2 => 0xff,
+                        _ => next() as u8,
+                    };
+                }
+            }
+            check(&bytes, &format!("mutation round {round}"));
+            runs += 1;
+        }
+    }
+    assert!(runs > 3000, "{runs}");
 }

@@ -216,6 +216,11 @@ async fn thousand_messages_stream_in_bounded_batches_in_uid_order() {
         vec![2, 3, 1001]
     );
     assert_eq!(picked[2].internal_date.map(|d| d.year()), Some(2001));
+    // A UID that does not exist (expunged in between) is skipped, not an error.
+    let s = mb.fetch_uids(vec![5, 123_456], 10);
+    futures::pin_mut!(s);
+    assert_eq!(s.next().await.unwrap().unwrap().uid, 5);
+    assert!(s.next().await.is_none());
 }
 
 #[tokio::test]
@@ -299,6 +304,15 @@ async fn idle_wait_returns_on_new_mail_and_timeout() {
     let got = collect(&mut mb, 0, 10).await;
     assert_eq!(got.len(), 1);
     assert!(String::from_utf8_lossy(&got[0].raw).contains("message number 1"));
+    // EXISTS arriving between commands is noticed (unsolicited responses are drained).
+    assert!(!mb.take_new_mail());
+    let rcpt = format!("alice@{DOMAIN}");
+    dovecot
+        .lmtp_deliver("sender@remote.test", &rcpt, &numbered(2))
+        .await;
+    mb.noop().await.unwrap();
+    assert!(mb.take_new_mail());
+    assert_eq!(mb.exists(), 2);
     let (_mb, event) = mb
         .idle_wait(Duration::from_secs(30), async {})
         .await

@@ -59,7 +59,14 @@ pub enum ImapError {
 }
 
 /// RFC 5530 response codes that say "try again later".
-const TRANSIENT_CODES: [&str; 5] = ["UNAVAILABLE", "INUSE", "SERVERBUG", "LIMIT", "OVERQUOTA"];
+const TRANSIENT_CODES: [&str; 6] = [
+    "UNAVAILABLE",
+    "INUSE",
+    "SERVERBUG",
+    "LIMIT",
+    "OVERQUOTA",
+    "EXPUNGEISSUED",
+];
 
 fn has_transient_code(message: &str) -> bool {
     let upper = message.to_ascii_uppercase();

@@ -197,8 +197,27 @@ impl FetchState<'_> {
             .await?;
         self.mailbox
             .record_batch(got.len(), got.values().map(|m| m.raw.len() as u64).sum());
-        // Only now, with the batch complete, are its UIDs consumed. A UID the server did
-        // not return was expunged in between: nothing to deliver for it.
+        // A UID the server did not return must have been expunged in between; if it still
+        // exists, the server failed to give it to us: an error, never a silent skip.
+        let missing: Vec<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|u| !got.contains_key(u))
+            .collect();
+        if !missing.is_empty() {
+            let still = self
+                .mailbox
+                .uid_search(&format!("UID {}", uid_set(&missing)))
+                .await?;
+            let still: Vec<u32> = still.into_iter().filter(|u| missing.contains(u)).collect();
+            if !still.is_empty() {
+                return Err(ImapError::Protocol(format!(
+                    "the server returned no body for UIDs {}",
+                    uid_set(&still)
+                )));
+            }
+        }
+        // Only now, with the batch complete, are its UIDs consumed.
         for uid in wanted {
             pending.pop_front();
             self.sizes.remove(uid);

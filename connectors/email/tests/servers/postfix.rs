@@ -1,11 +1,12 @@
 //! Postfix for the tests: `smtp-sink` (records each transaction's envelope and data to a
-//! directory) for outbound checks, and a full Postfix instance (`postfix -c DIR start`,
+//! directory) for outbound checks, and a full Postfix instance (`master -c DIR -d`,
 //! root only) that relays `example.test` into a [`Dovecot`] over LMTP, with STARTTLS and
 //! implicit TLS (the Dovecot's test CA) and SASL through Dovecot's auth listener.
 
 use super::{
     Dovecot, RunAs, ServerProcess, chown_tree, free_port, require_binary, run_as, wait_for_port,
 };
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -158,16 +159,15 @@ pub struct Postfix {
     pub submission_port: u16,
     /// Implicit TLS submission (SASL required).
     pub smtps_port: u16,
-    config_dir: PathBuf,
-    binary: PathBuf,
+    _process: ServerProcess,
     dir: TempDir,
 }
 
 impl Postfix {
-    /// Starts Postfix (about half a second). Panics when not root: Postfix's master must
+    /// Starts Postfix (about 0.3 s). Panics when not root: Postfix's master must
     /// start as root.
     pub fn start(dovecot: &Dovecot) -> Self {
-        let postfix = require_binary("postfix");
+        require_binary("postfix");
         assert!(
             super::is_root(),
             "a full Postfix needs root (its master starts as root)"
@@ -178,8 +178,7 @@ impl Postfix {
             .expect("tempdir");
         let d = dir.path();
         // Postfix's unprivileged processes must traverse to the queue.
-        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod");
+        std::fs::set_permissions(d, PermissionsExt::from_mode(0o755)).expect("chmod");
         let etc = d.join("etc");
         for sub in ["etc", "queue", "data"] {
             std::fs::create_dir_all(d.join(sub)).expect("postfix dirs");
@@ -192,23 +191,42 @@ impl Postfix {
         std::fs::write(etc.join("main.cf"), main_cf(d, dovecot)).expect("main.cf");
         std::fs::write(etc.join("master.cf"), master_cf(ports)).expect("master.cf");
         let log = d.join("maillog");
-        let run = |action: &str| {
-            let out = Command::new(&postfix)
-                .arg("-c")
-                .arg(&etc)
-                .arg(action)
-                .output()
-                .expect("run postfix");
-            assert!(
-                out.status.success(),
-                "postfix {action} failed: {}{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        };
-        run("check");
-        run("start");
+        // The queue directories as `postfix post-install create-missing` makes them (that
+        // command takes seconds when not run from a terminal).
+        let postdrop = group_gid("postdrop");
+        for (sub, mode, group) in [
+            ("active", 0o700, 0),
+            ("bounce", 0o700, 0),
+            ("corrupt", 0o700, 0),
+            ("defer", 0o700, 0),
+            ("deferred", 0o700, 0),
+            ("flush", 0o700, 0),
+            ("hold", 0o700, 0),
+            ("incoming", 0o700, 0),
+            ("private", 0o700, 0),
+            ("saved", 0o700, 0),
+            ("trace", 0o700, 0),
+            ("maildrop", 0o730, postdrop),
+            ("public", 0o710, postdrop),
+        ] {
+            let path = d.join("queue").join(sub);
+            std::fs::create_dir(&path).expect("queue dir");
+            std::os::unix::fs::chown(&path, Some(pf.uid), Some(group)).expect("chown queue dir");
+            std::fs::set_permissions(&path, PermissionsExt::from_mode(mode)).expect("chmod");
+        }
+        std::fs::create_dir(d.join("queue/pid")).expect("pid dir");
+        // The master in the foreground as our child (`postfix start` waits seconds for its
+        // own logging when not on a terminal).
+        let daemon_dir = Command::new(require_binary("postconf"))
+            .args(["-d", "-h", "daemon_directory"])
+            .output()
+            .expect("run postconf");
+        let master =
+            PathBuf::from(String::from_utf8_lossy(&daemon_dir.stdout).trim()).join("master");
+        let mut cmd = Command::new(master);
+        cmd.arg("-c").arg(&etc).arg("-d");
+        // Logs go to the master's stdout (a log file would make it wait seconds for postlogd).
+        let process = ServerProcess::spawn(cmd, None, "postfix master", &log);
         for port in ports {
             wait_for_port(port, Duration::from_secs(15), "postfix", &log);
         }
@@ -216,8 +234,7 @@ impl Postfix {
             smtp_port: ports[0],
             submission_port: ports[1],
             smtps_port: ports[2],
-            config_dir: etc,
-            binary: postfix,
+            _process: process,
             dir,
         }
     }
@@ -232,14 +249,17 @@ impl Postfix {
     }
 }
 
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.binary)
-            .arg("-c")
-            .arg(&self.config_dir)
-            .arg("stop")
-            .output();
-    }
+fn group_gid(name: &str) -> u32 {
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    groups
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&name)).then(|| f.get(2)?.parse().ok())?
+        })
+        .unwrap_or_else(|| {
+            panic!("no `{name}` group (is Postfix installed? scripts/mailservers.sh)")
+        })
 }
 
 fn postfix_user() -> RunAs {
@@ -279,8 +299,8 @@ mynetworks = 127.0.0.0/8
 relay_domains = example.test
 relay_transport = lmtp:inet:127.0.0.1:{lmtp}
 default_transport = discard:no mail leaves the test machine
-maillog_file = {d}/maillog
-maillog_file_prefixes = {d}
+maillog_file = /dev/stdout
+maillog_file_prefixes = /dev/stdout
 smtputf8_enable = no
 biff = no
 alias_maps =
