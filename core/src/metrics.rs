@@ -1,6 +1,6 @@
 //! Prometheus metrics at `/metrics`: webhooks by channel and outcome, messages ingested,
-//! duplicates, outbox depth and age, send attempts by outcome, HTTP latency by route, and
-//! live event connections.
+//! duplicates, outbox depth and age, send attempts by outcome, HTTP latency by route, live
+//! event connections, and per mailbox the last successful sync and the lag since it.
 //!
 //! Counters are recorded where things happen (ingest, dispatcher, an HTTP middleware);
 //! gauges that describe the database (outbox depth, age) are read when scraped, so every
@@ -29,6 +29,8 @@ pub const SEND_ATTEMPTS: &str = "switchboard_send_attempts_total";
 pub const OUTBOX_DEPTH: &str = "switchboard_outbox_depth";
 pub const OUTBOX_AGE: &str = "switchboard_outbox_oldest_age_seconds";
 pub const LIVE_CONNECTIONS: &str = "switchboard_live_connections";
+pub const MAILBOX_LAST_SUCCESS: &str = "switchboard_mailbox_last_success_timestamp_seconds";
+pub const MAILBOX_SYNC_LAG: &str = "switchboard_mailbox_sync_lag_seconds";
 
 /// Installs the process-wide Prometheus recorder.
 pub fn install() -> Result<PrometheusHandle, String> {
@@ -72,6 +74,24 @@ async fn render(State(s): State<MetricsState>) -> Response {
         Err(e) => tracing::warn!(error = %e, "outbox stats for /metrics failed"),
     }
     metrics::gauge!(LIVE_CONNECTIONS).set(s.events.connections.load(Ordering::Relaxed) as f64);
+    match s.store.sync_states(None).await {
+        Ok(states) => {
+            let now = now_millis();
+            for st in states {
+                let labels = [
+                    ("channel", st.channel_id.clone()),
+                    ("folder", st.folder.clone()),
+                ];
+                if let Some(ok) = st.last_success_at {
+                    metrics::gauge!(MAILBOX_LAST_SUCCESS, &labels).set(ok as f64 / 1000.0);
+                    // Lag: how long since the mailbox was last known to be in step.
+                    metrics::gauge!(MAILBOX_SYNC_LAG, &labels)
+                        .set(now.saturating_sub(ok) as f64 / 1000.0);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "sync states for /metrics failed"),
+    }
     (
         StatusCode::OK,
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],

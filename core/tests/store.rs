@@ -50,6 +50,7 @@ store_tests!(
     event_readers_never_skip_under_concurrent_writes,
     email_threads_by_references_token_and_subject,
     parent_arriving_late_adopts_its_replies,
+    sync_runs_are_recorded_per_folder,
 );
 
 async fn ingest_creates_contact_conversation_message(store: Arc<dyn Store>) {
@@ -1063,4 +1064,55 @@ async fn parent_arriving_late_adopts_its_replies(store: Arc<dyn Store>) {
         .expect("events");
     assert!(events.iter().any(|e| e.kind == "conversation.merged"
         && e.payload.0["into_conversation_id"] == parent.as_str()));
+}
+
+async fn sync_runs_are_recorded_per_folder(store: Arc<dyn Store>) {
+    let run = |error: Option<&str>, last_uid: i64| SyncRun {
+        channel_id: "mail1".into(),
+        folder: "INBOX".into(),
+        uidvalidity: 7,
+        last_uid,
+        highestmodseq: Some(99),
+        error: error.map(str::to_string),
+        seen: 10,
+        stored: 4,
+        backlog_total: 100,
+        backlog_done: 10,
+    };
+    store
+        .record_sync_run(&run(None, 10))
+        .await
+        .expect("first run");
+    store
+        .record_sync_run(&run(Some("connection reset"), 10))
+        .await
+        .expect("failed run");
+    let states = store.sync_states(Some("t1")).await.expect("states");
+    assert_eq!(states.len(), 1);
+    let s = &states[0];
+    assert_eq!(
+        (s.uidvalidity, s.last_uid, s.seen, s.stored),
+        (7, 10, 20, 8)
+    );
+    assert_eq!(s.last_error.as_deref(), Some("connection reset"));
+    assert!(
+        s.last_success_at.is_some(),
+        "a failed run keeps the last success"
+    );
+    assert!(
+        store
+            .sync_states(Some("t2"))
+            .await
+            .expect("other tenant")
+            .is_empty()
+    );
+    assert!(matches!(
+        store
+            .record_sync_run(&SyncRun {
+                channel_id: "nope".into(),
+                ..run(None, 1)
+            })
+            .await,
+        Err(StoreError::NotFound)
+    ));
 }

@@ -14,6 +14,7 @@ mod sql_conversations;
 mod sql_events;
 mod sql_ingest;
 mod sql_jobs;
+mod sql_sync;
 mod sql_webhooks;
 mod types;
 
@@ -290,9 +291,18 @@ pub trait WebhookStore: Send + Sync {
     async fn next_webhook_due(&self, now: Millis) -> StoreResult<Option<Millis>>;
 }
 
+/// Mailbox sync state (email): what `/metrics` and the channels API report.
+#[async_trait]
+pub trait SyncStore: Send + Sync {
+    /// Sync state of every mailbox folder, of one tenant or of all.
+    async fn sync_states(&self, tenant: Option<&str>) -> StoreResult<Vec<SyncState>>;
+    /// Records one sync run of a folder (and emits `channel.updated`).
+    async fn record_sync_run(&self, run: &SyncRun) -> StoreResult<()>;
+}
+
 /// All of the store.
 pub trait Store:
-    IngestStore + ConversationStore + JobStore + AdminStore + EventStore + WebhookStore
+    IngestStore + ConversationStore + JobStore + AdminStore + EventStore + WebhookStore + SyncStore
 {
     /// The database URL's backend, for backend-specific wiring (PostgreSQL notifications).
     fn backend(&self) -> Backend;

@@ -42,6 +42,7 @@ super::sql_jobs::impl_job_store!(PgStore, sqlx::Postgres);
 super::sql_admin::impl_admin_store!(PgStore, sqlx::Postgres);
 super::sql_conversations::impl_conversation_store!(PgStore, sqlx::Postgres);
 super::sql_events::impl_event_store!(PgStore, sqlx::Postgres);
+super::sql_sync::impl_sync_store!(PgStore, sqlx::Postgres);
 super::sql_webhooks::impl_webhook_store!(PgStore, sqlx::Postgres);
 
 impl PgStore {

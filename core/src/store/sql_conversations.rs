@@ -660,9 +660,11 @@ macro_rules! impl_conversation_store {
                 .bind(tenant.to_string())
                 .fetch_all(self.reader())
                 .await?;
+                let sync = $crate::store::SyncStore::sync_states(self, Some(tenant)).await?;
                 Ok(rows
                     .into_iter()
                     .map(|(id, kind, address, status, last_error, updated_at, outbox_pending)| $crate::store::ChannelView {
+                        sync: sync.iter().filter(|s| s.channel_id == id).cloned().collect(),
                         id,
                         kind,
                         address,

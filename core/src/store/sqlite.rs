@@ -61,6 +61,7 @@ super::sql_jobs::impl_job_store!(SqliteStore, sqlx::Sqlite);
 super::sql_admin::impl_admin_store!(SqliteStore, sqlx::Sqlite);
 super::sql_conversations::impl_conversation_store!(SqliteStore, sqlx::Sqlite);
 super::sql_events::impl_event_store!(SqliteStore, sqlx::Sqlite);
+super::sql_sync::impl_sync_store!(SqliteStore, sqlx::Sqlite);
 super::sql_webhooks::impl_webhook_store!(SqliteStore, sqlx::Sqlite);
 
 impl SqliteStore {

@@ -299,6 +299,9 @@ pub struct ChannelView {
     pub updated_at: Millis,
     /// Outbound messages waiting to be sent through this channel.
     pub outbox_pending: i64,
+    /// Email channels: the sync state of each watched folder (last run, last error,
+    /// messages seen and stored, backfill progress). Empty for webhook channels.
+    pub sync: Vec<SyncState>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -478,4 +481,43 @@ pub struct AuditEntry {
     #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339")]
     pub created_at: Millis,
+}
+
+/// The sync state of one mailbox folder.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct SyncState {
+    pub channel_id: String,
+    pub folder: String,
+    pub uidvalidity: i64,
+    pub last_uid: i64,
+    pub highestmodseq: Option<i64>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub last_run_at: Option<Millis>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub last_success_at: Option<Millis>,
+    pub last_error: Option<String>,
+    /// Messages fetched and messages stored (new ones), since the folder was first synced.
+    pub seen: i64,
+    pub stored: i64,
+    /// Progress of a long backfill: done of total.
+    pub backlog_total: i64,
+    pub backlog_done: i64,
+}
+
+/// The outcome of one sync run of a folder.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRun {
+    pub channel_id: String,
+    pub folder: String,
+    pub uidvalidity: i64,
+    pub last_uid: i64,
+    pub highestmodseq: Option<i64>,
+    /// `None` for a successful run.
+    pub error: Option<String>,
+    pub seen: i64,
+    pub stored: i64,
+    pub backlog_total: i64,
+    pub backlog_done: i64,
 }
