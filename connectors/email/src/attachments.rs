@@ -9,6 +9,7 @@
 use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
+use crate::headers;
 use crate::parsed::{AttachmentPart, Disposition, PartKind};
 
 /// Longest file name kept, in bytes (the extension survives the cut).
@@ -45,10 +46,7 @@ fn part_of(part: &MessagePart<'_>, index: usize) -> AttachmentPart {
         PartKind::File
     };
     let content_type = content_type(part, kind);
-    let content_id = part
-        .content_id()
-        .map(|c| c.trim().trim_matches(['<', '>']).trim().to_string())
-        .filter(|c| !c.is_empty());
+    let content_id = part.content_id().and_then(headers::clean_id);
     let disposition = match part.content_disposition() {
         Some(d) if d.is_inline() => Disposition::Inline,
         Some(d) if d.is_attachment() => Disposition::Attachment,

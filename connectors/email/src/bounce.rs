@@ -246,12 +246,9 @@ fn outcome_of(recipients: &[BounceRecipient]) -> BounceOutcome {
 fn returned_message_id(msg: &Message<'_>, text: &str) -> Option<String> {
     for part in &msg.parts {
         if let PartType::Message(inner) = &part.body
-            && let Some(id) = inner
-                .message_id()
-                .map(str::trim)
-                .filter(|id| !id.is_empty())
+            && let Some(id) = inner.message_id().and_then(headers::clean_id)
         {
-            return Some(id.trim_matches(['<', '>']).to_string());
+            return Some(id);
         }
         let headers_part = has_type(part, "text", &["rfc822-headers"])
             || has_type(

@@ -131,14 +131,23 @@ pub fn ids(msg: &Message<'_>, name: &str) -> Vec<String> {
 }
 
 fn push_id(out: &mut Vec<String>, id: &str) {
+    if let Some(id) = clean_id(id)
+        && !out.contains(&id)
+    {
+        out.push(id);
+    }
+}
+
+/// A message or content id without angle brackets; `None` when empty or when it contains
+/// whitespace or control characters (no valid id does).
+pub fn clean_id(id: &str) -> Option<String> {
     let id = id
         .trim()
         .trim_start_matches('<')
         .trim_end_matches('>')
         .trim();
-    if !id.is_empty() && !id.chars().any(char::is_whitespace) && !out.iter().any(|o| o == id) {
-        out.push(id.to_string());
-    }
+    let valid = !id.is_empty() && !id.chars().any(|c| c.is_whitespace() || c.is_control());
+    valid.then(|| id.to_string())
 }
 
 /// The addresses of every header with that name (groups flattened), lower-cased, with names.

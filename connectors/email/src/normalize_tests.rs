@@ -116,3 +116,13 @@ fn html_only_messages_get_text_and_reply_text() {
     );
     assert_eq!(p.reply_text.as_deref(), Some("Yes please."));
 }
+
+#[test]
+fn ids_with_control_characters_are_not_ids() {
+    let raw = "From: a@example.com\nMessage-ID: <a\u{0}b@x>\nSubject: s\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nundelivered\n--b\nContent-Type: image/png\nContent-ID: <c\u{0}d@x>\n\npng\n--b\nContent-Type: message/rfc822\n\nMessage-ID: <e\u{0}f@x>\nFrom: b@example.com\n\nbody\n--b--\n";
+    let p = parse(raw);
+    assert!(p.message_id_synthetic);
+    assert!(p.parts.iter().all(|part| part.content_id.is_none()));
+    let json = serde_json::to_string(&p).expect("json");
+    assert!(!json.contains("\\u0000"), "{json}");
+}
