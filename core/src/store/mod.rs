@@ -10,11 +10,16 @@
 mod dialect;
 pub(crate) mod rows;
 mod sql_admin;
+mod sql_common;
+mod sql_contacts;
 mod sql_conversations;
 mod sql_events;
 mod sql_ingest;
 mod sql_jobs;
+mod sql_staff;
 mod sql_sync;
+mod sql_threading;
+mod sql_views;
 mod sql_webhooks;
 mod types;
 

@@ -37,6 +37,11 @@ impl PgStore {
     }
 }
 
+super::sql_common::impl_common_queries!(PgStore, sqlx::Postgres);
+super::sql_contacts::impl_journal_and_contact_queries!(PgStore, sqlx::Postgres);
+super::sql_threading::impl_threading_queries!(PgStore, sqlx::Postgres);
+super::sql_views::impl_view_queries!(PgStore, sqlx::Postgres);
+super::sql_staff::impl_staff_queries!(PgStore, sqlx::Postgres);
 super::sql_ingest::impl_ingest_store!(PgStore, sqlx::Postgres);
 super::sql_jobs::impl_job_store!(PgStore, sqlx::Postgres);
 super::sql_admin::impl_admin_store!(PgStore, sqlx::Postgres);

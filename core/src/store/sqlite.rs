@@ -56,6 +56,11 @@ impl SqliteStore {
     }
 }
 
+super::sql_common::impl_common_queries!(SqliteStore, sqlx::Sqlite);
+super::sql_contacts::impl_journal_and_contact_queries!(SqliteStore, sqlx::Sqlite);
+super::sql_threading::impl_threading_queries!(SqliteStore, sqlx::Sqlite);
+super::sql_views::impl_view_queries!(SqliteStore, sqlx::Sqlite);
+super::sql_staff::impl_staff_queries!(SqliteStore, sqlx::Sqlite);
 super::sql_ingest::impl_ingest_store!(SqliteStore, sqlx::Sqlite);
 super::sql_jobs::impl_job_store!(SqliteStore, sqlx::Sqlite);
 super::sql_admin::impl_admin_store!(SqliteStore, sqlx::Sqlite);

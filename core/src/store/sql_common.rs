@@ -1,0 +1,101 @@
+//! Statements many store operations share: the event log append, job creation and the
+//! forward-only delivery status update, written once for both databases.
+
+macro_rules! impl_common_queries {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Appends to the durable event log (what live clients and outgoing webhooks
+            /// read). Conversation events carry the conversation's current state, so a
+            /// client can update its list without another request.
+            async fn insert_event(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                kind: &str,
+                payload: serde_json::Value,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                let mut payload = payload;
+                let conversation = payload.get("conversation_id").and_then(|v| v.as_str()).map(str::to_string);
+                if let (true, Some(id)) = (kind.starts_with("conversation."), conversation) {
+                    let state: Option<(String, Option<String>, i64, i64, i64)> = sqlx::query_as(
+                        "SELECT status, assignee, unread_count, message_count, last_message_at FROM conversations WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let (Some((status, assignee, unread, count, last)), Some(o)) = (state, payload.as_object_mut()) {
+                        o.insert("status".into(), status.into());
+                        o.insert("assignee".into(), assignee.into());
+                        o.insert("unread_count".into(), unread.into());
+                        o.insert("message_count".into(), count.into());
+                        o.insert("last_message_at".into(), $crate::store::format_millis(last).into());
+                    }
+                }
+                if let Some(lock) = Self::DIALECT.lock_events {
+                    sqlx::query(lock).bind(tenant.to_string()).execute(&mut *conn).await?;
+                }
+                sqlx::query("INSERT INTO events (tenant_id, type, payload, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(tenant.to_string())
+                    .bind(kind.to_string())
+                    .bind(sqlx::types::Json(payload))
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                if let Some(notify) = Self::DIALECT.notify_events {
+                    sqlx::query(notify).bind(tenant.to_string()).execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
+            async fn insert_job(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                kind: $crate::store::JobKind,
+                ref_id: &str,
+                channel: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO jobs (id, tenant_id, kind, ref_id, channel_id, state, attempts, next_attempt_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)",
+                )
+                .bind($crate::model::new_id())
+                .bind(tenant.to_string())
+                .bind(kind.as_str())
+                .bind(ref_id.to_string())
+                .bind(channel.to_string())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            /// Moves a message's delivery status forward; true if it moved.
+            async fn advance_status(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                message_id: &str,
+                status: $crate::model::DeliveryStatus,
+                error_code: Option<&str>,
+                error_message: Option<&str>,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE messages SET delivery_status = $1, status_rank = $2,
+                            error_code = COALESCE($3, error_code), error_message = COALESCE($4, error_message),
+                            updated_at = $5
+                      WHERE id = $6 AND status_rank < $2",
+                )
+                .bind(status.as_str())
+                .bind(status.rank())
+                .bind(error_code.map(str::to_string))
+                .bind(error_message.map(str::to_string))
+                .bind(now)
+                .bind(message_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+        }
+    };
+}
+pub(crate) use impl_common_queries;

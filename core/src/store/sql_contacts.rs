@@ -1,0 +1,93 @@
+//! The first steps of ingest: the journal insert that decides duplicates, and contact
+//! resolution that is safe under concurrent deliveries.
+
+macro_rules! impl_journal_and_contact_queries {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Inserts the journal row; false if the key was seen before (a duplicate).
+            async fn journal_insert(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                ch: &$crate::store::ChannelRef,
+                journal: &$crate::store::JournalEntry,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let r = sqlx::query(
+                    "INSERT INTO inbound_events (id, tenant_id, channel_id, idempotency_key, kind, content_type, payload, received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (channel_id, idempotency_key) DO NOTHING",
+                )
+                .bind($crate::model::new_id())
+                .bind(&ch.tenant_id)
+                .bind(&ch.channel_id)
+                .bind(&journal.idempotency_key)
+                .bind(&journal.kind)
+                .bind(&journal.content_type)
+                .bind(journal.payload.clone())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            /// Finds or creates the contact behind an identity. Safe under concurrency: the
+            /// identity's primary key decides, and a losing insert is undone.
+            async fn resolve_contact(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                identity: &$crate::model::Identity,
+                name: Option<&str>,
+                now: i64,
+            ) -> $crate::store::StoreResult<String> {
+                let find = || {
+                    sqlx::query_scalar::<$db, String>(
+                        "SELECT contact_id FROM contact_identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
+                    )
+                    .bind(tenant.to_string())
+                    .bind(identity.kind.as_str())
+                    .bind(identity.value.clone())
+                };
+                if let Some(id) = find().fetch_optional(&mut *conn).await? {
+                    if let Some(name) = name {
+                        sqlx::query("UPDATE contacts SET name = $1 WHERE id = $2 AND name IS NULL")
+                            .bind(name.to_string())
+                            .bind(&id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    return Ok(id);
+                }
+                let id = $crate::model::new_id();
+                sqlx::query("INSERT INTO contacts (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&id)
+                    .bind(tenant.to_string())
+                    .bind(name.map(str::to_string))
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                let r = sqlx::query(
+                    "INSERT INTO contact_identities (tenant_id, kind, value, contact_id) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (tenant_id, kind, value) DO NOTHING",
+                )
+                .bind(tenant.to_string())
+                .bind(identity.kind.as_str())
+                .bind(identity.value.clone())
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+                if r.rows_affected() == 1 {
+                    return Ok(id);
+                }
+                // Another transaction created the identity first: use its contact.
+                sqlx::query("DELETE FROM contacts WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+                find()
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or($crate::store::StoreError::Corrupt("identity vanished".into()))
+            }
+        }
+    };
+}
+pub(crate) use impl_journal_and_contact_queries;

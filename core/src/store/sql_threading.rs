@@ -1,0 +1,146 @@
+//! The store's side of thread assignment: gathering the facts [`crate::thread::decide`]
+//! needs (all within the channel), and merging conversations when a parent message arrives
+//! after its replies.
+
+macro_rules! impl_threading_queries {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Gathers the facts the thread decision needs, all within the channel.
+            async fn thread_facts(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                channel: &str,
+                contact: &str,
+                msg: &$crate::model::InboundMessage,
+                policy: &$crate::thread::ThreadingPolicy,
+                now: i64,
+            ) -> $crate::store::StoreResult<$crate::thread::ThreadFacts> {
+                let candidate = |row: Option<(String, String)>| -> $crate::store::StoreResult<Option<$crate::thread::Candidate>> {
+                    row.map(|(id, status)| {
+                        let status = $crate::model::ConversationStatus::parse(&status)
+                            .ok_or_else(|| $crate::store::StoreError::Corrupt(format!("conversation status {status:?}")))?;
+                        Ok($crate::thread::Candidate { id, status })
+                    })
+                    .transpose()
+                };
+                let mut facts = $crate::thread::ThreadFacts::default();
+                for pid in msg.reply_to.iter().take(50) {
+                    let row: Option<(String, String)> = sqlx::query_as(
+                        "SELECT c.id, c.status FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                          WHERE m.channel_id = $1 AND m.provider_message_id = $2",
+                    )
+                    .bind(channel.to_string())
+                    .bind(pid.clone())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let Some(c) = candidate(row)? {
+                        facts.replied_to = Some(c);
+                        break;
+                    }
+                }
+                if let Some(token) = msg.thread_token.as_deref().filter(|t| !t.is_empty()) {
+                    let row: Option<(String, String)> = sqlx::query_as(
+                        "SELECT id, status FROM conversations WHERE channel_id = $1 AND reply_token = $2",
+                    )
+                    .bind(channel.to_string())
+                    .bind(token.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    facts.by_token = candidate(row)?;
+                }
+                let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM channels WHERE id = $1")
+                    .bind(channel.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if kind.as_deref() == Some("email") {
+                    let key = msg.subject.as_deref().map($crate::thread::subject_key).unwrap_or_default();
+                    if policy.subject_matching && !key.is_empty() {
+                        let row: Option<(String, String)> = sqlx::query_as(
+                            "SELECT id, status FROM conversations
+                              WHERE channel_id = $1 AND contact_id = $2 AND subject_key = $3 AND last_message_at >= $4
+                              ORDER BY last_message_at DESC, id DESC LIMIT 1",
+                        )
+                        .bind(channel.to_string())
+                        .bind(contact.to_string())
+                        .bind(key)
+                        .bind(now.saturating_sub(policy.subject_window_ms))
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        facts.by_subject = candidate(row)?;
+                    }
+                } else {
+                    let row: Option<(String, String)> = sqlx::query_as(
+                        "SELECT id, status FROM conversations
+                          WHERE channel_id = $1 AND contact_id = $2 AND status IN ('open', 'spam')
+                          ORDER BY last_message_at DESC, id DESC LIMIT 1",
+                    )
+                    .bind(channel.to_string())
+                    .bind(contact.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    facts.latest_active = candidate(row)?;
+                }
+                Ok(facts)
+            }
+
+            /// A parent arriving after its replies adopts them: conversations holding
+            /// messages that refer to `provider_id` merge into `into` (same channel only).
+            async fn adopt_orphans(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                channel: &str,
+                provider_id: &str,
+                into: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                let orphans: Vec<String> = sqlx::query_scalar(
+                    "SELECT DISTINCT m.conversation_id FROM message_refs r JOIN messages m ON m.id = r.message_id
+                      WHERE r.channel_id = $1 AND r.ref = $2 AND m.conversation_id <> $3",
+                )
+                .bind(channel.to_string())
+                .bind(provider_id.to_string())
+                .bind(into.to_string())
+                .fetch_all(&mut *conn)
+                .await?;
+                for orphan in orphans {
+                    for sql in [
+                        "UPDATE messages SET conversation_id = $1 WHERE conversation_id = $2",
+                        "UPDATE audit_log SET conversation_id = $1 WHERE conversation_id = $2",
+                        "INSERT INTO participants (conversation_id, tenant_id, kind, ref_id, unread_count, last_read_at, joined_at)
+                           SELECT $1, tenant_id, kind, ref_id, unread_count, last_read_at, joined_at FROM participants WHERE conversation_id = $2
+                         ON CONFLICT (conversation_id, kind, ref_id) DO UPDATE SET unread_count = participants.unread_count + excluded.unread_count",
+                        "DELETE FROM participants WHERE conversation_id = $2",
+                    ] {
+                        sqlx::query(sql).bind(into.to_string()).bind(orphan.clone()).execute(&mut *conn).await?;
+                    }
+                    sqlx::query(
+                        "UPDATE conversations SET
+                            message_count = message_count + (SELECT message_count FROM conversations WHERE id = $2),
+                            unread_count = unread_count + (SELECT unread_count FROM conversations WHERE id = $2),
+                            last_message_at = (SELECT MAX(created_at) FROM messages WHERE conversation_id = $1),
+                            updated_at = $3
+                          WHERE id = $1",
+                    )
+                    .bind(into.to_string())
+                    .bind(orphan.clone())
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query("DELETE FROM conversations WHERE id = $1")
+                        .bind(orphan.clone())
+                        .execute(&mut *conn)
+                        .await?;
+                    Self::insert_event(
+                        conn,
+                        tenant,
+                        "conversation.merged",
+                        serde_json::json!({ "merged_conversation_id": orphan, "into_conversation_id": into }),
+                        now,
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use impl_threading_queries;

@@ -1,0 +1,113 @@
+//! Loading API views: conversations with their contact identities, messages with their
+//! attachments and reactions (batched by `IN` lists, not one query per row).
+
+macro_rules! impl_view_queries {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            async fn identities_of(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                contacts: &[&str],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::rows::IdentityRow>> {
+                if contacts.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT contact_id, kind, value, opted_out_at FROM contact_identities WHERE tenant_id = ",
+                );
+                qb.push_bind(tenant.to_string());
+                qb.push(" AND contact_id IN (");
+                let mut list = qb.separated(", ");
+                for c in contacts {
+                    list.push_bind(c.to_string());
+                }
+                list.push_unseparated(") ORDER BY kind, value");
+                Ok(qb.build_query_as().fetch_all(&mut *conn).await?)
+            }
+
+            async fn attachments_of(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                messages: &[&str],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::AttachmentView>> {
+                if messages.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new($crate::store::rows::attachment_select!());
+                qb.push(" WHERE message_id IN (");
+                let mut list = qb.separated(", ");
+                for m in messages {
+                    list.push_bind(m.to_string());
+                }
+                list.push_unseparated(") ORDER BY created_at, id");
+                let rows: Vec<$crate::store::rows::AttachmentRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn reactions_of(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                messages: &[&str],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::ReactionView>> {
+                if messages.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT message_id, sender, emoji, updated_at FROM reactions WHERE message_id IN (",
+                );
+                let mut list = qb.separated(", ");
+                for m in messages {
+                    list.push_bind(m.to_string());
+                }
+                list.push_unseparated(") ORDER BY updated_at, sender");
+                Ok(qb.build_query_as().fetch_all(&mut *conn).await?)
+            }
+
+            async fn conversation_view(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                id: &str,
+            ) -> $crate::store::StoreResult<$crate::store::ConversationView> {
+                let row: Option<$crate::store::rows::ConversationRow> = sqlx::query_as(concat!(
+                    $crate::store::rows::conversation_select!(),
+                    "WHERE c.id = $1 AND c.tenant_id = $2"
+                ))
+                .bind(id.to_string())
+                .bind(tenant.to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+                let row = row.ok_or($crate::store::StoreError::NotFound)?;
+                let identities = Self::identities_of(conn, tenant, &[row.contact_id.as_str()]).await?;
+                Ok(row.into_view(&identities))
+            }
+
+            async fn message_view(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                id: &str,
+            ) -> $crate::store::StoreResult<$crate::store::MessageView> {
+                let row: Option<$crate::store::rows::MessageRow> =
+                    sqlx::query_as(concat!($crate::store::rows::message_select!(), "WHERE id = $1 AND tenant_id = $2"))
+                        .bind(id.to_string())
+                        .bind(tenant.to_string())
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                let row = row.ok_or($crate::store::StoreError::NotFound)?;
+                let attachments = Self::attachments_of(conn, &[row.id.as_str()]).await?;
+                let reactions = Self::reactions_of(conn, &[row.id.as_str()]).await?;
+                Ok(row.into_view(&attachments, &reactions))
+            }
+
+            async fn message_by_key(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                key: &str,
+            ) -> $crate::store::StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT id FROM messages WHERE tenant_id = $1 AND idempotency_key = $2")
+                    .bind(tenant.to_string())
+                    .bind(key.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?)
+            }
+        }
+    };
+}
+pub(crate) use impl_view_queries;

@@ -1,0 +1,175 @@
+//! Email threading: References and In-Reply-To, reply tokens, same-contact subject matching, the closed-conversation policy, and parents adopting earlier replies.
+
+use crate::support::*;
+use std::sync::Arc;
+use switchboard_core::model::*;
+use switchboard_core::store::*;
+
+store_tests!(
+    email_threads_by_references_token_and_subject,
+    parent_arriving_late_adopts_its_replies,
+);
+
+async fn stored(store: &Arc<dyn Store>, m: InboundMessage) -> (String, bool) {
+    let key = format!("mail:{}", m.provider_message_id);
+    match store
+        .ingest_message(&channel("t1", "mail1"), &journal(&key), &m)
+        .await
+        .expect("ingest")
+    {
+        IngestOutcome::Stored {
+            conversation_id,
+            created_conversation,
+            ..
+        } => (conversation_id, created_conversation),
+        IngestOutcome::Duplicate => panic!("duplicate"),
+    }
+}
+
+async fn reply_token_of(store: &Arc<dyn Store>, conversation: &str) -> String {
+    // The token is not in the API view; the email connector reads it to build Reply-To.
+    store
+        .reply_token(conversation)
+        .await
+        .expect("token")
+        .expect("has token")
+}
+
+async fn email_threads_by_references_token_and_subject(store: Arc<dyn Store>) {
+    let (c1, new1) = stored(&store, mail("<a@x>", "ann@example.com", "Order 42", &[])).await;
+    assert!(new1);
+    assert_eq!(
+        stored(
+            &store,
+            mail("<b@x>", "ann@example.com", "Re: Order 42", &["<a@x>"])
+        )
+        .await,
+        (c1.clone(), false)
+    );
+    assert_eq!(
+        stored(
+            &store,
+            mail(
+                "<c@x>",
+                "bob@example.com",
+                "totally different",
+                &["<zzz@x>", "<a@x>"]
+            )
+        )
+        .await
+        .0,
+        c1,
+        "References, newest first, any sender"
+    );
+    let token = reply_token_of(&store, &c1).await;
+    let mut by_token = mail("<d@x>", "carl@example.com", "new subject", &[]);
+    by_token.thread_token = Some(token);
+    assert_eq!(stored(&store, by_token).await.0, c1, "reply token");
+    assert_eq!(
+        stored(
+            &store,
+            mail("<e@x>", "ann@example.com", "AW: RE: order 42", &[])
+        )
+        .await
+        .0,
+        c1,
+        "same contact + subject"
+    );
+    let (c2, new2) = stored(
+        &store,
+        mail("<f@x>", "ann@example.com", "Another topic", &[]),
+    )
+    .await;
+    assert!(new2 && c2 != c1, "email never joins by contact alone");
+    let (c3, _) = stored(&store, mail("<g@x>", "dora@example.com", "Order 42", &[])).await;
+    assert!(c3 != c1, "subject matching needs the same contact");
+    store.set_threading(switchboard_core::thread::ThreadingPolicy {
+        subject_matching: false,
+        ..Default::default()
+    });
+    let (c4, _) = stored(
+        &store,
+        mail("<h@x>", "ann@example.com", "Re: Order 42", &[]),
+    )
+    .await;
+    assert!(c4 != c1, "subject matching off");
+    store
+        .set_status("t1", &c1, ConversationStatus::Closed, "ann")
+        .await
+        .expect("close");
+    store.set_threading(switchboard_core::thread::ThreadingPolicy {
+        reopen_closed: false,
+        ..Default::default()
+    });
+    let (c5, _) = stored(
+        &store,
+        mail("<i@x>", "ann@example.com", "Re: Order 42", &["<a@x>"]),
+    )
+    .await;
+    assert!(
+        c5 != c1,
+        "reply to a closed conversation starts a new one when configured"
+    );
+    store.set_threading(Default::default());
+    let (c6, _) = stored(
+        &store,
+        mail("<j@x>", "ann@example.com", "Re: Order 42", &["<a@x>"]),
+    )
+    .await;
+    assert_eq!(c6, c1);
+    assert_eq!(
+        store
+            .get_conversation("t1", &c1)
+            .await
+            .expect("conv")
+            .status,
+        "open",
+        "reopened"
+    );
+}
+
+async fn parent_arriving_late_adopts_its_replies(store: Arc<dyn Store>) {
+    let (orphan, _) = stored(
+        &store,
+        mail("<child@x>", "bob@example.com", "Re: Plan", &["<parent@x>"]),
+    )
+    .await;
+    let (grandchild_conv, _) = stored(
+        &store,
+        mail(
+            "<gc@x>",
+            "bob@example.com",
+            "Re: Re: Plan",
+            &["<child@x>", "<parent@x>"],
+        ),
+    )
+    .await;
+    assert_eq!(grandchild_conv, orphan);
+    let (parent, created) =
+        stored(&store, mail("<parent@x>", "ann@example.com", "Plan", &[])).await;
+    assert!(created);
+    assert!(
+        matches!(
+            store.get_conversation("t1", &orphan).await,
+            Err(StoreError::NotFound)
+        ),
+        "orphan merged away"
+    );
+    let conv = store
+        .get_conversation("t1", &parent)
+        .await
+        .expect("parent conv");
+    assert_eq!(conv.message_count, 3);
+    let msgs = store
+        .list_messages("t1", &parent, &page(10))
+        .await
+        .expect("messages");
+    assert_eq!(msgs.items.len(), 3);
+    let (first, last) = store.event_bounds("t1").await.expect("bounds");
+    let events = store
+        .events_since("t1", first - 1, last)
+        .await
+        .expect("events");
+    assert!(events.iter().any(|e| e.kind == "conversation.merged"
+        && e.payload.0["into_conversation_id"] == parent.as_str()));
+}
