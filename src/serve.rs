@@ -136,6 +136,16 @@ pub async fn serve(config: Config) -> Result<()> {
         .layer(axum::middleware::from_fn(switchboard_core::metrics::track))
         .layer(TraceLayer::new_for_http());
 
+    let health_every = match config.server.health_check_secs {
+        0 => Duration::from_secs(u64::MAX / 4),
+        s => Duration::from_secs(s),
+    };
+    tokio::spawn(switchboard_core::health::run(
+        store.clone(),
+        connectors.clone(),
+        health_every,
+        shutdown.clone(),
+    ));
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         connectors.clone(),

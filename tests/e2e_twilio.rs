@@ -522,3 +522,35 @@ async fn oversized_request(base: &str, path: &str, len: usize) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_status_comes_from_provider_health_checks() {
+    let e = env().await;
+    // The Twilio channel reaches its (fake) API; the WhatsApp channel's Graph API is a
+    // closed port in this configuration.
+    let channels = eventually(15, || async {
+        let (_, body) = e
+            .daemon
+            .api(Method::GET, "/api/v1/channels", &e.admin, None)
+            .await;
+        let items = body["items"].as_array()?.clone();
+        let status = |id: &str| {
+            items
+                .iter()
+                .find(|c| c["id"] == id)
+                .map(|c| c["status"].clone())
+        };
+        (status("acme-sms")? == "active" && status("acme-wa")? == "error").then_some(items)
+    })
+    .await;
+    let wa = channels
+        .iter()
+        .find(|c| c["id"] == "acme-wa")
+        .expect("wa channel");
+    let error = wa["last_error"].as_str().unwrap_or_default();
+    assert!(!error.is_empty(), "{wa}");
+    assert!(
+        !error.contains("EAAG-test-access-token"),
+        "no secrets in errors: {error}"
+    );
+}

@@ -10,6 +10,7 @@ pub mod blob;
 pub mod config;
 pub mod connector;
 pub mod events;
+pub mod health;
 pub mod ingest;
 pub mod metrics;
 pub mod model;

@@ -66,6 +66,7 @@ impl FakeTwilio {
         *state.media.lock().expect("lock") = b"\x89PNG\r\n\x1a\nfake-png-bytes".to_vec();
         let app = Router::new()
             .route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages))
+            .route("/2010-04-01/Accounts/{file}", get(account))
             .route(
                 "/2010-04-01/Accounts/{sid}/Messages/{msg}/Media/{media}",
                 get(media_redirect),
@@ -171,6 +172,26 @@ async fn messages(
         })),
     )
         .into_response()
+}
+
+/// `GET /2010-04-01/Accounts/{AccountSid}.json`: the account, as the health check reads it.
+async fn account(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    let ok = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(expected_basic().as_str());
+    match file.strip_suffix(".json") {
+        Some(sid) if ok && sid == ACCOUNT_SID => axum::Json(json!({
+            "sid": sid, "status": "active", "type": "Full", "friendly_name": "test account"
+        }))
+        .into_response(),
+        Some(_) if ok => StatusCode::NOT_FOUND.into_response(),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"code": 20003, "message": "Authenticate", "status": 401})),
+        )
+            .into_response(),
+    }
 }
 
 async fn media_redirect(

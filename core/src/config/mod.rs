@@ -48,6 +48,8 @@ pub struct ServerConfig {
     pub max_webhook_body_bytes: usize,
     pub log_format: LogFormat,
     pub shutdown_grace_secs: u64,
+    /// Seconds between provider health checks of every channel (0: only at start-up).
+    pub health_check_secs: u64,
 }
 
 impl ServerConfig {
