@@ -69,6 +69,17 @@ pub trait IngestStore: Send + Sync {
         msg: &InboundMessage,
     ) -> StoreResult<IngestOutcome>;
 
+    /// Ingests a batch of fetched mail and moves the folder's cursor in the same
+    /// transaction, so a cursor never passes a message that is not stored. Each item is
+    /// deduplicated like [`IngestStore::ingest_message`]. A new UIDVALIDITY replaces the
+    /// position (the caller resyncs; duplicates are caught by their journal keys).
+    async fn ingest_mail_batch(
+        &self,
+        channel: &ChannelRef,
+        position: &FolderPosition,
+        items: &[(JournalEntry, InboundMessage)],
+    ) -> StoreResult<Vec<IngestOutcome>>;
+
     /// Journals and applies one delivery status report, forward-only.
     async fn ingest_status(
         &self,

@@ -6,36 +6,37 @@
 
 macro_rules! impl_ingest_store {
     ($store:ty, $db:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::IngestStore for $store {
-            async fn ingest_message(
+        impl $store {
+            /// Applies one inbound message within the caller's transaction. `None` means a
+            /// concurrent delivery of the same message won a race after this one had begun
+            /// writing: the caller must roll back (the whole transaction, or its savepoint).
+            async fn ingest_one(
                 &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
                 ch: &$crate::store::ChannelRef,
                 journal: &$crate::store::JournalEntry,
                 msg: &$crate::model::InboundMessage,
-            ) -> $crate::store::StoreResult<$crate::store::IngestOutcome> {
+                now: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::store::IngestOutcome>> {
                 use $crate::store::IngestOutcome;
                 use $crate::thread::ThreadDecision;
-                let now = $crate::model::now_millis();
-                let mut tx = self.writer().begin().await?;
-                if !Self::journal_insert(&mut tx, ch, journal, now).await? {
-                    return Ok(IngestOutcome::Duplicate);
+                if !Self::journal_insert(&mut *conn, ch, journal, now).await? {
+                    return Ok(Some(IngestOutcome::Duplicate));
                 }
                 let known: Option<String> = sqlx::query_scalar(
                     "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2",
                 )
                 .bind(&ch.channel_id)
                 .bind(&msg.provider_message_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
                 if known.is_some() {
                     // The same message under another delivery key: keep the journal row only.
-                    tx.commit().await?;
-                    return Ok(IngestOutcome::Duplicate);
+                    return Ok(Some(IngestOutcome::Duplicate));
                 }
-                let contact = Self::resolve_contact(&mut tx, &ch.tenant_id, &msg.from, msg.from_name.as_deref(), now).await?;
+                let contact = Self::resolve_contact(&mut *conn, &ch.tenant_id, &msg.from, msg.from_name.as_deref(), now).await?;
                 if let Some(lock) = Self::DIALECT.lock_contact {
-                    sqlx::query(lock).bind(&contact).execute(&mut *tx).await?;
+                    sqlx::query(lock).bind(&contact).execute(&mut *conn).await?;
                 }
                 match msg.consent {
                     Some($crate::model::Consent::OptOut) | Some($crate::model::Consent::OptIn) => {
@@ -45,13 +46,13 @@ macro_rules! impl_ingest_store {
                             .bind(&ch.tenant_id)
                             .bind(msg.from.kind.as_str())
                             .bind(&msg.from.value)
-                            .execute(&mut *tx)
+                            .execute(&mut *conn)
                             .await?;
                     }
                     None => {}
                 }
                 let policy = self.threading();
-                let facts = Self::thread_facts(&mut tx, &ch.channel_id, &contact, msg, &policy, now).await?;
+                let facts = Self::thread_facts(&mut *conn, &ch.channel_id, &contact, msg, &policy, now).await?;
                 let decision = $crate::thread::decide_with(&facts, &msg.flags, &policy);
                 let quiet = $crate::thread::is_quiet(&msg.flags);
                 let spam = $crate::thread::is_spam(&msg.flags);
@@ -61,7 +62,7 @@ macro_rules! impl_ingest_store {
                             sqlx::query("UPDATE conversations SET status = $1 WHERE id = $2")
                                 .bind(status.as_str())
                                 .bind(&conversation_id)
-                                .execute(&mut *tx)
+                                .execute(&mut *conn)
                                 .await?;
                         }
                         (conversation_id, false)
@@ -84,7 +85,7 @@ macro_rules! impl_ingest_store {
                         .bind(&msg.from.value)
                         .bind(msg.subject.as_deref().map($crate::thread::subject_key))
                         .bind($crate::thread::new_reply_token())
-                        .execute(&mut *tx)
+                        .execute(&mut *conn)
                         .await?;
                         sqlx::query(
                             "INSERT INTO participants (conversation_id, tenant_id, kind, ref_id, joined_at) VALUES ($1, $2, 'contact', $3, $4)",
@@ -93,7 +94,7 @@ macro_rules! impl_ingest_store {
                         .bind(&ch.tenant_id)
                         .bind(&contact)
                         .bind(now)
-                        .execute(&mut *tx)
+                        .execute(&mut *conn)
                         .await?;
                         (id, true)
                     }
@@ -128,22 +129,21 @@ macro_rules! impl_ingest_store {
                 .bind(msg.reply_to.first().cloned())
                 .bind(msg.sent_at)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
                 if inserted.rows_affected() == 0 {
                     // Lost a race with a concurrent delivery of the same message.
-                    tx.rollback().await?;
-                    return Ok(IngestOutcome::Duplicate);
+                    return Ok(None);
                 }
                 for r in msg.reply_to.iter().take(100) {
                     sqlx::query("INSERT INTO message_refs (message_id, channel_id, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                         .bind(&message_id)
                         .bind(&ch.channel_id)
                         .bind(r.clone())
-                        .execute(&mut *tx)
+                        .execute(&mut *conn)
                         .await?;
                 }
-                Self::adopt_orphans(&mut tx, &ch.tenant_id, &ch.channel_id, &msg.provider_message_id, &conversation_id, now).await?;
+                Self::adopt_orphans(&mut *conn, &ch.tenant_id, &ch.channel_id, &msg.provider_message_id, &conversation_id, now).await?;
                 for a in &msg.attachments {
                     let attachment_id = $crate::model::new_id();
                     let state = if a.source.is_some() { "pending" } else { "failed" };
@@ -161,10 +161,10 @@ macro_rules! impl_ingest_store {
                     .bind(state)
                     .bind(a.source.is_none().then(|| "no source to fetch from".to_string()))
                     .bind(now)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
                     if a.source.is_some() {
-                        Self::insert_job(&mut tx, &ch.tenant_id, $crate::store::JobKind::FetchMedia, &attachment_id, &ch.channel_id, now).await?;
+                        Self::insert_job(&mut *conn, &ch.tenant_id, $crate::store::JobKind::FetchMedia, &attachment_id, &ch.channel_id, now).await?;
                     }
                 }
                 let bump: i64 = if quiet { 0 } else { 1 };
@@ -176,12 +176,12 @@ macro_rules! impl_ingest_store {
                 .bind(bump)
                 .bind(now)
                 .bind(&conversation_id)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
                 if bump > 0 {
                     sqlx::query("UPDATE participants SET unread_count = unread_count + 1 WHERE conversation_id = $1 AND kind = 'staff'")
                         .bind(&conversation_id)
-                        .execute(&mut *tx)
+                        .execute(&mut *conn)
                         .await?;
                 }
                 let ids = serde_json::json!({
@@ -190,17 +190,88 @@ macro_rules! impl_ingest_store {
                     "channel_id": ch.channel_id,
                 });
                 if created {
-                    Self::insert_event(&mut tx, &ch.tenant_id, "conversation.created", ids.clone(), now).await?;
+                    Self::insert_event(&mut *conn, &ch.tenant_id, "conversation.created", ids.clone(), now).await?;
                 } else {
-                    Self::insert_event(&mut tx, &ch.tenant_id, "conversation.updated", ids.clone(), now).await?;
+                    Self::insert_event(&mut *conn, &ch.tenant_id, "conversation.updated", ids.clone(), now).await?;
                 }
-                Self::insert_event(&mut tx, &ch.tenant_id, "message.created", ids, now).await?;
-                tx.commit().await?;
-                Ok(IngestOutcome::Stored {
+                Self::insert_event(&mut *conn, &ch.tenant_id, "message.created", ids, now).await?;
+                Ok(Some(IngestOutcome::Stored {
                     message_id,
                     conversation_id,
                     created_conversation: created,
-                })
+                }))
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::IngestStore for $store {
+            async fn ingest_message(
+                &self,
+                ch: &$crate::store::ChannelRef,
+                journal: &$crate::store::JournalEntry,
+                msg: &$crate::model::InboundMessage,
+            ) -> $crate::store::StoreResult<$crate::store::IngestOutcome> {
+                let now = $crate::model::now_millis();
+                let mut tx = self.writer().begin().await?;
+                match self.ingest_one(&mut tx, ch, journal, msg, now).await? {
+                    Some(outcome) => {
+                        tx.commit().await?;
+                        Ok(outcome)
+                    }
+                    None => {
+                        tx.rollback().await?;
+                        Ok($crate::store::IngestOutcome::Duplicate)
+                    }
+                }
+            }
+
+            async fn ingest_mail_batch(
+                &self,
+                ch: &$crate::store::ChannelRef,
+                position: &$crate::store::FolderPosition,
+                items: &[($crate::store::JournalEntry, $crate::model::InboundMessage)],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::IngestOutcome>> {
+                let now = $crate::model::now_millis();
+                let mut tx = self.writer().begin().await?;
+                let mut outcomes = Vec::with_capacity(items.len());
+                for (journal, msg) in items {
+                    // A savepoint per message: a lost race undoes only that message.
+                    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                    match self.ingest_one(&mut sp, ch, journal, msg, now).await? {
+                        Some(outcome) => {
+                            sp.commit().await?;
+                            outcomes.push(outcome);
+                        }
+                        None => {
+                            sp.rollback().await?;
+                            outcomes.push($crate::store::IngestOutcome::Duplicate);
+                        }
+                    }
+                }
+                let stored = outcomes.iter().filter(|o| matches!(o, $crate::store::IngestOutcome::Stored { .. })).count();
+                // The cursor moves in the same transaction as the messages it covers.
+                sqlx::query(
+                    "INSERT INTO sync_cursors (channel_id, folder, uidvalidity, last_uid, highestmodseq, seen, stored)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (channel_id, folder) DO UPDATE SET
+                        last_uid = CASE WHEN sync_cursors.uidvalidity = excluded.uidvalidity
+                                        AND sync_cursors.last_uid > excluded.last_uid
+                                        THEN sync_cursors.last_uid ELSE excluded.last_uid END,
+                        uidvalidity = excluded.uidvalidity,
+                        highestmodseq = COALESCE(excluded.highestmodseq, sync_cursors.highestmodseq),
+                        seen = sync_cursors.seen + excluded.seen, stored = sync_cursors.stored + excluded.stored",
+                )
+                .bind(&ch.channel_id)
+                .bind(&position.folder)
+                .bind(position.uidvalidity)
+                .bind(position.last_uid)
+                .bind(position.highestmodseq)
+                .bind(i64::try_from(items.len()).unwrap_or(i64::MAX))
+                .bind(i64::try_from(stored).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(outcomes)
             }
 
             async fn ingest_status(

@@ -28,27 +28,20 @@ macro_rules! impl_sync_store {
                     .await?;
                 let tenant = tenant.ok_or($crate::store::StoreError::NotFound)?;
                 sqlx::query(
-                    "INSERT INTO sync_cursors (channel_id, folder, uidvalidity, last_uid, highestmodseq, last_run_at, last_success_at,
-                                               last_error, seen, stored, backlog_total, backlog_done)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                    "INSERT INTO sync_cursors (channel_id, folder, uidvalidity, last_uid, last_run_at, last_success_at,
+                                               last_error, backlog_total, backlog_done)
+                     VALUES ($1, $2, 0, 0, $3, $4, $5, $6, $7)
                      ON CONFLICT (channel_id, folder) DO UPDATE SET
-                        uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid,
-                        highestmodseq = excluded.highestmodseq, last_run_at = excluded.last_run_at,
+                        last_run_at = excluded.last_run_at,
                         last_success_at = COALESCE(excluded.last_success_at, sync_cursors.last_success_at),
                         last_error = excluded.last_error,
-                        seen = sync_cursors.seen + excluded.seen, stored = sync_cursors.stored + excluded.stored,
                         backlog_total = excluded.backlog_total, backlog_done = excluded.backlog_done",
                 )
                 .bind(&run.channel_id)
                 .bind(&run.folder)
-                .bind(run.uidvalidity)
-                .bind(run.last_uid)
-                .bind(run.highestmodseq)
                 .bind(now)
                 .bind(run.error.is_none().then_some(now))
                 .bind(run.error.clone())
-                .bind(run.seen)
-                .bind(run.stored)
                 .bind(run.backlog_total)
                 .bind(run.backlog_done)
                 .execute(&mut *tx)

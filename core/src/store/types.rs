@@ -506,18 +506,24 @@ pub struct SyncState {
     pub backlog_done: i64,
 }
 
-/// The outcome of one sync run of a folder.
-#[derive(Debug, Clone, Default)]
-pub struct SyncRun {
-    pub channel_id: String,
+/// Where a folder's sync stands after a batch: the mailbox's UIDVALIDITY, the highest UID
+/// covered, and HIGHESTMODSEQ where the server has CONDSTORE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderPosition {
     pub folder: String,
     pub uidvalidity: i64,
     pub last_uid: i64,
     pub highestmodseq: Option<i64>,
+}
+
+/// The outcome of one sync run of a folder (its position and counters move with the
+/// batches it ingested, see `IngestStore::ingest_mail_batch`).
+#[derive(Debug, Clone, Default)]
+pub struct SyncRun {
+    pub channel_id: String,
+    pub folder: String,
     /// `None` for a successful run.
     pub error: Option<String>,
-    pub seen: i64,
-    pub stored: i64,
     pub backlog_total: i64,
     pub backlog_done: i64,
 }

@@ -6,6 +6,7 @@ use switchboard_core::model::*;
 use switchboard_core::store::*;
 
 store_tests!(
+    mail_batches_move_the_cursor_with_their_messages,
     email_threads_by_references_token_and_subject,
     parent_arriving_late_adopts_its_replies,
 );
@@ -172,4 +173,62 @@ async fn parent_arriving_late_adopts_its_replies(store: Arc<dyn Store>) {
         .expect("events");
     assert!(events.iter().any(|e| e.kind == "conversation.merged"
         && e.payload.0["into_conversation_id"] == parent.as_str()));
+}
+
+async fn mail_batches_move_the_cursor_with_their_messages(store: Arc<dyn Store>) {
+    let ch = channel("t1", "mail1");
+    let item = |id: &str| {
+        (
+            journal(&format!("mail:{id}")),
+            mail(id, "ann@example.com", "Order", &[]),
+        )
+    };
+    let pos = |uidvalidity: i64, last_uid: i64| FolderPosition {
+        folder: "INBOX".into(),
+        uidvalidity,
+        last_uid,
+        highestmodseq: None,
+    };
+    let out = store
+        .ingest_mail_batch(
+            &ch,
+            &pos(1, 3),
+            &[item("<m1@x>"), item("<m2@x>"), item("<m1@x>")],
+        )
+        .await
+        .expect("batch");
+    assert!(matches!(out[0], IngestOutcome::Stored { .. }));
+    assert!(matches!(out[1], IngestOutcome::Stored { .. }));
+    assert_eq!(
+        out[2],
+        IngestOutcome::Duplicate,
+        "a duplicate inside a batch"
+    );
+    let state = |store: Arc<dyn Store>| async move {
+        store.sync_states(Some("t1")).await.expect("states")[0].clone()
+    };
+    let s = state(store.clone()).await;
+    assert_eq!((s.uidvalidity, s.last_uid, s.seen, s.stored), (1, 3, 3, 2));
+    // A late batch never moves the cursor back within one UIDVALIDITY...
+    store
+        .ingest_mail_batch(&ch, &pos(1, 2), &[])
+        .await
+        .expect("empty batch");
+    assert_eq!(state(store.clone()).await.last_uid, 3);
+    // ...but a new UIDVALIDITY replaces the position, and re-fetched mail is not duplicated.
+    let out = store
+        .ingest_mail_batch(
+            &ch,
+            &pos(2, 5),
+            &[item("<m1@x>"), item("<m2@x>"), item("<m3@x>")],
+        )
+        .await
+        .expect("resync");
+    assert_eq!(
+        out[..2],
+        [IngestOutcome::Duplicate, IngestOutcome::Duplicate]
+    );
+    assert!(matches!(out[2], IngestOutcome::Stored { .. }));
+    let s = state(store.clone()).await;
+    assert_eq!((s.uidvalidity, s.last_uid, s.stored), (2, 5, 3));
 }

@@ -180,38 +180,51 @@ async fn tokens_create_find_revoke(store: Arc<dyn Store>) {
 }
 
 async fn sync_runs_are_recorded_per_folder(store: Arc<dyn Store>) {
-    let run = |error: Option<&str>, last_uid: i64| SyncRun {
-        channel_id: "mail1".into(),
+    let ch = channel("t1", "mail1");
+    let position = FolderPosition {
         folder: "INBOX".into(),
         uidvalidity: 7,
-        last_uid,
+        last_uid: 10,
         highestmodseq: Some(99),
+    };
+    let items: Vec<(JournalEntry, InboundMessage)> = ["<s1@x>", "<s2@x>"]
+        .iter()
+        .map(|id| {
+            (
+                journal(&format!("mail:{id}")),
+                mail(id, "ann@example.com", "hi", &[]),
+            )
+        })
+        .collect();
+    store
+        .ingest_mail_batch(&ch, &position, &items)
+        .await
+        .expect("batch");
+    let run = |error: Option<&str>| SyncRun {
+        channel_id: "mail1".into(),
+        folder: "INBOX".into(),
         error: error.map(str::to_string),
-        seen: 10,
-        stored: 4,
         backlog_total: 100,
         backlog_done: 10,
     };
+    store.record_sync_run(&run(None)).await.expect("first run");
     store
-        .record_sync_run(&run(None, 10))
-        .await
-        .expect("first run");
-    store
-        .record_sync_run(&run(Some("connection reset"), 10))
+        .record_sync_run(&run(Some("connection reset")))
         .await
         .expect("failed run");
     let states = store.sync_states(Some("t1")).await.expect("states");
     assert_eq!(states.len(), 1);
     let s = &states[0];
     assert_eq!(
-        (s.uidvalidity, s.last_uid, s.seen, s.stored),
-        (7, 10, 20, 8)
+        (s.uidvalidity, s.last_uid, s.highestmodseq, s.seen, s.stored),
+        (7, 10, Some(99), 2, 2)
     );
     assert_eq!(s.last_error.as_deref(), Some("connection reset"));
     assert!(
         s.last_success_at.is_some(),
         "a failed run keeps the last success"
     );
+    assert_eq!((s.backlog_total, s.backlog_done), (100, 10));
     assert!(
         store
             .sync_states(Some("t2"))
@@ -219,11 +232,27 @@ async fn sync_runs_are_recorded_per_folder(store: Arc<dyn Store>) {
             .expect("other tenant")
             .is_empty()
     );
+    let channels = store.list_channels("t1").await.expect("channels");
+    let mail_channel = channels
+        .iter()
+        .find(|c| c.id == "mail1")
+        .expect("mail channel");
+    assert_eq!(
+        mail_channel.sync.len(),
+        1,
+        "the channels API shows the folder's sync state"
+    );
+    assert!(
+        channels
+            .iter()
+            .filter(|c| c.id != "mail1")
+            .all(|c| c.sync.is_empty())
+    );
     assert!(matches!(
         store
             .record_sync_run(&SyncRun {
                 channel_id: "nope".into(),
-                ..run(None, 1)
+                ..run(None)
             })
             .await,
         Err(StoreError::NotFound)
