@@ -8,7 +8,8 @@
 
 use crate::model::{Consent, Flag, InboundMessage, ReactionUpdate, StatusUpdate};
 use crate::store::{
-    ChannelRef, IngestOutcome, JournalEntry, ReactionOutcome, StatusOutcome, Store, StoreError,
+    ChannelRef, FolderPosition, IngestOutcome, JournalEntry, ReactionOutcome, StatusOutcome,
+    Store, StoreError,
 };
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -71,6 +72,36 @@ impl Ingest {
         }
         tracing::debug!(channel = %self.channel.channel_id, key = %journal.idempotency_key, ?outcome, "ingested message");
         Ok(outcome)
+    }
+
+    /// Stores a batch of fetched mail and moves the folder's cursor with it, in one
+    /// transaction: the cursor never passes a message that is not stored. Invalid items
+    /// (no Message-ID, no sender) are refused before anything is written.
+    pub async fn mail_batch(
+        &self,
+        position: &FolderPosition,
+        mut items: Vec<(JournalEntry, InboundMessage)>,
+    ) -> Result<Vec<IngestOutcome>, IngestError> {
+        for (journal, msg) in &mut items {
+            validate(journal, msg)?;
+            apply_consent_flags(msg);
+        }
+        let outcomes = self
+            .store
+            .ingest_mail_batch(&self.channel, position, &items)
+            .await?;
+        let channel = self.channel.channel_id.clone();
+        let stored = outcomes
+            .iter()
+            .filter(|o| matches!(o, IngestOutcome::Stored { .. }))
+            .count();
+        metrics::counter!(crate::metrics::INGESTED, "channel" => channel.clone()).increment(stored as u64);
+        metrics::counter!(crate::metrics::DUPLICATES, "channel" => channel, "kind" => "message")
+            .increment((outcomes.len() - stored) as u64);
+        if stored > 0 && items.iter().any(|(_, m)| !m.attachments.is_empty()) {
+            self.jobs.notify_one();
+        }
+        Ok(outcomes)
     }
 
     /// Applies one delivery status report (forward-only) exactly once.
