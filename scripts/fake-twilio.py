@@ -38,6 +38,16 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_GET(self):
+        # The account resource Switchboard's channel health check reads.
+        sid = self.path.rsplit("/", 1)[-1].removesuffix(".json")
+        data = json.dumps({"sid": sid, "status": "active", "type": "Full"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def log_message(self, *args):
         pass
 
