@@ -1,6 +1,7 @@
 //! The `switchboard` daemon binary: command line, configuration, wiring and shutdown.
 //! Everything with behaviour lives in `switchboard-core` and the connector crates; this
 //! binary only chooses and connects them.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod channels;
 mod cli;

@@ -8,8 +8,8 @@
 
 use crate::model::{Consent, Flag, InboundMessage, ReactionUpdate, StatusUpdate};
 use crate::store::{
-    ChannelRef, FolderPosition, IngestOutcome, JournalEntry, ReactionOutcome, StatusOutcome,
-    Store, StoreError,
+    ChannelRef, FolderPosition, IngestOutcome, JournalEntry, ReactionOutcome, StatusOutcome, Store,
+    StoreError,
 };
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -95,7 +95,8 @@ impl Ingest {
             .iter()
             .filter(|o| matches!(o, IngestOutcome::Stored { .. }))
             .count();
-        metrics::counter!(crate::metrics::INGESTED, "channel" => channel.clone()).increment(stored as u64);
+        metrics::counter!(crate::metrics::INGESTED, "channel" => channel.clone())
+            .increment(stored as u64);
         metrics::counter!(crate::metrics::DUPLICATES, "channel" => channel, "kind" => "message")
             .increment((outcomes.len() - stored) as u64);
         if stored > 0 && items.iter().any(|(_, m)| !m.attachments.is_empty()) {

@@ -3,6 +3,7 @@
 //!
 //! Connectors depend on this crate and never the reverse; only this crate touches the
 //! database. A connector gets a [`connector::ConnectorContext`], never a pool.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
 pub mod auth;

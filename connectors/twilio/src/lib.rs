@@ -9,6 +9,7 @@
 //!
 //! Configuration (one `[[channels]]` entry with `type = "twilio"`) is parsed and validated by
 //! [`settings`]; [`validate`] is the validator core's configuration loader calls.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod form;
 pub mod normalize;

@@ -12,6 +12,7 @@
 //!
 //! Configuration (one `[[channels]]` entry with `type = "whatsapp"`) is parsed and validated
 //! by [`settings`]; [`validate`] is the validator core's configuration loader calls.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod normalize;
 pub mod settings;
