@@ -210,7 +210,11 @@ pub fn selected(msg: &Message<'_>) -> Map<String, Value> {
     let mut out = Map::new();
     for h in msg.headers() {
         let name = h.name.as_str().to_ascii_lowercase();
-        if !KEPT.contains(&name.as_str()) && !KEPT_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        // RFC 5322 field names are printable ASCII; anything else is not a header.
+        let well_formed = name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        let wanted =
+            KEPT.contains(&name.as_str()) || KEPT_PREFIXES.iter().any(|p| name.starts_with(p));
+        if !well_formed || !wanted {
             continue;
         }
         let value = Value::String(text_value(raw_value(msg, h)));

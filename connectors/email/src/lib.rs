@@ -13,6 +13,7 @@
 //! - [`flags`]: spam, auto-reply, bounce, feedback and loop verdicts; [`bounce`] and
 //!   [`dsn_text`] read delivery status reports.
 //! - [`mbox`]: splitting mbox files.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod attachments;
 pub mod bounce;

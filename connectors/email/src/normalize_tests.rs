@@ -126,3 +126,11 @@ fn ids_with_control_characters_are_not_ids() {
     let json = serde_json::to_string(&p).expect("json");
     assert!(!json.contains("\\u0000"), "{json}");
 }
+
+#[test]
+fn header_names_with_control_characters_are_not_kept() {
+    let p = parse("From: a@example.com\nX-Spam\u{0}d: yes\nX-Spam-Flag: YES\nSubject: s\n\nb\n");
+    let json = serde_json::to_string(&p).expect("json");
+    assert!(!json.contains("\\u0000"), "{json}");
+    assert_eq!(p.message.flags, [switchboard_core::model::Flag::Spam]);
+}

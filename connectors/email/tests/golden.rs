@@ -454,3 +454,31 @@ fn truncated_and_mutated_fixtures_never_panic() {
     }
     assert!(runs > 3000, "{runs}");
 }
+
+/// A mutated fixture found by the fuzzer that trips a `debug_assert!` inside mail-parser
+/// ("Invalid part ID"): in debug builds the panic is caught and the message falls back to its
+/// raw text; release builds (no debug assertions) parse it. Either way nothing is lost.
+#[test]
+fn a_parser_panic_falls_back_to_the_raw_text() {
+    let raw = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/parser-debug-assert.eml"),
+    )
+    .expect("test data");
+    let p = normalize(&raw, &NormalizeOptions::default());
+    if cfg!(debug_assertions) {
+        assert!(
+            p.problems.contains(&Problem::ParserPanicked),
+            "{:?}",
+            p.problems
+        );
+        assert!(
+            p.message
+                .text
+                .as_deref()
+                .is_some_and(|t| t.contains("fwd-88@example.net"))
+        );
+    } else {
+        assert!(!p.problems.contains(&Problem::ParserPanicked));
+    }
+    assert!(serde_json::to_string(&p).is_ok());
+}
