@@ -5,6 +5,9 @@
 //! its full path, and [`TwilioSettings::parse`] turns a valid table into settings.
 
 use serde::Deserialize;
+use switchboard_core::config::settings::{
+    FieldType, check_fields, deserialize_settings, key_path as join,
+};
 use switchboard_core::config::{ConfigError, Secret};
 use toml::{Table, Value};
 
@@ -71,13 +74,6 @@ const FIELDS: [(&str, FieldType); 8] = [
     ("status_callback", FieldType::Bool),
 ];
 
-#[derive(Clone, Copy)]
-enum FieldType {
-    Str,
-    Secs,
-    Bool,
-}
-
 impl TwilioSettings {
     /// Validates and parses a channel table; every error carries its full path.
     pub fn parse(settings: &Table, path: &str) -> Result<Self, Vec<ConfigError>> {
@@ -85,16 +81,7 @@ impl TwilioSettings {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut parsed: Self = serde_path_to_error::deserialize(Value::Table(settings.clone()))
-            .map_err(|e| {
-                let inner = e.path().to_string();
-                let at = if inner.is_empty() || inner == "." {
-                    path.to_string()
-                } else {
-                    join(path, &inner)
-                };
-                vec![ConfigError::new(at, e.into_inner().to_string())]
-            })?;
+        let mut parsed: Self = deserialize_settings(settings, path)?;
         parsed.api_base = parsed.api_base.trim_end_matches('/').to_string();
         Ok(parsed)
     }
@@ -109,32 +96,7 @@ impl TwilioSettings {
 
 /// Checks a Twilio channel table and returns every problem found (empty when valid).
 pub fn validate(settings: &Table, path: &str) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    for key in settings.keys() {
-        if !FIELDS.iter().any(|(k, _)| k == key) {
-            errors.push(ConfigError::new(
-                join(path, key),
-                "unknown key for a twilio channel",
-            ));
-        }
-    }
-    for (key, ty) in FIELDS {
-        if let Some(v) = settings.get(key) {
-            let ok = match ty {
-                FieldType::Str => v.is_str(),
-                FieldType::Bool => v.is_bool(),
-                FieldType::Secs => matches!(v, Value::Integer(n) if (1..=3600).contains(n)),
-            };
-            if !ok {
-                let want = match ty {
-                    FieldType::Str => "must be a string",
-                    FieldType::Bool => "must be a boolean",
-                    FieldType::Secs => "must be an integer number of seconds between 1 and 3600",
-                };
-                errors.push(ConfigError::new(join(path, key), want));
-            }
-        }
-    }
+    let mut errors = check_fields(settings, path, "twilio", &FIELDS);
     let text = |key: &str| settings.get(key).and_then(Value::as_str);
 
     match text("account_sid") {
@@ -226,14 +188,6 @@ fn is_sender(s: &str) -> bool {
     match s.strip_prefix("whatsapp:") {
         Some(number) => is_e164(number),
         None => is_e164(s) || ((3..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())),
-    }
-}
-
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_string()
-    } else {
-        format!("{prefix}.{key}")
     }
 }
 

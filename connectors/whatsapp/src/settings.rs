@@ -5,6 +5,9 @@
 //! its full path, and [`WhatsappSettings::parse`] turns a valid table into settings.
 
 use serde::Deserialize;
+use switchboard_core::config::settings::{
+    FieldType, check_fields, deserialize_settings, key_path as join,
+};
 use switchboard_core::config::{ConfigError, Secret};
 use toml::{Table, Value};
 
@@ -69,13 +72,6 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Clone, Copy)]
-enum FieldType {
-    Str,
-    Secs,
-    Bool,
-}
-
 /// The keys a WhatsApp channel accepts, with the type each must have.
 const FIELDS: [(&str, FieldType); 10] = [
     ("phone_number_id", FieldType::Str),
@@ -97,16 +93,7 @@ impl WhatsappSettings {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut parsed: Self = serde_path_to_error::deserialize(Value::Table(settings.clone()))
-            .map_err(|e| {
-                let inner = e.path().to_string();
-                let at = if inner.is_empty() || inner == "." {
-                    path.to_string()
-                } else {
-                    join(path, &inner)
-                };
-                vec![ConfigError::new(at, e.into_inner().to_string())]
-            })?;
+        let mut parsed: Self = deserialize_settings(settings, path)?;
         parsed.graph_base = parsed.graph_base.trim_end_matches('/').to_string();
         Ok(parsed)
     }
@@ -119,31 +106,7 @@ impl WhatsappSettings {
 
 /// Checks a WhatsApp channel table and returns every problem found (empty when valid).
 pub fn validate(settings: &Table, path: &str) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    for key in settings.keys() {
-        if !FIELDS.iter().any(|(k, _)| k == key) {
-            errors.push(ConfigError::new(
-                join(path, key),
-                "unknown key for a whatsapp channel",
-            ));
-        }
-    }
-    for (key, ty) in FIELDS {
-        let Some(v) = settings.get(key) else { continue };
-        let ok = match ty {
-            FieldType::Str => v.is_str(),
-            FieldType::Bool => v.is_bool(),
-            FieldType::Secs => matches!(v, Value::Integer(n) if (1..=3600).contains(n)),
-        };
-        if !ok {
-            let want = match ty {
-                FieldType::Str => "must be a string",
-                FieldType::Bool => "must be a boolean",
-                FieldType::Secs => "must be an integer number of seconds between 1 and 3600",
-            };
-            errors.push(ConfigError::new(join(path, key), want));
-        }
-    }
+    let mut errors = check_fields(settings, path, "whatsapp", &FIELDS);
     let text = |key: &str| settings.get(key).and_then(Value::as_str);
 
     for key in [
@@ -208,14 +171,6 @@ fn is_version(s: &str) -> bool {
                 .iter()
                 .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
         })
-}
-
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_string()
-    } else {
-        format!("{prefix}.{key}")
-    }
 }
 
 #[cfg(test)]

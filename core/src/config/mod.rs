@@ -8,6 +8,7 @@
 
 mod load;
 mod secret;
+pub mod settings;
 
 pub use load::{ConfigError, ConfigErrors, EnvSource, load, load_str};
 pub use secret::Secret;
