@@ -136,10 +136,8 @@ pub async fn serve(config: Config) -> Result<()> {
         .layer(axum::middleware::from_fn(switchboard_core::metrics::track))
         .layer(TraceLayer::new_for_http());
 
-    let health_every = match config.server.health_check_secs {
-        0 => Duration::from_secs(u64::MAX / 4),
-        s => Duration::from_secs(s),
-    };
+    let health_every = (config.server.health_check_secs > 0)
+        .then(|| Duration::from_secs(config.server.health_check_secs));
     tokio::spawn(switchboard_core::health::run(
         store.clone(),
         connectors.clone(),

@@ -13,11 +13,11 @@ use tokio_util::sync::CancellationToken;
 /// How long one provider check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Checks every channel now and then every `every`, until `shutdown`.
+/// Checks every channel now, then every `every` (`None`: only now), until `shutdown`.
 pub async fn run(
     store: Arc<dyn Store>,
     connectors: Arc<Connectors>,
-    every: Duration,
+    every: Option<Duration>,
     shutdown: CancellationToken,
 ) {
     let mut last: HashMap<String, Result<(), String>> = HashMap::new();
@@ -50,6 +50,7 @@ pub async fn run(
                 }
             }
         }
+        let Some(every) = every else { return };
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => return,

@@ -358,18 +358,7 @@ async fn spam(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConversationView>, ApiError> {
-    caller.require_admin()?;
-    Ok(Json(
-        state
-            .store
-            .set_status(
-                &caller.tenant,
-                &id,
-                ConversationStatus::Spam,
-                &caller.subject,
-            )
-            .await?,
-    ))
+    set_spam_status(&state, &caller, &id, ConversationStatus::Spam).await
 }
 
 /// Mark the conversation as not spam (admin only).
@@ -394,16 +383,21 @@ async fn not_spam(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConversationView>, ApiError> {
+    set_spam_status(&state, &caller, &id, ConversationStatus::Open).await
+}
+
+/// Marking spam and not-spam: admin only, any current status.
+async fn set_spam_status(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    status: ConversationStatus,
+) -> Result<Json<ConversationView>, ApiError> {
     caller.require_admin()?;
     Ok(Json(
         state
             .store
-            .set_status(
-                &caller.tenant,
-                &id,
-                ConversationStatus::Open,
-                &caller.subject,
-            )
+            .set_status(&caller.tenant, id, status, &caller.subject)
             .await?,
     ))
 }

@@ -3,7 +3,6 @@
 /// Dialect-specific statements; everything else is shared text.
 #[derive(Debug, Clone, Copy)]
 pub struct Dialect {
-    pub name: &'static str,
     /// Serializes ingest for one contact (PostgreSQL row lock). SQLite has a single writer
     /// connection, which already serializes every write transaction.
     pub lock_contact: Option<&'static str>,
@@ -59,7 +58,6 @@ macro_rules! claim_webhook_sql {
 }
 
 pub const SQLITE: Dialect = Dialect {
-    name: "sqlite",
     lock_contact: None,
     claim_job: CLAIM_JOB_SQLITE,
     notify_events: None,
@@ -68,7 +66,6 @@ pub const SQLITE: Dialect = Dialect {
 };
 
 pub const POSTGRES: Dialect = Dialect {
-    name: "postgres",
     lock_contact: Some("SELECT id FROM contacts WHERE id = $1 FOR UPDATE"),
     claim_job: CLAIM_JOB_POSTGRES,
     notify_events: Some("SELECT pg_notify('switchboard_events', $1)"),

@@ -1,7 +1,7 @@
 //! Values passed into and returned from the store: journal entries, outcomes, API views,
 //! jobs and admin records. Views serialize as the API shows them (RFC 3339 timestamps).
 
-use crate::model::{DeliveryStatus, Identity, Millis};
+use crate::model::{Identity, Millis};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -421,11 +421,6 @@ pub struct TokenRecord {
     pub tenant_id: String,
     pub name: String,
     pub role: Role,
-}
-
-/// A delivery status as stored: the status and its rank, for forward-only updates.
-pub fn status_columns(s: DeliveryStatus) -> (&'static str, i64) {
-    (s.as_str(), s.rank())
 }
 
 #[cfg(test)]
