@@ -10,13 +10,7 @@ pub fn validate(kind: ChannelKind, settings: &toml::Table, path: &str) -> Vec<Co
     match kind {
         ChannelKind::Twilio => switchboard_twilio::validate(settings, path),
         ChannelKind::Whatsapp => switchboard_whatsapp::validate(settings, path),
-        ChannelKind::Email => vec![ConfigError::new(
-            format!("{path}.type"),
-            format!(
-                "channel type {:?} is not available in this build yet",
-                kind.as_str()
-            ),
-        )],
+        ChannelKind::Email => switchboard_email::validate(settings, path),
     }
 }
 
@@ -36,6 +30,10 @@ pub fn build(
             &ch.settings,
             ctx,
         )?)),
-        ChannelKind::Email => Err(validate(ch.kind, &ch.settings, &ch.id)),
+        ChannelKind::Email => Ok(Arc::new(switchboard_email::EmailConnector::new(
+            ch.id.clone(),
+            &ch.settings,
+            ctx,
+        )?)),
     }
 }

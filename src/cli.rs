@@ -25,6 +25,16 @@ pub enum Command {
     Migrate,
     /// Load and validate the configuration, report every problem, and exit.
     CheckConfig,
+    /// Sync mailboxes (email channels) once, to completion, and exit: a first backfill,
+    /// or catching up without running the daemon.
+    Sync {
+        /// Run once and exit (the only mode; the daemon syncs continuously).
+        #[arg(long, default_value_t = true)]
+        once: bool,
+        /// Only this channel (default: every email channel).
+        #[arg(long)]
+        channel: Option<String>,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]

@@ -30,12 +30,72 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Token { command } => token(&config, command).await,
+        Command::Sync { once: _, channel } => sync(&config, channel.as_deref()).await,
         Command::TwilioSign {
             channel,
             route,
             data,
         } => twilio_sign(&config, &channel, &route, &data),
     }
+}
+
+/// `switchboard sync --once`: every email channel's folders, to completion.
+async fn sync(config: &Config, only: Option<&str>) -> Result<()> {
+    crate::logging::init(config.server.log_format);
+    let store = open_store(config).await?;
+    store.set_threading(config.threading.policy());
+    let blobs = switchboard_core::blob::BlobStore::open(&config.blobs.path)
+        .await
+        .context("opening the blob store")?;
+    let jobs = Arc::new(tokio::sync::Notify::new());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let public_url = if config.server.public_url.is_empty() {
+        format!("http://{}", config.server.listen)
+    } else {
+        config.server.public_base()
+    };
+    let connectors = crate::serve::build_connectors(
+        config,
+        &store,
+        &blobs,
+        &jobs,
+        &crate::serve::http_client()?,
+        &public_url,
+        &shutdown,
+    )?;
+    crate::serve::record_channels(config, &store, &connectors).await?;
+    if let Some(id) = only
+        && !connectors.contains_key(id)
+    {
+        bail!("no channel {id:?} in the configuration");
+    }
+    let mut ids: Vec<&String> = connectors
+        .keys()
+        .filter(|id| only.is_none_or(|o| o == *id))
+        .collect();
+    ids.sort();
+    let mut synced = 0;
+    let mut failed = 0;
+    for id in ids {
+        let Some(result) = connectors[id].sync_once().await else {
+            continue;
+        };
+        synced += 1;
+        match result {
+            Ok(summary) => println!("{id}: {summary}"),
+            Err(e) => {
+                failed += 1;
+                eprintln!("{id}: sync failed: {e}");
+            }
+        }
+    }
+    if synced == 0 {
+        bail!("no email channel to sync");
+    }
+    if failed > 0 {
+        bail!("{failed} channel(s) failed to sync");
+    }
+    Ok(())
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {

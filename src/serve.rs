@@ -16,7 +16,7 @@ use switchboard_core::connector::{Connector, ConnectorContext};
 use switchboard_core::events::EventHub;
 use switchboard_core::ingest::Ingest;
 use switchboard_core::outbox::Dispatcher;
-use switchboard_core::store::{ChannelRecord, ChannelRef};
+use switchboard_core::store::{ChannelRecord, ChannelRef, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -40,52 +40,18 @@ pub async fn serve(config: Config) -> Result<()> {
     };
     let shutdown = CancellationToken::new();
     let jobs = Arc::new(Notify::new());
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .context("building the HTTP client")?;
+    let http = http_client()?;
 
-    let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();
-    let mut errors = Vec::new();
-    for ch in &config.channels {
-        let ctx = ConnectorContext {
-            ingest: Ingest::new(
-                store.clone(),
-                ChannelRef {
-                    tenant_id: ch.tenant.clone(),
-                    channel_id: ch.id.clone(),
-                },
-                jobs.clone(),
-            ),
-            http: http.clone(),
-            public_url: public_url.clone(),
-            shutdown: shutdown.clone(),
-        };
-        match crate::channels::build(ch, ctx) {
-            Ok(c) => {
-                connectors.insert(ch.id.clone(), c);
-            }
-            Err(e) => errors.extend(e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(anyhow!("{}", ConfigErrors(errors)));
-    }
-    let records: Vec<ChannelRecord> = config
-        .channels
-        .iter()
-        .map(|ch| ChannelRecord {
-            id: ch.id.clone(),
-            tenant_id: ch.tenant.clone(),
-            kind: ch.kind.as_str().to_string(),
-            address: connectors.get(&ch.id).and_then(|c| c.address()),
-        })
-        .collect();
-    store
-        .sync_tenants_and_channels(&tenant_records(&config), &records)
-        .await
-        .context("recording channels")?;
+    let connectors = build_connectors(
+        &config,
+        &store,
+        &blobs,
+        &jobs,
+        &http,
+        &public_url,
+        &shutdown,
+    )?;
+    record_channels(&config, &store, &connectors).await?;
     let webhooks = switchboard_core::webhooks_out::Webhooks::new(&config.tenants, &config.webhooks);
     store
         .sync_webhook_endpoints(&webhooks.records())
@@ -93,6 +59,12 @@ pub async fn serve(config: Config) -> Result<()> {
         .context("recording webhook endpoints")?;
 
     let connectors = Arc::new(connectors);
+    // Connectors' own inbound work (IMAP sync loops), until shutdown.
+    let mut background = tokio::task::JoinSet::new();
+    for c in connectors.values() {
+        let c = c.clone();
+        background.spawn(async move { c.run().await });
+    }
     let events = EventHub::new(store.clone(), &config.events);
     let events_task = tokio::spawn(events.clone().run(shutdown.clone()));
     let mut app: Router = router(
@@ -186,9 +158,97 @@ pub async fn serve(config: Config) -> Result<()> {
             "webhook deliveries still in flight after {grace:?}; they are retried after restart"
         );
     }
+    if tokio::time::timeout(grace, async {
+        while background.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(
+            "mailbox syncs still running after {grace:?}; their last batch is fetched again after restart"
+        );
+    }
     let _ = events_task.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Builds every configured channel's connector; all configuration errors at once.
+pub fn build_connectors(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    blobs: &BlobStore,
+    jobs: &Arc<Notify>,
+    http: &reqwest::Client,
+    public_url: &str,
+    shutdown: &CancellationToken,
+) -> Result<HashMap<String, Arc<dyn Connector>>> {
+    let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();
+    let mut errors = Vec::new();
+    for ch in &config.channels {
+        let blocklist = config
+            .tenants
+            .iter()
+            .find(|t| t.id == ch.tenant)
+            .map(|t| t.blocklist.as_slice())
+            .unwrap_or_default();
+        let ctx = ConnectorContext {
+            ingest: Ingest::new(
+                store.clone(),
+                ChannelRef {
+                    tenant_id: ch.tenant.clone(),
+                    channel_id: ch.id.clone(),
+                },
+                jobs.clone(),
+            )
+            .with_blobs(blobs.clone())
+            .with_blocklist(blocklist),
+            http: http.clone(),
+            public_url: public_url.to_string(),
+            shutdown: shutdown.clone(),
+        };
+        match crate::channels::build(ch, ctx) {
+            Ok(c) => {
+                connectors.insert(ch.id.clone(), c);
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(anyhow!("{}", ConfigErrors(errors)));
+    }
+    Ok(connectors)
+}
+
+/// Records the configured channels (kind, address) in the database.
+pub async fn record_channels(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    connectors: &HashMap<String, Arc<dyn Connector>>,
+) -> Result<()> {
+    let records: Vec<ChannelRecord> = config
+        .channels
+        .iter()
+        .map(|ch| ChannelRecord {
+            id: ch.id.clone(),
+            tenant_id: ch.tenant.clone(),
+            kind: ch.kind.as_str().to_string(),
+            address: connectors.get(&ch.id).and_then(|c| c.address()),
+        })
+        .collect();
+    store
+        .sync_tenants_and_channels(&tenant_records(config), &records)
+        .await
+        .context("recording channels")
+}
+
+/// The shared HTTP client of the connectors.
+pub fn http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .context("building the HTTP client")
 }
 
 async fn wait_for_signal() {

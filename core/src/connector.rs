@@ -93,6 +93,16 @@ pub trait Connector: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The connector's own inbound work (IMAP sync: IDLE watchers, schedule), run by core
+    /// until the context's shutdown token fires. Webhook-fed connectors have none.
+    async fn run(&self) {}
+
+    /// Pulls everything waiting upstream once, to completion (`switchboard sync --once`),
+    /// and describes what it did; `None` when the connector pulls nothing.
+    async fn sync_once(&self) -> Option<Result<String, String>> {
+        None
+    }
+
     /// Whether the provider is reachable with the configured credentials.
     async fn healthcheck(&self) -> Result<(), String> {
         Ok(())

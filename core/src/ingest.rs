@@ -6,10 +6,11 @@
 //! flags → persist → event. The caller may acknowledge the provider (2xx) only after this
 //! returns `Ok`, which means the event is durably stored.
 
-use crate::model::{Consent, Flag, InboundMessage, ReactionUpdate, StatusUpdate};
+use crate::blob::BlobStore;
+use crate::model::{Consent, Flag, InboundMessage, ReactionUpdate, StatusUpdate, StoredContent};
 use crate::store::{
     ChannelRef, FolderPosition, IngestOutcome, JournalEntry, ReactionOutcome, StatusOutcome, Store,
-    StoreError,
+    StoreError, SyncRun,
 };
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -21,6 +22,10 @@ pub struct Ingest {
     channel: ChannelRef,
     /// Wakes the job dispatcher when ingest created work (media downloads).
     jobs: Arc<Notify>,
+    /// Where attachment bytes a connector already holds are written (email parts).
+    blobs: Option<BlobStore>,
+    /// The tenant's blocked senders, lower-cased (`@domain` entries match subdomains).
+    blocklist: Arc<[String]>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,15 @@ pub enum IngestError {
     /// Storage failed: answer 5xx so the provider retries.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Attachment bytes could not be written: answer 5xx (or retry the batch).
+    #[error("attachment storage: {0}")]
+    Blob(String),
+}
+
+impl From<crate::blob::BlobError> for IngestError {
+    fn from(e: crate::blob::BlobError) -> Self {
+        IngestError::Blob(e.to_string())
+    }
 }
 
 impl Ingest {
@@ -39,7 +53,53 @@ impl Ingest {
             store,
             channel,
             jobs,
+            blobs: None,
+            blocklist: Arc::from(Vec::new()),
         }
+    }
+
+    /// Flags messages from these senders `blocked` (addresses, numbers, `@domain`).
+    pub fn with_blocklist(mut self, entries: &[String]) -> Self {
+        self.blocklist = entries.iter().map(|e| e.trim().to_lowercase()).collect();
+        self
+    }
+
+    /// Whether the tenant blocked this sender.
+    pub fn is_blocked(&self, sender: &str) -> bool {
+        blocked(&self.blocklist, sender)
+    }
+
+    /// Lets this handle store attachment bytes that connectors hand over with a message.
+    pub fn with_blobs(mut self, blobs: BlobStore) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    fn apply_blocklist(&self, msg: &mut InboundMessage) {
+        if self.is_blocked(&msg.from.value) && !msg.flags.contains(&Flag::Blocked) {
+            msg.flags.push(Flag::Blocked);
+            msg.flags.sort();
+        }
+    }
+
+    /// Writes the bytes a connector holds to the blob store (content-addressed, so a retry
+    /// writes nothing new) before the message that refers to them is stored.
+    async fn store_contents(&self, msg: &mut InboundMessage) -> Result<(), IngestError> {
+        for a in &mut msg.attachments {
+            let Some(bytes) = a.content.take() else {
+                continue;
+            };
+            let blobs = self.blobs.as_ref().ok_or_else(|| {
+                IngestError::Blob("attachment bytes given but no blob store configured".into())
+            })?;
+            let (storage_key, sha256) = blobs.put(&bytes).await?;
+            a.stored = Some(StoredContent {
+                storage_key,
+                sha256,
+                size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+            });
+        }
+        Ok(())
     }
 
     pub fn channel(&self) -> &ChannelRef {
@@ -54,6 +114,8 @@ impl Ingest {
     ) -> Result<IngestOutcome, IngestError> {
         validate(&journal, &msg)?;
         apply_consent_flags(&mut msg);
+        self.apply_blocklist(&mut msg);
+        self.store_contents(&mut msg).await?;
         let outcome = self
             .store
             .ingest_message(&self.channel, &journal, &msg)
@@ -85,6 +147,10 @@ impl Ingest {
         for (journal, msg) in &mut items {
             validate(journal, msg)?;
             apply_consent_flags(msg);
+            self.apply_blocklist(msg);
+        }
+        for (_, msg) in &mut items {
+            self.store_contents(msg).await?;
         }
         let outcomes = self
             .store
@@ -147,6 +213,50 @@ impl Ingest {
         Ok(outcome)
     }
 
+    /// Where this channel's sync of `folder` stands (`None` before its first batch).
+    pub async fn folder_position(
+        &self,
+        folder: &str,
+    ) -> Result<Option<FolderPosition>, StoreError> {
+        self.store
+            .folder_position(&self.channel.channel_id, folder)
+            .await
+    }
+
+    /// Records a sync run (or its progress) of one of this channel's folders.
+    pub async fn record_sync_run(
+        &self,
+        folder: &str,
+        error: Option<String>,
+        backlog_total: usize,
+        backlog_done: usize,
+    ) -> Result<(), StoreError> {
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.store
+            .record_sync_run(&SyncRun {
+                channel_id: self.channel.channel_id.clone(),
+                folder: folder.to_string(),
+                error,
+                backlog_total: count(backlog_total),
+                backlog_done: count(backlog_done),
+            })
+            .await
+    }
+
+    /// Takes or renews this channel's sync lease (one replica syncs a mailbox at a time).
+    pub async fn acquire_sync_lease(&self, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        self.store
+            .acquire_sync_lease(&self.channel.channel_id, holder, ttl_ms)
+            .await
+    }
+
+    /// Gives this channel's sync lease up, if `holder` has it.
+    pub async fn release_sync_lease(&self, holder: &str) -> Result<(), StoreError> {
+        self.store
+            .release_sync_lease(&self.channel.channel_id, holder)
+            .await
+    }
+
     /// Journals a delivery that carries nothing to apply; false if it was a duplicate.
     pub async fn journal_only(&self, journal: JournalEntry) -> Result<bool, IngestError> {
         check_journal(&journal)?;
@@ -174,6 +284,21 @@ fn validate(journal: &JournalEntry, msg: &InboundMessage) -> Result<(), IngestEr
     Ok(())
 }
 
+/// Whether `sender` matches an entry: the same address or number (case-insensitive), or an
+/// `@domain` entry naming its domain or a parent domain.
+fn blocked(list: &[String], sender: &str) -> bool {
+    let sender = sender.trim().to_lowercase();
+    let domain = sender.rsplit_once('@').map(|(_, d)| d);
+    list.iter().any(|entry| match entry.strip_prefix('@') {
+        Some(blocked_domain) => domain.is_some_and(|d| {
+            d == blocked_domain
+                || d.strip_suffix(blocked_domain)
+                    .is_some_and(|rest| rest.ends_with('.'))
+        }),
+        None => *entry == sender,
+    })
+}
+
 /// A consent change is a flag too, so it never bumps unread counts or triggers automation.
 fn apply_consent_flags(msg: &mut InboundMessage) {
     let flag = match msg.consent {
@@ -188,4 +313,24 @@ fn apply_consent_flags(msg: &mut InboundMessage) {
     }
     msg.flags.sort();
     msg.flags.dedup();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::blocked;
+
+    #[test]
+    fn blocklist_matches_addresses_numbers_and_domains() {
+        let list: Vec<String> = ["@spam.example", "bad@ok.example", "+15550100"]
+            .map(String::from)
+            .to_vec();
+        assert!(blocked(&list, "x@spam.example"));
+        assert!(blocked(&list, "X@Mail.Spam.Example"));
+        assert!(!blocked(&list, "x@notspam.example"));
+        assert!(blocked(&list, "BAD@ok.example"));
+        assert!(!blocked(&list, "good@ok.example"));
+        assert!(blocked(&list, "+15550100"));
+        assert!(!blocked(&list, "+15550101"));
+        assert!(!blocked(&[], "x@spam.example"));
+    }
 }

@@ -226,7 +226,7 @@ pub enum Consent {
 
 /// An attachment as a connector first sees it: either bytes it already has, or a URL the
 /// media job must fetch later through the connector (with its credentials).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct InboundAttachment {
     pub filename: Option<String>,
     pub content_type: Option<String>,
@@ -234,6 +234,25 @@ pub struct InboundAttachment {
     pub source: Option<String>,
     /// Content-ID of an inline part (email).
     pub content_id: Option<String>,
+    /// The attachment's id, chosen by the connector when the message's HTML must link to it
+    /// before it is stored (email `cid:` images); `None`: core assigns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Bytes the connector already holds (email parts). Core's ingest writes them to the
+    /// blob store before the message is stored, so the attachment is ready at once.
+    #[serde(skip)]
+    pub content: Option<Vec<u8>>,
+    /// Where core's ingest stored `content`; never set by a connector.
+    #[serde(skip)]
+    pub stored: Option<StoredContent>,
+}
+
+/// Bytes of an inbound attachment written to the blob store by core's ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredContent {
+    pub storage_key: String,
+    pub sha256: String,
+    pub size: i64,
 }
 
 /// A normalized inbound message: the one shape every connector produces.
@@ -322,6 +341,21 @@ pub struct OutboundMessage {
     pub in_reply_to: Option<String>,
     /// Send this template instead of free text.
     pub template: Option<Template>,
+    /// How the conversation is threaded on the provider's side (email headers).
+    pub thread: OutboundThread,
+}
+
+/// What a connector needs to keep a reply in the contact's thread (email): the
+/// conversation's subject, its reply token and the provider ids of its messages.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct OutboundThread {
+    /// The conversation's subject (the reply's own subject, if any, wins).
+    pub subject: Option<String>,
+    /// The conversation's reply token (`local+TOKEN@domain` in Reply-To).
+    pub reply_token: Option<String>,
+    /// Provider ids of the conversation's earlier messages, oldest first: the first one and
+    /// the most recent ones (References), bounded.
+    pub references: Vec<String>,
 }
 
 /// What a connector is told about a reply before it is queued.

@@ -32,7 +32,7 @@ impl IntoResponse for WebhookError {
                 "unsupported_media_type",
                 m.clone(),
             ),
-            Self::Ingest(IngestError::Store(e)) => {
+            Self::Ingest(e @ (IngestError::Store(_) | IngestError::Blob(_))) => {
                 tracing::error!(error = %e, "webhook could not be stored");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -269,6 +269,7 @@ fn inbound_attachment(part: &AttachmentPart) -> InboundAttachment {
         content_type: Some(part.content_type.clone()),
         source: None,
         content_id: part.content_id.clone(),
+        ..Default::default()
     }
 }
 

@@ -117,6 +117,7 @@ pub fn normalize_message(params: &[(String, String)]) -> Result<InboundMessage, 
                 .map(str::to_string),
             source: Some(url.to_string()),
             content_id: None,
+            ..Default::default()
         });
     }
 

@@ -190,6 +190,7 @@ mod tests {
             media_urls: vec![],
             in_reply_to: None,
             template: None,
+            thread: Default::default(),
         }
     }
 

@@ -70,6 +70,7 @@ fn media(kind: &str, body: &Value) -> Content {
             content_type: str_of(body, "mime_type").map(str::to_string),
             source,
             content_id: None,
+            ..Default::default()
         }),
     }
 }

@@ -176,6 +176,10 @@ pub struct TenantConfig {
     /// Outgoing webhooks of the tenant (`[[tenants.webhooks]]`).
     #[serde(default)]
     pub webhooks: Vec<WebhookEndpointConfig>,
+    /// Senders whose messages are stored flagged `blocked` (status `spam`, nothing
+    /// automatic): exact addresses or numbers, or `@domain` for a domain and its subdomains.
+    #[serde(default)]
+    pub blocklist: Vec<String>,
 }
 
 /// One outgoing webhook endpoint of a tenant.

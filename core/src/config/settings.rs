@@ -13,6 +13,8 @@ pub enum FieldType {
     /// An integer number of seconds from 1 to 3600.
     Secs,
     Bool,
+    /// A nested table (e.g. an email channel's `imap`), checked by the connector.
+    Table,
 }
 
 /// `prefix.key` (or `key` at the root).
@@ -47,6 +49,7 @@ pub fn check_fields(
         let (ok, want) = match ty {
             FieldType::Str => (v.is_str(), "must be a string"),
             FieldType::Bool => (v.is_bool(), "must be a boolean"),
+            FieldType::Table => (v.is_table(), "must be a table"),
             FieldType::Secs => (
                 matches!(v, Value::Integer(n) if (1..=3600).contains(n)),
                 "must be an integer number of seconds between 1 and 3600",

@@ -314,6 +314,22 @@ pub trait SyncStore: Send + Sync {
     async fn sync_states(&self, tenant: Option<&str>) -> StoreResult<Vec<SyncState>>;
     /// Records one sync run of a folder (and emits `channel.updated`).
     async fn record_sync_run(&self, run: &SyncRun) -> StoreResult<()>;
+    /// Where a folder's sync stands (`None` before its first batch).
+    async fn folder_position(
+        &self,
+        channel_id: &str,
+        folder: &str,
+    ) -> StoreResult<Option<FolderPosition>>;
+    /// Takes or renews the channel's sync lease for `holder` until `now + ttl_ms`; false
+    /// while another holder's lease runs (so only one replica syncs a mailbox).
+    async fn acquire_sync_lease(
+        &self,
+        channel_id: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Gives the lease up (on shutdown), if `holder` has it.
+    async fn release_sync_lease(&self, channel_id: &str, holder: &str) -> StoreResult<()>;
 }
 
 /// All of the store.

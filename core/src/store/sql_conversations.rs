@@ -171,8 +171,8 @@ macro_rules! impl_conversation_store {
                         let id = $crate::model::new_id();
                         sqlx::query(
                             "INSERT INTO conversations (id, tenant_id, channel_id, contact_id, contact_kind, contact_address, subject, status,
-                                                        last_message_at, created_at, updated_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $8, $8)",
+                                                        last_message_at, created_at, updated_at, subject_key, reply_token)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $8, $8, $9, $10)",
                         )
                         .bind(&id)
                         .bind(tenant.to_string())
@@ -182,6 +182,8 @@ macro_rules! impl_conversation_store {
                         .bind(&start.to.value)
                         .bind(start.draft.subject.clone())
                         .bind(now)
+                        .bind(start.draft.subject.as_deref().map($crate::thread::subject_key))
+                        .bind($crate::thread::new_reply_token())
                         .execute(&mut *tx)
                         .await?;
                         sqlx::query(

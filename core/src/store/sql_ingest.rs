@@ -145,11 +145,16 @@ macro_rules! impl_ingest_store {
                 }
                 Self::adopt_orphans(&mut *conn, &ch.tenant_id, &ch.channel_id, &msg.provider_message_id, &conversation_id, now).await?;
                 for a in &msg.attachments {
-                    let attachment_id = $crate::model::new_id();
-                    let state = if a.source.is_some() { "pending" } else { "failed" };
+                    let attachment_id = a.id.clone().unwrap_or_else($crate::model::new_id);
+                    let (state, error) = match (&a.stored, &a.source) {
+                        (Some(_), _) => ("stored", None),
+                        (None, Some(_)) => ("pending", None),
+                        (None, None) => ("failed", Some("no source to fetch from".to_string())),
+                    };
                     sqlx::query(
-                        "INSERT INTO attachments (id, tenant_id, message_id, filename, content_type, content_id, source, state, error, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        "INSERT INTO attachments (id, tenant_id, message_id, filename, content_type, content_id, source, state, error, created_at,
+                                                  storage_key, sha256, size)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     )
                     .bind(&attachment_id)
                     .bind(&ch.tenant_id)
@@ -159,11 +164,14 @@ macro_rules! impl_ingest_store {
                     .bind(a.content_id.clone())
                     .bind(a.source.clone())
                     .bind(state)
-                    .bind(a.source.is_none().then(|| "no source to fetch from".to_string()))
+                    .bind(error)
                     .bind(now)
+                    .bind(a.stored.as_ref().map(|s| s.storage_key.clone()))
+                    .bind(a.stored.as_ref().map(|s| s.sha256.clone()))
+                    .bind(a.stored.as_ref().map(|s| s.size))
                     .execute(&mut *conn)
                     .await?;
-                    if a.source.is_some() {
+                    if a.stored.is_none() && a.source.is_some() {
                         Self::insert_job(&mut *conn, &ch.tenant_id, $crate::store::JobKind::FetchMedia, &attachment_id, &ch.channel_id, now).await?;
                     }
                 }

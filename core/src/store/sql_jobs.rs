@@ -55,12 +55,16 @@ macro_rules! impl_job_store {
                     kind: String,
                     value: String,
                     opted_out_at: Option<i64>,
+                    conversation_subject: Option<String>,
+                    reply_token: Option<String>,
+                    created_at: i64,
                 }
                 let now = $crate::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let row: Option<Row> = sqlx::query_as(
                     "SELECT m.conversation_id, m.subject, m.text_body, m.in_reply_to, m.external,
-                            c.contact_kind AS kind, c.contact_address AS value, i.opted_out_at
+                            c.contact_kind AS kind, c.contact_address AS value, i.opted_out_at,
+                            c.subject AS conversation_subject, c.reply_token, m.created_at
                        FROM messages m
                        JOIN conversations c ON c.id = m.conversation_id
                        LEFT JOIN contact_identities i
@@ -72,6 +76,34 @@ macro_rules! impl_job_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let row = row.ok_or($crate::store::StoreError::NotFound)?;
+                // References: the conversation's first message and its latest ones before this
+                // reply (RFC 5322 allows trimming the middle; mail clients thread on the ends).
+                let first: Option<String> = sqlx::query_scalar(
+                    "SELECT provider_message_id FROM messages
+                      WHERE conversation_id = $1 AND provider_message_id IS NOT NULL AND id <> $2
+                      ORDER BY created_at ASC, id ASC LIMIT 1",
+                )
+                .bind(&row.conversation_id)
+                .bind(&job.ref_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let mut recent: Vec<String> = sqlx::query_scalar(
+                    "SELECT provider_message_id FROM messages
+                      WHERE conversation_id = $1 AND provider_message_id IS NOT NULL AND id <> $2 AND created_at <= $3
+                      ORDER BY created_at DESC, id DESC LIMIT 19",
+                )
+                .bind(&row.conversation_id)
+                .bind(&job.ref_id)
+                .bind(row.created_at)
+                .fetch_all(&mut *tx)
+                .await?;
+                recent.reverse();
+                let mut references: Vec<String> = first.into_iter().collect();
+                for r in recent {
+                    if !references.contains(&r) {
+                        references.push(r);
+                    }
+                }
                 Self::advance_status(&mut tx, &job.ref_id, $crate::model::DeliveryStatus::Sending, None, None, now).await?;
                 tx.commit().await?;
                 let kind = $crate::model::IdentityKind::parse(&row.kind)
@@ -103,6 +135,11 @@ macro_rules! impl_job_store {
                         media_urls,
                         in_reply_to: row.in_reply_to,
                         template,
+                        thread: $crate::model::OutboundThread {
+                            subject: row.conversation_subject,
+                            reply_token: row.reply_token,
+                            references,
+                        },
                     },
                     opted_out: row.opted_out_at.is_some(),
                 })

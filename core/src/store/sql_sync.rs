@@ -58,6 +58,48 @@ macro_rules! impl_sync_store {
                 tx.commit().await?;
                 Ok(())
             }
+
+            async fn folder_position(&self, channel_id: &str, folder: &str) -> $crate::store::StoreResult<Option<$crate::store::FolderPosition>> {
+                let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT uidvalidity, last_uid, highestmodseq FROM sync_cursors WHERE channel_id = $1 AND folder = $2 AND uidvalidity <> 0",
+                )
+                .bind(channel_id)
+                .bind(folder)
+                .fetch_optional(self.writer())
+                .await?;
+                Ok(row.map(|(uidvalidity, last_uid, highestmodseq)| $crate::store::FolderPosition {
+                    folder: folder.to_string(),
+                    uidvalidity,
+                    last_uid,
+                    highestmodseq,
+                }))
+            }
+
+            async fn acquire_sync_lease(&self, channel_id: &str, holder: &str, ttl_ms: i64) -> $crate::store::StoreResult<bool> {
+                let now = $crate::model::now_millis();
+                // One statement: insert, or take over an expired lease, or renew our own.
+                let r = sqlx::query(
+                    "INSERT INTO sync_leases (channel_id, holder, expires_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (channel_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                      WHERE sync_leases.holder = excluded.holder OR sync_leases.expires_at < $4",
+                )
+                .bind(channel_id)
+                .bind(holder)
+                .bind(now.saturating_add(ttl_ms))
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn release_sync_lease(&self, channel_id: &str, holder: &str) -> $crate::store::StoreResult<()> {
+                sqlx::query("DELETE FROM sync_leases WHERE channel_id = $1 AND holder = $2")
+                    .bind(channel_id)
+                    .bind(holder)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
         }
     };
 }

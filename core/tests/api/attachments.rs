@@ -15,12 +15,14 @@ async fn attachments_download_only_when_stored() {
         content_type: Some("application/pdf".into()),
         source: Some("https://api.twilio.example/media/ME1".into()),
         content_id: None,
+        ..Default::default()
     });
     msg.attachments.push(InboundAttachment {
         filename: None,
         content_type: None,
         source: None,
         content_id: None,
+        ..Default::default()
     });
     let (_, conv) = app.ingest("acme", "acme-sms", msg).await;
     let messages = app

@@ -15,6 +15,7 @@ async fn another_tenants_objects_are_404_everywhere() {
         content_type: Some("image/jpeg".into()),
         source: Some("https://api.twilio.example/media/ME1".into()),
         content_id: None,
+        ..Default::default()
     });
     let (message, conv) = app.ingest("acme", "acme-sms", msg).await;
     let detail = app

@@ -227,6 +227,7 @@ async fn media_job_marks_attachment_stored(store: Arc<dyn Store>) {
         content_type: Some("image/jpeg".into()),
         source: Some("https://media.example/1".into()),
         content_id: None,
+        ..Default::default()
     }];
     let IngestOutcome::Stored { message_id, .. } = store
         .ingest_message(&channel("t1", "sms1"), &journal("k1"), &m)

@@ -224,6 +224,7 @@ pub(super) fn outbound(kind: IdentityKind, to: &str) -> OutboundMessage {
         media_urls: Vec::new(),
         in_reply_to: None,
         template: None,
+        thread: Default::default(),
     }
 }
 

@@ -421,6 +421,7 @@ pub(super) fn outbound(to: &str) -> OutboundMessage {
         media_urls: Vec::new(),
         in_reply_to: None,
         template: None,
+        thread: Default::default(),
     }
 }
 

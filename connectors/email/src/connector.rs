@@ -1,0 +1,175 @@
+//! The email channel as core sees it: [`EmailConnector`] sends replies over SMTP (and files
+//! them in the Sent folder when configured), runs the IMAP sync loop, and checks both
+//! servers for the health endpoint.
+
+use crate::imap::Mailbox;
+use crate::outbound;
+use crate::settings::EmailSettings;
+use crate::smtp::{SmtpSender, build_reply};
+use crate::sync::{SyncEngine, run};
+use async_trait::async_trait;
+use std::sync::Arc;
+use switchboard_core::config::ConfigError;
+use switchboard_core::connector::{Connector, ConnectorContext};
+use switchboard_core::model::{
+    ChannelKind, DeliveryStatus, FetchedMedia, MediaLimits, OutboundMessage, SendError, SendReceipt,
+};
+use tokio::sync::OnceCell;
+
+/// One email channel: a mailbox of one tenant.
+pub struct EmailConnector {
+    channel_id: String,
+    settings: Arc<EmailSettings>,
+    ctx: ConnectorContext,
+    engine: Arc<SyncEngine>,
+    /// Built at the first send: the pool connects lazily, so start-up never waits on SMTP.
+    smtp: OnceCell<SmtpSender>,
+}
+
+impl EmailConnector {
+    /// Builds the connector from the channel's settings table (as core's loader keeps it).
+    pub fn new(
+        channel_id: String,
+        settings: &toml::Table,
+        ctx: ConnectorContext,
+    ) -> Result<Self, Vec<ConfigError>> {
+        let settings = Arc::new(EmailSettings::parse(
+            settings,
+            &format!("channels[{channel_id}]"),
+        )?);
+        let engine = Arc::new(SyncEngine::new(settings.clone(), ctx.ingest.clone()));
+        tracing::debug!(channel = %channel_id, address = %settings.address, "email connector ready");
+        Ok(Self {
+            channel_id,
+            settings,
+            ctx,
+            engine,
+            smtp: OnceCell::new(),
+        })
+    }
+
+    pub fn settings(&self) -> &EmailSettings {
+        &self.settings
+    }
+
+    /// The sync engine (for `switchboard sync --once` and tests).
+    pub fn engine(&self) -> &Arc<SyncEngine> {
+        &self.engine
+    }
+
+    async fn sender(&self) -> Result<&SmtpSender, SendError> {
+        self.smtp
+            .get_or_try_init(|| SmtpSender::new(&self.settings.smtp))
+            .await
+            .map_err(SendError::from)
+    }
+
+    /// Files a sent message in the Sent folder; a failure is logged, never a send failure
+    /// (the message did leave).
+    async fn append_sent(&self, folder: &str, raw: &[u8]) {
+        let result = async {
+            let mut mailbox = Mailbox::connect(&self.settings.imap).await?;
+            mailbox.append(folder, raw, &["\\Seen"]).await?;
+            mailbox.logout().await;
+            Ok::<(), crate::imap::ImapError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(channel = %self.channel_id, folder, error = %e, "could not file the reply in the Sent folder");
+        }
+    }
+}
+
+#[async_trait]
+impl Connector for EmailConnector {
+    fn channel_id(&self) -> &str {
+        &self.channel_id
+    }
+
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Email
+    }
+
+    fn address(&self) -> Option<String> {
+        Some(self.settings.address.clone())
+    }
+
+    async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
+        let mut draft = outbound::draft(
+            msg,
+            &self.settings.address,
+            self.settings.name.as_deref(),
+            &self.settings.message_id_domain(),
+        )?;
+        draft.attachments = outbound::fetch_attachments(&self.ctx.http, &msg.media_urls).await?;
+        let built = build_reply(&draft).map_err(SendError::from)?;
+        let receipt = self
+            .sender()
+            .await?
+            .send(&built.message)
+            .await
+            .map_err(SendError::from)?;
+        let message_id = built
+            .message_id
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_owned();
+        tracing::info!(channel = %self.channel_id, message_id, code = receipt.code, "mail accepted by the SMTP server");
+        if let Some(folder) = &self.settings.sent_folder {
+            self.append_sent(folder, &built.raw()).await;
+        }
+        Ok(SendReceipt {
+            provider_message_id: message_id.clone(),
+            status: DeliveryStatus::Sent,
+            external: serde_json::json!({
+                "email": {
+                    "message_id": message_id,
+                    "references": built.references,
+                    "smtp": { "code": receipt.code, "message": receipt.message },
+                }
+            }),
+        })
+    }
+
+    async fn fetch_media(
+        &self,
+        source: &str,
+        _limits: &MediaLimits,
+    ) -> Result<FetchedMedia, SendError> {
+        // Email parts arrive with their bytes and are stored at ingest; nothing to fetch.
+        Err(SendError::Permanent {
+            code: "no_remote_media".into(),
+            message: format!(
+                "email attachments are stored at ingest; nothing to fetch at {source:?}"
+            ),
+        })
+    }
+
+    async fn run(&self) {
+        run::run(self.engine.clone(), self.ctx.shutdown.clone()).await;
+    }
+
+    async fn sync_once(&self) -> Option<Result<String, String>> {
+        Some(
+            self.engine
+                .sync_all()
+                .await
+                .map(|r| r.summary())
+                .map_err(|e| e.to_string()),
+        )
+    }
+
+    async fn healthcheck(&self) -> Result<(), String> {
+        let mut mailbox = Mailbox::connect(&self.settings.imap)
+            .await
+            .map_err(|e| format!("IMAP: {e}"))?;
+        mailbox.noop().await.map_err(|e| format!("IMAP: {e}"))?;
+        mailbox.logout().await;
+        self.sender()
+            .await
+            .map_err(|e| format!("SMTP: {e}"))?
+            .test_connection()
+            .await
+            .map_err(|e| format!("SMTP: {e}"))
+    }
+}

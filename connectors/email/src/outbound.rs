@@ -1,0 +1,208 @@
+//! A reply from core's outbox as an email: the draft (threading headers from the
+//! conversation, reply token, the channel's From), files fetched from the reply's media
+//! URLs as attachments, and the send receipt keyed by our Message-ID, so that a later
+//! bounce finds the message it reports on.
+
+use crate::smtp::{OutgoingAttachment, ReplyDraft};
+use switchboard_core::model::{IdentityKind, OutboundMessage, SendError};
+
+/// Largest total size of the files one reply may attach.
+pub const MAX_ATTACHMENT_BYTES: usize = 20 * 1024 * 1024;
+
+/// The draft of an outbound message on an email channel.
+pub fn draft(
+    msg: &OutboundMessage,
+    from_address: &str,
+    from_name: Option<&str>,
+    message_id_domain: &str,
+) -> Result<ReplyDraft, SendError> {
+    if msg.to.kind != IdentityKind::Email {
+        return Err(SendError::Permanent {
+            code: "invalid_recipient".into(),
+            message: format!(
+                "an email channel cannot send to a {} identity",
+                msg.to.kind.as_str()
+            ),
+        });
+    }
+    let subject = msg
+        .subject
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| msg.thread.subject.clone())
+        .unwrap_or_default();
+    let is_reply = msg.in_reply_to.is_some() || !msg.thread.references.is_empty();
+    let in_reply_to = msg
+        .in_reply_to
+        .clone()
+        .or_else(|| msg.thread.references.last().cloned());
+    Ok(ReplyDraft {
+        from_address: from_address.to_owned(),
+        from_name: from_name.map(str::to_owned),
+        to: vec![msg.to.value.clone()],
+        subject,
+        is_reply,
+        in_reply_to,
+        references: msg.thread.references.clone(),
+        reply_token: msg.thread.reply_token.clone(),
+        message_id_domain: Some(message_id_domain.to_owned()),
+        text: msg.text.clone().unwrap_or_default(),
+        ..ReplyDraft::default()
+    })
+}
+
+/// Downloads the reply's media URLs as attachments (bounded in total size).
+pub async fn fetch_attachments(
+    http: &reqwest::Client,
+    urls: &[String],
+) -> Result<Vec<OutgoingAttachment>, SendError> {
+    let mut out = Vec::with_capacity(urls.len());
+    let mut total = 0usize;
+    for (i, url) in urls.iter().enumerate() {
+        let transient = |m: String| SendError::Transient {
+            code: None,
+            message: m,
+        };
+        let response = http
+            .get(url)
+            .timeout(std::time::Duration::from_secs(60))
+            .send()
+            .await
+            .map_err(|e| transient(format!("fetching attachment {url}: {e}")))?;
+        let status = response.status();
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(transient(format!(
+                "fetching attachment {url}: HTTP {status}"
+            )));
+        }
+        if !status.is_success() {
+            return Err(SendError::Permanent {
+                code: "media_unavailable".into(),
+                message: format!("fetching attachment {url}: HTTP {status}"),
+            });
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| v.contains('/'))
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transient(format!("reading attachment {url}: {e}")))?;
+        total += bytes.len();
+        if total > MAX_ATTACHMENT_BYTES {
+            return Err(SendError::Permanent {
+                code: "media_too_large".into(),
+                message: format!("attachments exceed {MAX_ATTACHMENT_BYTES} bytes"),
+            });
+        }
+        out.push(OutgoingAttachment {
+            filename: file_name(url, i),
+            content_type,
+            content_id: None,
+            bytes: bytes.to_vec(),
+        });
+    }
+    Ok(out)
+}
+
+/// A safe file name from a URL's last path segment (`attachment-N` when it has none).
+fn file_name(url: &str, index: usize) -> String {
+    let last = url
+        .split(['?', '#'])
+        .next()
+        .and_then(|p| p.rsplit('/').next())
+        .unwrap_or_default();
+    let cleaned: String = last
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+        .take(100)
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.').to_owned();
+    if cleaned.is_empty() {
+        format!("attachment-{}", index + 1)
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::model::{Identity, OutboundThread};
+
+    fn msg() -> OutboundMessage {
+        OutboundMessage {
+            message_id: "m1".into(),
+            tenant_id: "t".into(),
+            channel_id: "mail".into(),
+            conversation_id: "c1".into(),
+            to: Identity {
+                kind: IdentityKind::Email,
+                value: "carol@remote.example".into(),
+            },
+            subject: None,
+            text: Some("Thanks!".into()),
+            media_urls: vec![],
+            in_reply_to: Some("parent@remote.example".into()),
+            template: None,
+            thread: OutboundThread {
+                subject: Some("Printer on fire".into()),
+                reply_token: Some("tok123".into()),
+                references: vec!["root@remote.example".into(), "parent@remote.example".into()],
+            },
+        }
+    }
+
+    #[test]
+    fn a_reply_carries_the_thread() {
+        let d = draft(&msg(), "support@acme.example", Some("Acme"), "acme.example").unwrap();
+        assert!(d.is_reply);
+        assert_eq!(d.subject, "Printer on fire");
+        assert_eq!(d.in_reply_to.as_deref(), Some("parent@remote.example"));
+        assert_eq!(d.reply_token.as_deref(), Some("tok123"));
+        let built = crate::smtp::build_reply(&d).unwrap();
+        let raw = String::from_utf8(built.raw()).unwrap();
+        assert!(raw.contains("Subject: Re: Printer on fire"), "{raw}");
+        assert!(
+            raw.contains("In-Reply-To: <parent@remote.example>"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("References: <root@remote.example> <parent@remote.example>"),
+            "{raw}"
+        );
+        assert!(raw.contains("support+tok123@acme.example"), "{raw}");
+        assert!(built.message_id.ends_with("@acme.example>"));
+    }
+
+    #[test]
+    fn a_first_message_is_not_a_reply_and_phones_are_refused() {
+        let mut m = msg();
+        m.in_reply_to = None;
+        m.thread.references.clear();
+        m.subject = Some("Your order".into());
+        let d = draft(&m, "support@acme.example", None, "acme.example").unwrap();
+        assert!(!d.is_reply);
+        assert_eq!(d.subject, "Your order");
+        m.to.kind = IdentityKind::Phone;
+        assert!(matches!(
+            draft(&m, "support@acme.example", None, "acme.example"),
+            Err(SendError::Permanent { .. })
+        ));
+    }
+
+    #[test]
+    fn file_names_from_urls_are_safe() {
+        assert_eq!(
+            file_name("https://x.example/a/report.pdf?sig=1", 0),
+            "report.pdf"
+        );
+        assert_eq!(file_name("https://x.example/../../", 1), "attachment-2");
+        assert_eq!(file_name("https://x.example/..%2f..%2fetc", 0), "2f..2fetc");
+    }
+}
