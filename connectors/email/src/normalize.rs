@@ -153,8 +153,13 @@ fn from_message(msg: &Message<'_>, raw: &[u8], options: &NormalizeOptions<'_>) -
         problems.push(Problem::BadDate);
     }
 
-    let in_reply_to = headers::ids(msg, "in-reply-to");
+    // Referenced ids without `@` are dropped: real Message-IDs have one, and the ones seen
+    // in the wild (`In-Reply-To: <yes>` from a git-send-email prompt) would tie unrelated
+    // threads together.
+    let mut in_reply_to = headers::ids(msg, "in-reply-to");
+    in_reply_to.retain(|id| id.contains('@'));
     let mut references = headers::ids(msg, "references");
+    references.retain(|id| id.contains('@'));
     references.reverse();
 
     let (text, html_raw) = bodies(msg, &mut problems);

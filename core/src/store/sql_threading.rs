@@ -37,6 +37,28 @@ macro_rules! impl_threading_queries {
                         break;
                     }
                 }
+                if facts.replied_to.is_none() {
+                    // The parent is not here (never received, or older than the mailbox), but
+                    // a sibling may be: messages sharing an ancestor belong to one thread, as
+                    // RFC 5256 threading links them through the missing parent.
+                    for pid in msg.reply_to.iter().take(50) {
+                        let row: Option<(String, String)> = sqlx::query_as(
+                            "SELECT c.id, c.status FROM message_refs r
+                               JOIN messages m ON m.id = r.message_id
+                               JOIN conversations c ON c.id = m.conversation_id
+                              WHERE r.channel_id = $1 AND r.ref = $2
+                              ORDER BY m.created_at DESC, m.id DESC LIMIT 1",
+                        )
+                        .bind(channel.to_string())
+                        .bind(pid.clone())
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        if let Some(c) = candidate(row)? {
+                            facts.replied_to = Some(c);
+                            break;
+                        }
+                    }
+                }
                 if let Some(token) = msg.thread_token.as_deref().filter(|t| !t.is_empty()) {
                     let row: Option<(String, String)> = sqlx::query_as(
                         "SELECT id, status FROM conversations WHERE channel_id = $1 AND reply_token = $2",
@@ -53,16 +75,25 @@ macro_rules! impl_threading_queries {
                     .await?;
                 if kind.as_deref() == Some("email") {
                     let key = msg.subject.as_deref().map($crate::thread::subject_key).unwrap_or_default();
-                    if policy.subject_matching && !key.is_empty() {
+                    // Only mail that names no parent is matched by subject: a message whose
+                    // References point at mail we do not have answers some other thread.
+                    if policy.subject_matching && !key.is_empty() && msg.reply_to.is_empty() {
+                        // The window is measured in the mail's own dates (capped at now), so a
+                        // first sync of years of mail does not join same-subject mail sent years
+                        // apart just because it was all fetched today.
+                        let at = msg.sent_at.map_or(now, |t| t.min(now));
                         let row: Option<(String, String)> = sqlx::query_as(
-                            "SELECT id, status FROM conversations
-                              WHERE channel_id = $1 AND contact_id = $2 AND subject_key = $3 AND last_message_at >= $4
-                              ORDER BY last_message_at DESC, id DESC LIMIT 1",
+                            "SELECT c.id, c.status FROM conversations c
+                              WHERE c.channel_id = $1 AND c.contact_id = $2 AND c.subject_key = $3
+                                AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id
+                                               AND COALESCE(m.sent_at, m.created_at) BETWEEN $4 AND $5)
+                              ORDER BY c.last_message_at DESC, c.id DESC LIMIT 1",
                         )
                         .bind(channel.to_string())
                         .bind(contact.to_string())
                         .bind(key)
-                        .bind(now.saturating_sub(policy.subject_window_ms))
+                        .bind(at.saturating_sub(policy.subject_window_ms))
+                        .bind(at.saturating_add(policy.subject_window_ms))
                         .fetch_optional(&mut *conn)
                         .await?;
                         facts.by_subject = candidate(row)?;

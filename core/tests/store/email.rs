@@ -9,6 +9,8 @@ store_tests!(
     mail_batches_move_the_cursor_with_their_messages,
     email_threads_by_references_token_and_subject,
     parent_arriving_late_adopts_its_replies,
+    replies_sharing_a_missing_ancestor_share_a_thread,
+    subject_matching_uses_mail_dates_and_skips_replies_to_unknown_mail,
 );
 
 async fn stored(store: &Arc<dyn Store>, m: InboundMessage) -> (String, bool) {
@@ -231,4 +233,51 @@ async fn mail_batches_move_the_cursor_with_their_messages(store: Arc<dyn Store>)
     assert!(matches!(out[2], IngestOutcome::Stored { .. }));
     let s = state(store.clone()).await;
     assert_eq!((s.uidvalidity, s.last_uid, s.stored), (2, 5, 3));
+}
+
+async fn replies_sharing_a_missing_ancestor_share_a_thread(store: Arc<dyn Store>) {
+    // The root <root@x> never arrives (older than the mailbox); its replies still meet.
+    let (c1, _) = stored(
+        &store,
+        mail("<r1@x>", "ann@example.com", "Re: plan", &["<root@x>"]),
+    )
+    .await;
+    let (c2, created) = stored(
+        &store,
+        mail("<r2@x>", "bob@example.com", "Re: plan", &["<root@x>"]),
+    )
+    .await;
+    assert_eq!((c2.as_str(), created), (c1.as_str(), false));
+    // An unrelated reply to another missing root stays apart.
+    let (c3, created) = stored(
+        &store,
+        mail("<r3@x>", "ann@example.com", "Re: other", &["<elsewhere@x>"]),
+    )
+    .await;
+    assert!(created && c3 != c1);
+}
+
+async fn subject_matching_uses_mail_dates_and_skips_replies_to_unknown_mail(store: Arc<dyn Store>) {
+    let day = 86_400_000i64;
+    let now = now_millis();
+    let dated = |id: &str, subject: &str, at: i64, refs: &[&str]| {
+        let mut m = mail(id, "ann@example.com", subject, refs);
+        m.sent_at = Some(at);
+        m
+    };
+    // Mail from two years ago and from today, same subject, fetched together: two threads
+    // (the window counts the mail's dates, not when it was fetched).
+    let (old, _) = stored(&store, dated("<old@x>", "Invoice", now - 730 * day, &[])).await;
+    let (new, created) = stored(&store, dated("<new@x>", "Invoice", now - day, &[])).await;
+    assert!(created && new != old, "two years apart: a new thread");
+    // Within the window, a message naming no parent joins by subject.
+    let (again, created) = stored(&store, dated("<again@x>", "Re: Invoice", now, &[])).await;
+    assert_eq!((again.as_str(), created), (new.as_str(), false));
+    // A reply to mail we do not have is not matched by subject.
+    let (other, created) = stored(
+        &store,
+        dated("<other@x>", "Re: Invoice", now, &["<unknown@y>"]),
+    )
+    .await;
+    assert!(created && other != new);
 }
