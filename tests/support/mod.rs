@@ -568,3 +568,84 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// An email-only configuration: tenant `acme` and the given `[[channels]]` TOML (see
+/// `tests/e2e_email.rs`), with a fast outbox and the given database.
+pub fn write_email_config(
+    dir: &std::path::Path,
+    db_url: &str,
+    channels: &str,
+) -> std::path::PathBuf {
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[database]
+url = "{db_url}"
+
+[blobs]
+path = "{dir}/blobs"
+
+[outbox]
+base_delay_ms = 50
+max_delay_ms = 200
+poll_interval_ms = 50
+max_attempts = 3
+
+[[tenants]]
+id = "acme"
+
+{channels}
+"#,
+        dir = dir.display()
+    );
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, config).expect("write config");
+    path
+}
+
+/// The SQLite database URL of a test directory (as [`write_config`] uses).
+pub fn sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}/switchboard.db", dir.display())
+}
+
+/// Runs a one-shot CLI command and returns (success, stdout, stderr), whatever the outcome.
+pub fn cli_output(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = command(config).args(args).output().expect("run cli");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+impl Daemon {
+    /// A graceful stop: SIGTERM, then waits up to `secs` for the process to exit (and
+    /// `kill -9` after that). Returns whether it exited by itself in time.
+    pub fn terminate(&mut self, secs: u64) -> bool {
+        let Some(c) = self.child.as_mut() else {
+            return true;
+        };
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if !matches!(c.try_wait(), Ok(None)) {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill9();
+        self.child = None;
+        false
+    }
+
+    /// `GET /api/v1/...` as `token`, asserting 200.
+    pub async fn get_ok(&self, path: &str, token: &str) -> Value {
+        let (status, body) = self.api(reqwest::Method::GET, path, token, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+}

@@ -150,13 +150,11 @@ impl Connector for EmailConnector {
     }
 
     async fn sync_once(&self) -> Option<Result<String, String>> {
-        Some(
-            self.engine
-                .sync_all()
-                .await
-                .map(|r| r.summary())
-                .map_err(|e| e.to_string()),
-        )
+        let result = self.engine.sync_all().await;
+        // A one-shot run gives its lease back: otherwise the next `sync --once` or a daemon
+        // started right after would skip this mailbox until the lease expired (lease_secs).
+        self.engine.release_lease().await;
+        Some(result.map(|r| r.summary()).map_err(|e| e.to_string()))
     }
 
     async fn healthcheck(&self) -> Result<(), String> {
