@@ -154,7 +154,11 @@ impl Connector for EmailConnector {
         // A one-shot run gives its lease back: otherwise the next `sync --once` or a daemon
         // started right after would skip this mailbox until the lease expired (lease_secs).
         self.engine.release_lease().await;
-        Some(result.map(|r| r.summary()).map_err(|e| e.to_string()))
+        Some(match result {
+            Ok(r) if r.skipped => Err(r.summary()),
+            Ok(r) => Ok(r.summary()),
+            Err(e) => Err(e.to_string()),
+        })
     }
 
     async fn healthcheck(&self) -> Result<(), String> {

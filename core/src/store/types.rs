@@ -494,6 +494,7 @@ pub struct SyncState {
     pub last_success_at: Option<Millis>,
     pub last_error: Option<String>,
     /// Messages fetched and messages stored (new ones), since the folder was first synced.
+    /// Bounces of our own mail, applied as delivery statuses, are not counted.
     pub seen: i64,
     pub stored: i64,
     /// Progress of a long backfill: done of total.

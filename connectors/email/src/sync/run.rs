@@ -7,6 +7,7 @@ use super::SyncEngine;
 use super::schedule;
 use crate::imap::{Backoff, WatchEvent, watch_folder};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -66,6 +67,8 @@ pub async fn run(engine: Arc<SyncEngine>, shutdown: CancellationToken) {
         max: Duration::from_secs(300),
     };
     let mut failures = 0u32;
+    // One pending look at the lease at a time, however many wake-ups a standby gets.
+    let lease_retry = Arc::new(AtomicBool::new(false));
     // The first run at start: the backlog since the last run is fetched whole.
     wake.notify_one();
     loop {
@@ -80,11 +83,27 @@ pub async fn run(engine: Arc<SyncEngine>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => break,
         };
         match result {
+            Ok(report) if report.skipped => {
+                // Another replica syncs this mailbox. Look again when its lease could have
+                // expired, so a replica that died (or this process's previous life, after
+                // a kill) is taken over without waiting for IDLE or the schedule.
+                if !lease_retry.swap(true, Ordering::SeqCst) {
+                    let wait = Duration::from_secs(settings.lease_secs.max(10) + 1);
+                    let wake = wake.clone();
+                    let stop = shutdown.clone();
+                    let pending = lease_retry.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => wake.notify_one(),
+                            () = stop.cancelled() => {}
+                        }
+                        pending.store(false, Ordering::SeqCst);
+                    });
+                }
+            }
             Ok(report) => {
                 failures = 0;
-                if !report.skipped {
-                    tracing::info!(summary = %report.summary(), "mailbox synced");
-                }
+                tracing::info!(summary = %report.summary(), "mailbox synced");
             }
             Err(e) => {
                 let delay = backoff.delay(failures);
