@@ -7,7 +7,6 @@
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -35,26 +34,17 @@ impl BlobStore {
         hex::encode(Sha256::digest(bytes))
     }
 
-    /// Stores bytes; returns `(key, sha256)`.
+    /// Stores bytes; returns `(key, sha256)`. The file work runs in one blocking task
+    /// (not one per file operation): ingest stores many small parts.
     pub async fn put(&self, bytes: &[u8]) -> Result<(String, String), BlobError> {
         let sha = Self::sha256_hex(bytes);
         let key = format!("sha256/{}/{}/{}", &sha[0..2], &sha[2..4], sha);
         let path = self.root.join(&key);
-        if tokio::fs::try_exists(&path).await? {
-            return Ok((key, sha));
-        }
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
         let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
-        let mut f = tokio::fs::File::create(&tmp).await?;
-        f.write_all(bytes).await?;
-        f.sync_all().await?;
-        drop(f);
-        tokio::fs::rename(&tmp, &path).await?;
-        if let Some(dir) = path.parent() {
-            sync_dir(dir).await;
-        }
+        let bytes = bytes.to_vec();
+        tokio::task::spawn_blocking(move || write_durably(&path, &tmp, &bytes))
+            .await
+            .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))??;
         Ok((key, sha))
     }
 
@@ -76,11 +66,28 @@ impl BlobStore {
     }
 }
 
-/// Makes a rename durable (best effort: not every platform can fsync a directory).
-async fn sync_dir(dir: &Path) {
-    if let Ok(d) = tokio::fs::File::open(dir).await {
-        let _ = d.sync_all().await;
+/// Writes `bytes` to `path` unless it exists: to `tmp`, fsynced, renamed into place, the
+/// directory fsynced, so a crash never leaves a half-written blob under its final name.
+fn write_durably(path: &Path, tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if path.try_exists()? {
+        return Ok(());
     }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::File::create(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(tmp, path)?;
+    if let Some(dir) = path.parent() {
+        // Best effort: not every platform can fsync a directory.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

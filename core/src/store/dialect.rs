@@ -21,6 +21,10 @@ pub struct Dialect {
     /// Claims one enabled webhook endpoint that is due and owes events (outgoing webhooks);
     /// PostgreSQL adds `FOR UPDATE SKIP LOCKED`, so one replica delivers to an endpoint at a time.
     pub claim_webhook: &'static str,
+    /// A savepoint around each message of a mail batch, so a message that lost a race with
+    /// a concurrent writer is undone alone (PostgreSQL). SQLite has one writer: no race,
+    /// and the two statements per message are saved.
+    pub batch_savepoints: bool,
 }
 
 /// The PostgreSQL notification channel for new events.
@@ -63,6 +67,7 @@ pub const SQLITE: Dialect = Dialect {
     notify_events: None,
     lock_events: None,
     claim_webhook: claim_webhook_sql!(""),
+    batch_savepoints: false,
 };
 
 pub const POSTGRES: Dialect = Dialect {
@@ -71,4 +76,5 @@ pub const POSTGRES: Dialect = Dialect {
     notify_events: Some("SELECT pg_notify('switchboard_events', $1)"),
     lock_events: Some("SELECT pg_advisory_xact_lock(1937006959, hashtext($1))"),
     claim_webhook: claim_webhook_sql!(" FOR UPDATE OF w SKIP LOCKED"),
+    batch_savepoints: true,
 };

@@ -39,15 +39,17 @@ macro_rules! impl_journal_and_contact_queries {
                 now: i64,
             ) -> $crate::store::StoreResult<String> {
                 let find = || {
-                    sqlx::query_scalar::<$db, String>(
-                        "SELECT contact_id FROM contact_identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
+                    sqlx::query_as::<$db, (String, Option<String>)>(
+                        "SELECT i.contact_id, c.name FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
+                          WHERE i.tenant_id = $1 AND i.kind = $2 AND i.value = $3",
                     )
                     .bind(tenant.to_string())
                     .bind(identity.kind.as_str())
                     .bind(identity.value.clone())
                 };
-                if let Some(id) = find().fetch_optional(&mut *conn).await? {
-                    if let Some(name) = name {
+                if let Some((id, known_name)) = find().fetch_optional(&mut *conn).await? {
+                    // Only a contact without a name gets one (no statement otherwise).
+                    if let (Some(name), None) = (name, known_name) {
                         sqlx::query("UPDATE contacts SET name = $1 WHERE id = $2 AND name IS NULL")
                             .bind(name.to_string())
                             .bind(&id)
@@ -85,6 +87,7 @@ macro_rules! impl_journal_and_contact_queries {
                 find()
                     .fetch_optional(&mut *conn)
                     .await?
+                    .map(|(id, _)| id)
                     .ok_or($crate::store::StoreError::Corrupt("identity vanished".into()))
             }
         }

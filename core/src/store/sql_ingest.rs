@@ -135,13 +135,13 @@ macro_rules! impl_ingest_store {
                     // Lost a race with a concurrent delivery of the same message.
                     return Ok(None);
                 }
-                for r in msg.reply_to.iter().take(100) {
-                    sqlx::query("INSERT INTO message_refs (message_id, channel_id, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                        .bind(&message_id)
-                        .bind(&ch.channel_id)
-                        .bind(r.clone())
-                        .execute(&mut *conn)
-                        .await?;
+                if !msg.reply_to.is_empty() {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO message_refs (message_id, channel_id, ref) ");
+                    q.push_values(msg.reply_to.iter().take(100), |mut row, r| {
+                        row.push_bind(message_id.clone()).push_bind(ch.channel_id.clone()).push_bind(r.clone());
+                    });
+                    q.push(" ON CONFLICT DO NOTHING");
+                    q.build().execute(&mut *conn).await?;
                 }
                 Self::adopt_orphans(&mut *conn, &ch.tenant_id, &ch.channel_id, &msg.provider_message_id, &conversation_id, now).await?;
                 for a in &msg.attachments {
@@ -243,6 +243,15 @@ macro_rules! impl_ingest_store {
                 let mut tx = self.writer().begin().await?;
                 let mut outcomes = Vec::with_capacity(items.len());
                 for (journal, msg) in items {
+                    if !Self::DIALECT.batch_savepoints {
+                        // One writer: no concurrent delivery can win a race. Should one
+                        // anyway, the whole batch rolls back and is fetched again.
+                        let outcome = self.ingest_one(&mut tx, ch, journal, msg, now).await?;
+                        outcomes.push(outcome.ok_or_else(|| {
+                            $crate::store::StoreError::Corrupt("a concurrent write raced a mail batch".into())
+                        })?);
+                        continue;
+                    }
                     // A savepoint per message: a lost race undoes only that message.
                     let mut sp = sqlx::Connection::begin(&mut *tx).await?;
                     match self.ingest_one(&mut sp, ch, journal, msg, now).await? {

@@ -2,6 +2,24 @@
 //! needs (all within the channel), and merging conversations when a parent message arrives
 //! after its replies.
 
+/// The candidate of the first reference (in the message's order: most specific first)
+/// that a lookup found.
+pub(crate) fn pick_by_order<F>(
+    refs: &[&String],
+    found: &[(String, String, String)],
+    candidate: F,
+) -> crate::store::StoreResult<Option<crate::thread::Candidate>>
+where
+    F: Fn(Option<(String, String)>) -> crate::store::StoreResult<Option<crate::thread::Candidate>>,
+{
+    for r in refs {
+        if let Some((_, id, status)) = found.iter().find(|(key, _, _)| key == *r) {
+            return candidate(Some((id.clone(), status.clone())));
+        }
+    }
+    Ok(None)
+}
+
 macro_rules! impl_threading_queries {
     ($store:ty, $db:ty) => {
         impl $store {
@@ -23,40 +41,39 @@ macro_rules! impl_threading_queries {
                     .transpose()
                 };
                 let mut facts = $crate::thread::ThreadFacts::default();
-                for pid in msg.reply_to.iter().take(50) {
-                    let row: Option<(String, String)> = sqlx::query_as(
-                        "SELECT c.id, c.status FROM messages m JOIN conversations c ON c.id = m.conversation_id
-                          WHERE m.channel_id = $1 AND m.provider_message_id = $2",
-                    )
-                    .bind(channel.to_string())
-                    .bind(pid.clone())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                    if let Some(c) = candidate(row)? {
-                        facts.replied_to = Some(c);
-                        break;
+                let refs: Vec<&String> = msg.reply_to.iter().take(50).collect();
+                if !refs.is_empty() {
+                    // One query for all referenced ids; the most specific one found wins.
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT m.provider_message_id, c.id, c.status FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                          WHERE m.channel_id = ",
+                    );
+                    q.push_bind(channel.to_string()).push(" AND m.provider_message_id IN (");
+                    let mut list = q.separated(", ");
+                    for r in &refs {
+                        list.push_bind((*r).clone());
                     }
-                }
-                if facts.replied_to.is_none() {
-                    // The parent is not here (never received, or older than the mailbox), but
-                    // a sibling may be: messages sharing an ancestor belong to one thread, as
-                    // RFC 5256 threading links them through the missing parent.
-                    for pid in msg.reply_to.iter().take(50) {
-                        let row: Option<(String, String)> = sqlx::query_as(
-                            "SELECT c.id, c.status FROM message_refs r
+                    q.push(")");
+                    let found: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+                    facts.replied_to = super::sql_threading::pick_by_order(&refs, &found, candidate)?;
+                    if facts.replied_to.is_none() {
+                        // The parent is not here (never received, or older than the mailbox),
+                        // but a sibling may be: messages sharing an ancestor belong to one
+                        // thread, as RFC 5256 threading links them through the missing parent.
+                        let mut q = sqlx::QueryBuilder::<$db>::new(
+                            "SELECT DISTINCT r.ref, c.id, c.status FROM message_refs r
                                JOIN messages m ON m.id = r.message_id
                                JOIN conversations c ON c.id = m.conversation_id
-                              WHERE r.channel_id = $1 AND r.ref = $2
-                              ORDER BY m.created_at DESC, m.id DESC LIMIT 1",
-                        )
-                        .bind(channel.to_string())
-                        .bind(pid.clone())
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                        if let Some(c) = candidate(row)? {
-                            facts.replied_to = Some(c);
-                            break;
+                              WHERE r.channel_id = ",
+                        );
+                        q.push_bind(channel.to_string()).push(" AND r.ref IN (");
+                        let mut list = q.separated(", ");
+                        for r in &refs {
+                            list.push_bind((*r).clone());
                         }
+                        q.push(")");
+                        let found: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+                        facts.replied_to = super::sql_threading::pick_by_order(&refs, &found, candidate)?;
                     }
                 }
                 if let Some(token) = msg.thread_token.as_deref().filter(|t| !t.is_empty()) {
@@ -69,11 +86,9 @@ macro_rules! impl_threading_queries {
                     .await?;
                     facts.by_token = candidate(row)?;
                 }
-                let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM channels WHERE id = $1")
-                    .bind(channel.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                if kind.as_deref() == Some("email") {
+                // Mail threads by headers and subject; chat channels by the contact's latest
+                // active conversation. The sender's identity says which this is.
+                if msg.from.kind == $crate::model::IdentityKind::Email {
                     let key = msg.subject.as_deref().map($crate::thread::subject_key).unwrap_or_default();
                     // Only mail that names no parent is matched by subject: a message whose
                     // References point at mail we do not have answers some other thread.

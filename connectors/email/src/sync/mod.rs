@@ -312,7 +312,13 @@ impl SyncEngine {
         let total = plan.uids.len();
         let mut last_progress = Instant::now();
         let mut last_uid = plan.start_uid;
-        while let Some(batch) = rx.recv().await {
+        let mut waited = Duration::ZERO;
+        let mut parsing = Duration::ZERO;
+        let mut storing = Duration::ZERO;
+        loop {
+            let t = Instant::now();
+            let Some(batch) = rx.recv().await else { break };
+            waited += t.elapsed();
             let batch = batch?;
             if batch.is_empty() {
                 continue;
@@ -320,7 +326,10 @@ impl SyncEngine {
             report.fetched += batch.len();
             let max_uid = batch.iter().map(|m| m.uid).max().unwrap_or(0);
             last_uid = last_uid.max(i64::from(max_uid));
+            let t = Instant::now();
             let converted = self.convert_batch(plan, batch).await?;
+            parsing += t.elapsed();
+            let t = Instant::now();
             let mut items = Vec::with_capacity(converted.len());
             for c in converted {
                 if let Some(message) = self.apply_status(c, report).await? {
@@ -333,6 +342,7 @@ impl SyncEngine {
             let last = report.fetched >= total;
             let position = plan.position(last_uid, last);
             let outcomes = self.ingest.mail_batch(&position, items).await?;
+            storing += t.elapsed();
             for o in outcomes {
                 match o {
                     IngestOutcome::Stored { .. } => report.stored += 1,
@@ -346,6 +356,14 @@ impl SyncEngine {
                     .await?;
             }
         }
+        // Where a run's time went: waiting for the server, parsing, storing.
+        tracing::debug!(
+            folder = %plan.folder,
+            waited_ms = waited.as_millis() as u64,
+            parsing_ms = parsing.as_millis() as u64,
+            storing_ms = storing.as_millis() as u64,
+            "folder fetched"
+        );
         Ok(())
     }
 
