@@ -34,7 +34,7 @@ use servers::dovecot::ALICE;
 use switchboard_core::ingest::Ingest;
 use switchboard_core::model::ChannelKind;
 use switchboard_core::store::{
-    ChannelRecord, ChannelRef, IngestOutcome, JournalEntry, Store, TenantRecord,
+    ChannelRecord, ChannelRef, FolderPosition, IngestOutcome, JournalEntry, Store, TenantRecord,
 };
 use switchboard_core::thread::ThreadingPolicy;
 use switchboard_email::{NormalizeOptions, ParsedEmail, mbox, normalize};
@@ -267,29 +267,45 @@ async fn switchboard_threads(
     let mut stored: Vec<Option<String>> = vec![None; n];
     let mut first_with_id: HashMap<&str, usize> = HashMap::new();
     let mut duplicate_of: Vec<Option<usize>> = vec![None; n];
-    for &i in order {
-        let parsed = &corpus.parsed[i];
-        let pid = parsed.message.provider_message_id.as_str();
-        let journal = JournalEntry {
-            idempotency_key: format!("mail:{pid}:{}", parsed.raw_sha256),
-            kind: "message".into(),
-            content_type: "message/rfc822".into(),
-            payload: corpus.raw[i].clone(),
+    // In batches, as the sync engine stores fetched mail (the set-based path on SQLite).
+    for (b, chunk) in order.chunks(40).enumerate() {
+        let items: Vec<(JournalEntry, _)> = chunk
+            .iter()
+            .map(|&i| {
+                let parsed = &corpus.parsed[i];
+                let pid = parsed.message.provider_message_id.as_str();
+                let journal = JournalEntry {
+                    idempotency_key: format!("mail:{pid}:{}", parsed.raw_sha256),
+                    kind: "message".into(),
+                    content_type: "message/rfc822".into(),
+                    payload: corpus.raw[i].clone(),
+                };
+                (journal, parsed.message.clone())
+            })
+            .collect();
+        let position = FolderPosition {
+            folder: "INBOX".into(),
+            uidvalidity: 1,
+            last_uid: i64::try_from((b + 1) * 40).unwrap(),
+            highestmodseq: None,
         };
-        let outcome = ingest
-            .message(journal, parsed.message.clone())
+        let outcomes = ingest
+            .mail_batch(&position, items)
             .await
-            .unwrap_or_else(|e| panic!("{} message {i}: {e}", corpus.name));
-        match outcome {
-            IngestOutcome::Stored { message_id, .. } => {
-                stored[i] = Some(message_id);
-                first_with_id.insert(pid, i);
-            }
-            IngestOutcome::Duplicate => {
-                let original = *first_with_id
-                    .get(pid)
-                    .unwrap_or_else(|| panic!("message {i} ({pid}) a duplicate of nothing"));
-                duplicate_of[i] = Some(original);
+            .unwrap_or_else(|e| panic!("{} batch {b}: {e}", corpus.name));
+        for (&i, outcome) in chunk.iter().zip(outcomes) {
+            let pid = corpus.parsed[i].message.provider_message_id.as_str();
+            match outcome {
+                IngestOutcome::Stored { message_id, .. } => {
+                    stored[i] = Some(message_id);
+                    first_with_id.insert(pid, i);
+                }
+                IngestOutcome::Duplicate => {
+                    let original = *first_with_id
+                        .get(pid)
+                        .unwrap_or_else(|| panic!("message {i} ({pid}) a duplicate of nothing"));
+                    duplicate_of[i] = Some(original);
+                }
             }
         }
     }

@@ -16,6 +16,7 @@ mod sql_conversations;
 mod sql_events;
 mod sql_ingest;
 mod sql_jobs;
+pub(crate) mod sql_mail_batch;
 mod sql_staff;
 mod sql_sync;
 mod sql_threading;

@@ -43,6 +43,7 @@ super::sql_threading::impl_threading_queries!(PgStore, sqlx::Postgres);
 super::sql_views::impl_view_queries!(PgStore, sqlx::Postgres);
 super::sql_staff::impl_staff_queries!(PgStore, sqlx::Postgres);
 super::sql_ingest::impl_ingest_store!(PgStore, sqlx::Postgres);
+super::sql_mail_batch::impl_mail_batch!(PgStore, sqlx::Postgres);
 super::sql_jobs::impl_job_store!(PgStore, sqlx::Postgres);
 super::sql_admin::impl_admin_store!(PgStore, sqlx::Postgres);
 super::sql_conversations::impl_conversation_store!(PgStore, sqlx::Postgres);

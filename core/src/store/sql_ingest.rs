@@ -242,7 +242,11 @@ macro_rules! impl_ingest_store {
                 let now = $crate::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let mut outcomes = Vec::with_capacity(items.len());
-                for (journal, msg) in items {
+                let set_based = !Self::DIALECT.batch_savepoints && $crate::store::sql_mail_batch::set_based(items);
+                if set_based {
+                    outcomes = self.ingest_mail_set(&mut tx, ch, items, now).await?;
+                }
+                for (journal, msg) in items.iter().filter(|_| !set_based) {
                     if !Self::DIALECT.batch_savepoints {
                         // One writer: no concurrent delivery can win a race. Should one
                         // anyway, the whole batch rolls back and is fetched again.

@@ -62,6 +62,7 @@ super::sql_threading::impl_threading_queries!(SqliteStore, sqlx::Sqlite);
 super::sql_views::impl_view_queries!(SqliteStore, sqlx::Sqlite);
 super::sql_staff::impl_staff_queries!(SqliteStore, sqlx::Sqlite);
 super::sql_ingest::impl_ingest_store!(SqliteStore, sqlx::Sqlite);
+super::sql_mail_batch::impl_mail_batch!(SqliteStore, sqlx::Sqlite);
 super::sql_jobs::impl_job_store!(SqliteStore, sqlx::Sqlite);
 super::sql_admin::impl_admin_store!(SqliteStore, sqlx::Sqlite);
 super::sql_conversations::impl_conversation_store!(SqliteStore, sqlx::Sqlite);

@@ -11,6 +11,7 @@ store_tests!(
     parent_arriving_late_adopts_its_replies,
     replies_sharing_a_missing_ancestor_share_a_thread,
     subject_matching_uses_mail_dates_and_skips_replies_to_unknown_mail,
+    one_mail_batch_threads_as_message_by_message_ingest_does,
 );
 
 async fn stored(store: &Arc<dyn Store>, m: InboundMessage) -> (String, bool) {
@@ -280,4 +281,95 @@ async fn subject_matching_uses_mail_dates_and_skips_replies_to_unknown_mail(stor
     )
     .await;
     assert!(created && other != new);
+}
+
+async fn one_mail_batch_threads_as_message_by_message_ingest_does(store: Arc<dyn Store>) {
+    // Everything a batch must resolve against itself: a reply to a parent earlier in the
+    // batch, siblings of a missing root, a subject match, a parent arriving after its reply,
+    // spam, and the same Message-ID twice.
+    let mut spam = mail("<spam@x>", "zed@example.com", "Hello", &[]);
+    spam.flags = vec![Flag::Spam];
+    let batch = vec![
+        mail("<p1@x>", "ann@example.com", "Printer", &[]),
+        mail("<r2@x>", "bob@example.com", "Re: Printer", &["<p1@x>"]),
+        mail("<r3@x>", "carol@example.com", "Re: Lost", &["<lost@x>"]),
+        mail("<r4@x>", "dave@example.com", "Re: Lost", &["<lost@x>"]),
+        mail("<c5@x>", "ann@example.com", "Re: Printer", &[]),
+        mail(
+            "<child@x>",
+            "eve@example.com",
+            "Re: Parent",
+            &["<parent@x>"],
+        ),
+        mail("<parent@x>", "eve@example.com", "Parent", &[]),
+        spam,
+        mail("<p1@x>", "ann@example.com", "Printer (again)", &[]),
+    ];
+    let items: Vec<(JournalEntry, InboundMessage)> = batch
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| (journal(&format!("mail:{i}")), m))
+        .collect();
+    let position = FolderPosition {
+        folder: "INBOX".into(),
+        uidvalidity: 1,
+        last_uid: 9,
+        highestmodseq: None,
+    };
+    let out = store
+        .ingest_mail_batch(&channel("t1", "mail1"), &position, &items)
+        .await
+        .expect("batch");
+    assert_eq!(
+        out[8],
+        IngestOutcome::Duplicate,
+        "the same Message-ID twice"
+    );
+    let mut by_pid = std::collections::HashMap::new();
+    for (o, (_, m)) in out.iter().zip(&items).take(8) {
+        let IngestOutcome::Stored { message_id, .. } = o else {
+            panic!("{} not stored", m.provider_message_id);
+        };
+        let now = store.get_message("t1", message_id).await.expect("message");
+        by_pid.insert(m.provider_message_id.clone(), now.conversation_id);
+    }
+    let conv = |pid: &str| by_pid[pid].clone();
+    assert_eq!(
+        conv("<r2@x>"),
+        conv("<p1@x>"),
+        "reply to a parent earlier in the batch"
+    );
+    assert_eq!(conv("<c5@x>"), conv("<p1@x>"), "same contact and subject");
+    assert_eq!(conv("<r4@x>"), conv("<r3@x>"), "siblings of a missing root");
+    assert_eq!(
+        conv("<child@x>"),
+        conv("<parent@x>"),
+        "a late parent adopts its reply"
+    );
+    let distinct: std::collections::HashSet<String> = by_pid.values().cloned().collect();
+    assert_eq!(distinct.len(), 4);
+    let printer = store
+        .get_conversation("t1", &conv("<p1@x>"))
+        .await
+        .expect("conv");
+    assert_eq!((printer.message_count, printer.unread_count), (3, 3));
+    let adopted = store
+        .get_conversation("t1", &conv("<parent@x>"))
+        .await
+        .expect("conv");
+    assert_eq!(adopted.message_count, 2);
+    let spam = store
+        .get_conversation("t1", &conv("<spam@x>"))
+        .await
+        .expect("conv");
+    assert_eq!((spam.status.as_str(), spam.unread_count), ("spam", 0));
+    let page = PageRequest {
+        cursor: None,
+        limit: 50,
+    };
+    let all = store
+        .list_conversations("t1", &ConversationFilter::default(), &page)
+        .await
+        .expect("list");
+    assert_eq!(all.items.iter().map(|c| c.message_count).sum::<i64>(), 8);
 }
