@@ -48,6 +48,26 @@ impl BlobStore {
         Ok((key, sha))
     }
 
+    /// Stores several blobs in one blocking task; returns `(key, sha256)` for each, in order.
+    pub async fn put_many(&self, items: Vec<Vec<u8>>) -> Result<Vec<(String, String)>, BlobError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            items
+                .iter()
+                .map(|bytes| {
+                    let sha = Self::sha256_hex(bytes);
+                    let key = format!("sha256/{}/{}/{}", &sha[0..2], &sha[2..4], sha);
+                    let tmp = root.join("tmp").join(uuid::Uuid::new_v4().to_string());
+                    write_durably(&root.join(&key), &tmp, bytes)?;
+                    Ok((key, sha))
+                })
+                .collect::<Result<Vec<_>, std::io::Error>>()
+        })
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?
+        .map_err(BlobError::Io)
+    }
+
     /// Reads a blob by key.
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {
         Ok(tokio::fs::read(self.path_of(key)?).await?)

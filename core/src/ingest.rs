@@ -82,6 +82,41 @@ impl Ingest {
         }
     }
 
+    /// [`Self::store_contents`] for a whole batch, in one blocking task.
+    async fn store_batch_contents(
+        &self,
+        items: &mut [(JournalEntry, InboundMessage)],
+    ) -> Result<(), IngestError> {
+        let mut contents = Vec::new();
+        let mut places = Vec::new();
+        for (i, (_, msg)) in items.iter_mut().enumerate() {
+            for (j, a) in msg.attachments.iter_mut().enumerate() {
+                if let Some(bytes) = a.content.take() {
+                    contents.push(bytes);
+                    places.push((i, j));
+                }
+            }
+        }
+        if contents.is_empty() {
+            return Ok(());
+        }
+        let blobs = self.blobs.as_ref().ok_or_else(|| {
+            IngestError::Blob("attachment bytes given but no blob store configured".into())
+        })?;
+        let sizes: Vec<usize> = contents.iter().map(Vec::len).collect();
+        let stored = blobs.put_many(contents).await?;
+        for (((i, j), (storage_key, sha256)), size) in places.into_iter().zip(stored).zip(sizes) {
+            if let Some(a) = items.get_mut(i).and_then(|(_, m)| m.attachments.get_mut(j)) {
+                a.stored = Some(StoredContent {
+                    storage_key,
+                    sha256,
+                    size: i64::try_from(size).unwrap_or(i64::MAX),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the bytes a connector holds to the blob store (content-addressed, so a retry
     /// writes nothing new) before the message that refers to them is stored.
     async fn store_contents(&self, msg: &mut InboundMessage) -> Result<(), IngestError> {
@@ -149,9 +184,7 @@ impl Ingest {
             apply_consent_flags(msg);
             self.apply_blocklist(msg);
         }
-        for (_, msg) in &mut items {
-            self.store_contents(msg).await?;
-        }
+        self.store_batch_contents(&mut items).await?;
         let outcomes = self
             .store
             .ingest_mail_batch(&self.channel, position, &items)

@@ -473,48 +473,56 @@ macro_rules! impl_mail_batch {
                         None => counts.push((conv.clone(), 1, bump)),
                     }
                 }
-                for (conv, n, unread) in &counts {
-                    sqlx::query(
-                        "UPDATE conversations SET message_count = message_count + $1, unread_count = unread_count + $2,
-                                last_message_at = $3, last_inbound_at = $3, updated_at = $3
-                          WHERE id = $4",
-                    )
-                    .bind(*n)
-                    .bind(*unread)
-                    .bind(now)
-                    .bind(conv.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                    if *unread > 0 {
-                        sqlx::query("UPDATE participants SET unread_count = unread_count + $1 WHERE conversation_id = $2 AND kind = 'staff'")
-                            .bind(*unread)
-                            .bind(conv.clone())
-                            .execute(&mut *conn)
-                            .await?;
+                for chunk in counts.chunks(200) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE conversations SET message_count = message_count + v.column2, unread_count = unread_count + v.column3, last_message_at = ");
+                    q.push_bind(now).push(", last_inbound_at = ").push_bind(now).push(", updated_at = ").push_bind(now);
+                    q.push(" FROM (");
+                    q.push_values(chunk, |mut row, (conv, n, unread)| {
+                        row.push_bind(conv.clone()).push_bind(*n).push_bind(*unread);
+                    });
+                    q.push(") AS v WHERE conversations.id = v.column1");
+                    q.build().execute(&mut *conn).await?;
+                    let unread: Vec<&(String, i64, i64)> = chunk.iter().filter(|(_, _, u)| *u > 0).collect();
+                    if !unread.is_empty() {
+                        let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE participants SET unread_count = unread_count + v.column2 FROM (");
+                        q.push_values(unread, |mut row, (conv, _, u)| {
+                            row.push_bind(conv.clone()).push_bind(*u);
+                        });
+                        q.push(") AS v WHERE participants.conversation_id = v.column1 AND participants.kind = 'staff'");
+                        q.build().execute(&mut *conn).await?;
                     }
                 }
                 let pids: Vec<String> = placed.iter().map(|(i, _, _, _)| items[*i].1.provider_message_id.clone()).collect();
-                let mut orphaned: HashSet<String> = HashSet::new();
+                // Which of the batch's messages other messages refer to, and from which
+                // conversations: only a parent whose replies sit elsewhere adopts them.
+                let mut referrers: HashMap<String, Vec<String>> = HashMap::new();
                 for chunk in pids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("SELECT DISTINCT ref FROM message_refs WHERE channel_id = ");
-                    q.push_bind(ch.channel_id.clone()).push(" AND ref IN (");
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT DISTINCT r.ref, m.conversation_id FROM message_refs r JOIN messages m ON m.id = r.message_id WHERE r.channel_id = ",
+                    );
+                    q.push_bind(ch.channel_id.clone()).push(" AND r.ref IN (");
                     let mut list = q.separated(", ");
                     for p in chunk {
                         list.push_bind(p.clone());
                     }
                     q.push(")");
-                    let found: Vec<String> = q.build_query_scalar().fetch_all(&mut *conn).await?;
-                    orphaned.extend(found);
+                    let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+                    for (r, conv) in rows {
+                        referrers.entry(r).or_default().push(conv);
+                    }
                 }
-                for (i, id, _, _) in &placed {
+                let mut merged = false;
+                for (i, id, conv, _) in &placed {
                     let pid = &items[*i].1.provider_message_id;
-                    if orphaned.contains(pid) {
+                    let elsewhere = referrers.get(pid).is_some_and(|convs| convs.iter().any(|c| c != conv));
+                    if elsewhere || (merged && referrers.contains_key(pid)) {
                         // Where the parent is now (an earlier adoption may have moved it).
                         let into: String = sqlx::query_scalar("SELECT conversation_id FROM messages WHERE id = $1")
                             .bind(id.clone())
                             .fetch_one(&mut *conn)
                             .await?;
                         Self::adopt_orphans(&mut *conn, &ch.tenant_id, &ch.channel_id, pid, &into, now).await?;
+                        merged = true;
                     }
                 }
 

@@ -228,8 +228,10 @@ impl SyncEngine {
         let batch = self.settings.imap.batch_size.max(1);
         let max_bytes = self.settings.imap.max_batch_bytes.max(1);
         let uids = plan.uids.clone();
+        let spec = self.spec(&plan);
+        // Fetching and parsing run ahead on their own task while earlier batches are stored.
         let fetcher = tokio::spawn(async move {
-            fetch_into(&mut mailbox, uids, batch, max_bytes, tx).await;
+            fetch_into(&mut mailbox, uids, batch, max_bytes, &spec, tx).await;
             mailbox
         });
         let result = self.store_batches(&plan, &mut rx, &mut report).await;
@@ -306,14 +308,13 @@ impl SyncEngine {
     async fn store_batches(
         &self,
         plan: &Plan,
-        rx: &mut mpsc::Receiver<Result<Vec<FetchedMessage>, ImapError>>,
+        rx: &mut mpsc::Receiver<Result<Vec<Converted>, SyncError>>,
         report: &mut FolderReport,
     ) -> Result<(), SyncError> {
         let total = plan.uids.len();
         let mut last_progress = Instant::now();
         let mut last_uid = plan.start_uid;
         let mut waited = Duration::ZERO;
-        let mut parsing = Duration::ZERO;
         let mut storing = Duration::ZERO;
         loop {
             let t = Instant::now();
@@ -326,9 +327,7 @@ impl SyncEngine {
             report.fetched += batch.len();
             let max_uid = batch.iter().map(|m| m.uid).max().unwrap_or(0);
             last_uid = last_uid.max(i64::from(max_uid));
-            let t = Instant::now();
-            let converted = self.convert_batch(plan, batch).await?;
-            parsing += t.elapsed();
+            let converted = batch;
             let t = Instant::now();
             let mut items = Vec::with_capacity(converted.len());
             for c in converted {
@@ -356,11 +355,10 @@ impl SyncEngine {
                     .await?;
             }
         }
-        // Where a run's time went: waiting for the server, parsing, storing.
+        // Where a run's time went: waiting for fetched and parsed mail, storing it.
         tracing::debug!(
             folder = %plan.folder,
             waited_ms = waited.as_millis() as u64,
-            parsing_ms = parsing.as_millis() as u64,
             storing_ms = storing.as_millis() as u64,
             "folder fetched"
         );
@@ -401,51 +399,68 @@ impl SyncEngine {
         }
     }
 
-    /// Parses a batch on blocking threads, split across the cores.
-    async fn convert_batch(
-        &self,
-        plan: &Plan,
-        batch: Vec<FetchedMessage>,
-    ) -> Result<Vec<Converted>, SyncError> {
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = batch.len().div_ceil(workers).max(1);
-        let mut chunks: Vec<Vec<FetchedMessage>> = Vec::new();
-        let mut rest = batch.into_iter();
-        loop {
-            let part: Vec<FetchedMessage> = rest.by_ref().take(chunk).collect();
-            if part.is_empty() {
-                break;
-            }
-            chunks.push(part);
+    /// How this folder's messages are converted (owned: it goes to the fetch task).
+    fn spec(&self, plan: &Plan) -> ConvertSpec {
+        ConvertSpec {
+            folder: plan.folder.clone(),
+            uid_validity: plan.uid_validity,
+            spam_folder: self.settings.imap.is_spam_folder(&plan.folder),
+            allow_remote_images: self.settings.allow_remote_images,
+            own_address: self.settings.address.to_ascii_lowercase(),
+            message_id_domain: self.settings.message_id_domain(),
         }
-        let mut tasks = Vec::with_capacity(chunks.len());
-        for part in chunks {
-            let folder = plan.folder.clone();
-            let uid_validity = plan.uid_validity;
-            let spam_folder = self.settings.imap.is_spam_folder(&plan.folder);
-            let allow_remote_images = self.settings.allow_remote_images;
-            let own_address = self.settings.address.to_ascii_lowercase();
-            let domain = self.settings.message_id_domain();
-            tasks.push(tokio::task::spawn_blocking(move || {
-                let options = ConvertOptions {
-                    folder: &folder,
-                    uid_validity,
-                    spam_folder,
-                    allow_remote_images,
-                    own_address: &own_address,
-                    message_id_domain: &domain,
-                };
-                part.into_iter()
-                    .map(|m| convert(m, &options, &new_id))
-                    .collect::<Vec<_>>()
-            }));
-        }
-        let mut out = Vec::new();
-        for t in tasks {
-            out.extend(t.await.map_err(|e| SyncError::Task(e.to_string()))?);
-        }
-        Ok(out)
     }
+}
+
+/// The owned form of [`ConvertOptions`].
+#[derive(Debug, Clone)]
+struct ConvertSpec {
+    folder: String,
+    uid_validity: u32,
+    spam_folder: bool,
+    allow_remote_images: bool,
+    own_address: String,
+    message_id_domain: String,
+}
+
+/// Parses a batch on blocking threads, split across the cores.
+async fn convert_batch(
+    spec: &ConvertSpec,
+    batch: Vec<FetchedMessage>,
+) -> Result<Vec<Converted>, SyncError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = batch.len().div_ceil(workers).max(1);
+    let mut chunks: Vec<Vec<FetchedMessage>> = Vec::new();
+    let mut rest = batch.into_iter();
+    loop {
+        let part: Vec<FetchedMessage> = rest.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        chunks.push(part);
+    }
+    let mut tasks = Vec::with_capacity(chunks.len());
+    for part in chunks {
+        let spec = spec.clone();
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let options = ConvertOptions {
+                folder: &spec.folder,
+                uid_validity: spec.uid_validity,
+                spam_folder: spec.spam_folder,
+                allow_remote_images: spec.allow_remote_images,
+                own_address: &spec.own_address,
+                message_id_domain: &spec.message_id_domain,
+            };
+            part.into_iter()
+                .map(|m| convert(m, &options, &new_id))
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.extend(t.await.map_err(|e| SyncError::Task(e.to_string()))?);
+    }
+    Ok(out)
 }
 
 /// What one folder's run fetches.
@@ -487,7 +502,8 @@ async fn fetch_into(
     uids: Vec<u32>,
     batch: u32,
     max_bytes: u64,
-    tx: mpsc::Sender<Result<Vec<FetchedMessage>, ImapError>>,
+    spec: &ConvertSpec,
+    tx: mpsc::Sender<Result<Vec<Converted>, SyncError>>,
 ) {
     let batch = usize::try_from(batch).unwrap_or(usize::MAX);
     let stream = mailbox.fetch_uids(uids, u32::try_from(batch).unwrap_or(u32::MAX));
@@ -501,19 +517,20 @@ async fn fetch_into(
                 buf.push(m);
                 if buf.len() >= batch || bytes >= max_bytes {
                     bytes = 0;
-                    if tx.send(Ok(std::mem::take(&mut buf))).await.is_err() {
+                    let converted = convert_batch(spec, std::mem::take(&mut buf)).await;
+                    if tx.send(converted).await.is_err() {
                         return;
                     }
                 }
             }
             Err(e) => {
-                let _ = tx.send(Err(e)).await;
+                let _ = tx.send(Err(e.into())).await;
                 return;
             }
         }
     }
     if !buf.is_empty() {
-        let _ = tx.send(Ok(buf)).await;
+        let _ = tx.send(convert_batch(spec, buf).await).await;
     }
 }
 
