@@ -49,23 +49,16 @@ impl BlobStore {
     }
 
     /// Stores several blobs in one blocking task; returns `(key, sha256)` for each, in order.
+    ///
+    /// The files are written under temporary names, flushed with one `syncfs` (Linux; an
+    /// fsync per file elsewhere), renamed into place and flushed again: as durable as
+    /// [`Self::put`], with two flushes per batch instead of two per file.
     pub async fn put_many(&self, items: Vec<Vec<u8>>) -> Result<Vec<(String, String)>, BlobError> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || {
-            items
-                .iter()
-                .map(|bytes| {
-                    let sha = Self::sha256_hex(bytes);
-                    let key = format!("sha256/{}/{}/{}", &sha[0..2], &sha[2..4], sha);
-                    let tmp = root.join("tmp").join(uuid::Uuid::new_v4().to_string());
-                    write_durably(&root.join(&key), &tmp, bytes)?;
-                    Ok((key, sha))
-                })
-                .collect::<Result<Vec<_>, std::io::Error>>()
-        })
-        .await
-        .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?
-        .map_err(BlobError::Io)
+        tokio::task::spawn_blocking(move || write_many(&root, &items))
+            .await
+            .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?
+            .map_err(BlobError::Io)
     }
 
     /// Reads a blob by key.
@@ -84,6 +77,67 @@ impl BlobStore {
         }
         Ok(self.root.join(Path::new(key)))
     }
+}
+
+fn write_many(root: &Path, items: &[Vec<u8>]) -> std::io::Result<Vec<(String, String)>> {
+    use std::io::Write;
+    let mut keys = Vec::with_capacity(items.len());
+    let mut pending: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for bytes in items {
+        let sha = BlobStore::sha256_hex(bytes);
+        let key = format!("sha256/{}/{}/{}", &sha[0..2], &sha[2..4], sha);
+        let path = root.join(&key);
+        if !path.try_exists()? && !pending.iter().any(|(_, p)| *p == path) {
+            let tmp = root.join("tmp").join(uuid::Uuid::new_v4().to_string());
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            if !cfg!(target_os = "linux") {
+                f.sync_all()?;
+            }
+            pending.push((tmp, path));
+        }
+        keys.push((key, sha));
+    }
+    if pending.is_empty() {
+        return Ok(keys);
+    }
+    // Contents durable before any file gets its final name...
+    flush_filesystem(root)?;
+    for (tmp, path) in &pending {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::rename(tmp, path)?;
+    }
+    // ...and the names durable before the caller's transaction refers to them.
+    flush_filesystem(root)?;
+    if !cfg!(target_os = "linux") {
+        for (_, path) in &pending {
+            if let Some(dir) = path.parent()
+                && let Ok(d) = std::fs::File::open(dir)
+            {
+                let _ = d.sync_all();
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// Flushes the file system holding `root` (Linux `syncfs`); elsewhere a no-op, the callers
+/// fsync file by file.
+fn flush_filesystem(root: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let dir = std::fs::File::open(root)?;
+        // SAFETY: syncfs only reads the descriptor, which `dir` keeps open for the call.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = root;
+    Ok(())
 }
 
 /// Writes `bytes` to `path` unless it exists: to `tmp`, fsynced, renamed into place, the
@@ -113,6 +167,22 @@ fn write_durably(path: &Path, tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn many_blobs_at_once_are_stored_and_deduplicated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open(dir.path()).await.expect("open");
+        let (single, _) = store.put(b"one").await.expect("put");
+        let keys = store
+            .put_many(vec![b"one".to_vec(), b"two".to_vec(), b"two".to_vec()])
+            .await
+            .expect("put many");
+        assert_eq!(keys[0].0, single);
+        assert_eq!(keys[1], keys[2]);
+        assert_eq!(store.get(&keys[1].0).await.expect("get"), b"two");
+        let leftovers = std::fs::read_dir(dir.path().join("tmp")).expect("tmp").count();
+        assert_eq!(leftovers, 0, "no temporary file left behind");
+    }
 
     #[tokio::test]
     async fn content_addressed_round_trip() {

@@ -232,6 +232,57 @@ macro_rules! impl_mail_batch {
                     }
                 }
 
+                // Subject candidates of mail naming no parent: the contacts' conversations with
+                // those subject keys, with their messages' dates (the window is checked per
+                // message).
+                let mut db_subjects: HashMap<(String, String), Vec<(String, i64, Vec<i64>)>> = HashMap::new();
+                if self.threading().subject_matching {
+                    let wanted: HashSet<(String, String)> = todo
+                        .iter()
+                        .map(|&i| &items[i].1)
+                        .filter(|m| m.reply_to.is_empty())
+                        .filter_map(|m| {
+                            let key = m.subject.as_deref().map($crate::thread::subject_key).filter(|k| !k.is_empty())?;
+                            Some((contacts.get(&m.from.value)?.clone(), key))
+                        })
+                        .collect();
+                    let wanted_contacts: Vec<String> = wanted.iter().map(|(c, _)| c.clone()).collect::<HashSet<_>>().into_iter().collect();
+                    let wanted_keys: Vec<String> = wanted.iter().map(|(_, k)| k.clone()).collect::<HashSet<_>>().into_iter().collect();
+                    for contacts_chunk in wanted_contacts.chunks(300) {
+                        for keys_chunk in wanted_keys.chunks(300) {
+                            let mut q = sqlx::QueryBuilder::<$db>::new(
+                                "SELECT c.id, c.status, c.contact_id, c.subject_key, c.last_message_at, COALESCE(m.sent_at, m.created_at)
+                                   FROM conversations c JOIN messages m ON m.conversation_id = c.id
+                                  WHERE c.channel_id = ",
+                            );
+                            q.push_bind(ch.channel_id.clone()).push(" AND c.contact_id IN (");
+                            let mut list = q.separated(", ");
+                            for c in contacts_chunk {
+                                list.push_bind(c.clone());
+                            }
+                            q.push(") AND c.subject_key IN (");
+                            let mut list = q.separated(", ");
+                            for k in keys_chunk {
+                                list.push_bind(k.clone());
+                            }
+                            q.push(")");
+                            let rows: Vec<(String, String, String, String, i64, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
+                            for (id, status, contact, key, last, at) in rows {
+                                let pair = (contact, key);
+                                if !wanted.contains(&pair) {
+                                    continue;
+                                }
+                                conversations.entry(id.clone()).or_insert(BatchConversation { status: parse_status(&status)? });
+                                let convs = db_subjects.entry(pair).or_default();
+                                match convs.iter_mut().find(|(c, _, _)| *c == id) {
+                                    Some((_, _, dates)) => dates.push(at),
+                                    None => convs.push((id, last, vec![at])),
+                                }
+                            }
+                        }
+                    }
+                }
+
                 // Decide, message by message, in the batch's order.
                 let policy = self.threading();
                 let candidate = |conv: &String, conversations: &HashMap<String, BatchConversation>| {
@@ -258,39 +309,23 @@ macro_rules! impl_mail_batch {
                     if policy.subject_matching && !key.is_empty() && msg.reply_to.is_empty() && facts.replied_to.is_none() && facts.by_token.is_none() {
                         let at = msg.sent_at.map_or(now, |t| t.min(now));
                         let window = policy.subject_window_ms;
-                        // A conversation this batch opened (the most recent one), if one of its
-                        // messages is within the window; else the database's choice.
-                        let in_batch = batch_subjects.get(&(contact.clone(), key.clone())).and_then(|convs| {
-                            convs.iter().rev().find(|c| {
-                                conversation_dates.get(*c).is_some_and(|d| d.iter().any(|t| (t - at).abs() <= window))
-                            })
-                        });
-                        facts.by_subject = match in_batch {
-                            Some(c) => candidate(c, &conversations),
-                            None => {
-                                let row: Option<(String, String)> = sqlx::query_as(
-                                    "SELECT c.id, c.status FROM conversations c
-                                      WHERE c.channel_id = $1 AND c.contact_id = $2 AND c.subject_key = $3
-                                        AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id
-                                                       AND COALESCE(m.sent_at, m.created_at) BETWEEN $4 AND $5)
-                                      ORDER BY c.last_message_at DESC, c.id DESC LIMIT 1",
-                                )
-                                .bind(ch.channel_id.clone())
-                                .bind(contact.clone())
-                                .bind(key.clone())
-                                .bind(at.saturating_sub(policy.subject_window_ms))
-                                .bind(at.saturating_add(policy.subject_window_ms))
-                                .fetch_optional(&mut *conn)
-                                .await?;
-                                match row {
-                                    Some((id, status)) => {
-                                        conversations.entry(id.clone()).or_insert(BatchConversation { status: parse_status(&status)? });
-                                        candidate(&id, &conversations)
-                                    }
-                                    None => None,
-                                }
+                        // As the per-message query: among the contact's conversations with this
+                        // subject key that hold a message dated within the window, the one with
+                        // the latest last message (conversations this batch touched: now).
+                        let mut pool: Vec<(i64, String)> = Vec::new();
+                        for (id, last, dates) in db_subjects.get(&(contact.clone(), key.clone())).into_iter().flatten() {
+                            let batch_dates = conversation_dates.get(id);
+                            let fits = dates.iter().chain(batch_dates.into_iter().flatten()).any(|t| (t - at).abs() <= window);
+                            if fits {
+                                pool.push((if batch_dates.is_some() { now } else { *last }, id.clone()));
                             }
-                        };
+                        }
+                        for id in batch_subjects.get(&(contact.clone(), key.clone())).into_iter().flatten() {
+                            if conversation_dates.get(id).is_some_and(|d| d.iter().any(|t| (t - at).abs() <= window)) {
+                                pool.push((now, id.clone()));
+                            }
+                        }
+                        facts.by_subject = pool.iter().max().and_then(|(_, id)| candidate(id, &conversations));
                     }
                     let (conversation, is_new) = match $crate::thread::decide_with(&facts, &msg.flags, &policy) {
                         ThreadDecision::Join { conversation_id, new_status } => {
