@@ -180,7 +180,9 @@ mod tests {
         assert_eq!(keys[0].0, single);
         assert_eq!(keys[1], keys[2]);
         assert_eq!(store.get(&keys[1].0).await.expect("get"), b"two");
-        let leftovers = std::fs::read_dir(dir.path().join("tmp")).expect("tmp").count();
+        let leftovers = std::fs::read_dir(dir.path().join("tmp"))
+            .expect("tmp")
+            .count();
         assert_eq!(leftovers, 0, "no temporary file left behind");
     }
 

@@ -72,7 +72,7 @@ macro_rules! impl_mail_batch {
                             .push_bind(journal.idempotency_key.clone())
                             .push_bind(journal.kind.clone())
                             .push_bind(journal.content_type.clone())
-                            .push_bind(journal.payload.clone())
+                            .push_bind(journal.payload.as_slice())
                             .push_bind(now);
                     });
                     q.push(" ON CONFLICT (channel_id, idempotency_key) DO NOTHING RETURNING idempotency_key");
@@ -426,14 +426,14 @@ macro_rules! impl_mail_batch {
                             .push_bind("contact")
                             .push_bind(msg.from.value.clone())
                             .push_bind(sqlx::types::Json(recipients))
-                            .push_bind(msg.subject.clone())
-                            .push_bind(msg.text.clone())
-                            .push_bind(msg.html.clone())
-                            .push_bind(sqlx::types::Json(msg.external.clone()))
+                            .push_bind(msg.subject.as_deref())
+                            .push_bind(msg.text.as_deref())
+                            .push_bind(msg.html.as_deref())
+                            .push_bind(sqlx::types::Json(&msg.external))
                             .push_bind(msg.provider_message_id.clone())
                             .push_bind("received")
                             .push_bind(0i64)
-                            .push_bind(sqlx::types::Json(msg.flags.clone()))
+                            .push_bind(sqlx::types::Json(&msg.flags))
                             .push_bind($crate::thread::is_spam(&msg.flags))
                             .push_bind(msg.reply_to.first().cloned())
                             .push_bind(msg.sent_at)
