@@ -23,6 +23,9 @@ impl SqliteStore {
     pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
+            // 16 KiB pages for new databases: mail bodies and raw journal entries span many
+            // pages, and every page is a write and a checksum in the WAL.
+            .page_size(16384)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
