@@ -28,6 +28,21 @@ pub(crate) struct NewConversation {
     pub status: crate::model::ConversationStatus,
 }
 
+/// Appends `(bind, bind, ...)`: a bound list for `IN`.
+pub(crate) fn push_list<'t, DB, T, I>(q: &mut sqlx::QueryBuilder<DB>, items: I)
+where
+    DB: sqlx::Database,
+    T: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    I: IntoIterator<Item = T>,
+{
+    q.push("(");
+    let mut list = q.separated(", ");
+    for item in items {
+        list.push_bind(item);
+    }
+    q.push(")");
+}
+
 /// Whether a batch can take the set-based path: mail without consent changes (those update
 /// identities message by message).
 pub(crate) fn set_based(
@@ -88,12 +103,8 @@ macro_rules! impl_mail_batch {
                 let mut known: HashSet<String> = HashSet::new();
                 for chunk in ids.chunks(500) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("SELECT provider_message_id FROM messages WHERE channel_id = ");
-                    q.push_bind(ch.channel_id.clone()).push(" AND provider_message_id IN (");
-                    let mut list = q.separated(", ");
-                    for id in chunk {
-                        list.push_bind(id.clone());
-                    }
-                    q.push(")");
+                    q.push_bind(ch.channel_id.clone()).push(" AND provider_message_id IN ");
+                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
                     let found: Vec<String> = q.build_query_scalar().fetch_all(&mut *conn).await?;
                     known.extend(found);
                 }
@@ -119,12 +130,8 @@ macro_rules! impl_mail_batch {
                         "SELECT i.value, i.contact_id, c.name FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
                           WHERE i.kind = 'email' AND i.tenant_id = ",
                     );
-                    q.push_bind(ch.tenant_id.clone()).push(" AND i.value IN (");
-                    let mut list = q.separated(", ");
-                    for a in chunk {
-                        list.push_bind(a.clone());
-                    }
-                    q.push(")");
+                    q.push_bind(ch.tenant_id.clone()).push(" AND i.value IN ");
+                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
                     let rows: Vec<(String, String, Option<String>)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (value, id, name) in rows {
                         names.insert(id.clone(), name);
@@ -181,12 +188,8 @@ macro_rules! impl_mail_batch {
                         "SELECT m.provider_message_id, c.id, c.status FROM messages m JOIN conversations c ON c.id = m.conversation_id
                           WHERE m.channel_id = ",
                     );
-                    q.push_bind(ch.channel_id.clone()).push(" AND m.provider_message_id IN (");
-                    let mut list = q.separated(", ");
-                    for r in chunk {
-                        list.push_bind(r.clone());
-                    }
-                    q.push(")");
+                    q.push_bind(ch.channel_id.clone()).push(" AND m.provider_message_id IN ");
+                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
                     let rows: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (pid, conv, status) in rows {
                         conversations.insert(conv.clone(), BatchConversation { status: parse_status(&status)? });
@@ -198,12 +201,9 @@ macro_rules! impl_mail_batch {
                            JOIN conversations c ON c.id = m.conversation_id
                           WHERE r.channel_id = ",
                     );
-                    q.push_bind(ch.channel_id.clone()).push(" AND r.ref IN (");
-                    let mut list = q.separated(", ");
-                    for r in chunk {
-                        list.push_bind(r.clone());
-                    }
-                    q.push(") GROUP BY r.ref, c.id, c.status");
+                    q.push_bind(ch.channel_id.clone()).push(" AND r.ref IN ");
+                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
+                    q.push(" GROUP BY r.ref, c.id, c.status");
                     let rows: Vec<(String, String, String, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     // The most recent conversation holding a message with that reference.
                     let mut latest: HashMap<String, i64> = HashMap::new();
@@ -219,12 +219,8 @@ macro_rules! impl_mail_batch {
                 let mut by_token: HashMap<String, String> = HashMap::new();
                 if !tokens.is_empty() {
                     let mut q = sqlx::QueryBuilder::<$db>::new("SELECT reply_token, id, status FROM conversations WHERE channel_id = ");
-                    q.push_bind(ch.channel_id.clone()).push(" AND reply_token IN (");
-                    let mut list = q.separated(", ");
-                    for t in &tokens {
-                        list.push_bind(t.clone());
-                    }
-                    q.push(")");
+                    q.push_bind(ch.channel_id.clone()).push(" AND reply_token IN ");
+                    super::sql_mail_batch::push_list(&mut q, tokens.iter().cloned());
                     let rows: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (token, conv, status) in rows {
                         conversations.insert(conv.clone(), BatchConversation { status: parse_status(&status)? });
@@ -255,17 +251,10 @@ macro_rules! impl_mail_batch {
                                    FROM conversations c JOIN messages m ON m.conversation_id = c.id
                                   WHERE c.channel_id = ",
                             );
-                            q.push_bind(ch.channel_id.clone()).push(" AND c.contact_id IN (");
-                            let mut list = q.separated(", ");
-                            for c in contacts_chunk {
-                                list.push_bind(c.clone());
-                            }
-                            q.push(") AND c.subject_key IN (");
-                            let mut list = q.separated(", ");
-                            for k in keys_chunk {
-                                list.push_bind(k.clone());
-                            }
-                            q.push(")");
+                            q.push_bind(ch.channel_id.clone()).push(" AND c.contact_id IN ");
+                            super::sql_mail_batch::push_list(&mut q, contacts_chunk.iter().cloned());
+                            q.push(" AND c.subject_key IN ");
+                            super::sql_mail_batch::push_list(&mut q, keys_chunk.iter().cloned());
                             let rows: Vec<(String, String, String, String, i64, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
                             for (id, status, contact, key, last, at) in rows {
                                 let pair = (contact, key);
@@ -535,12 +524,8 @@ macro_rules! impl_mail_batch {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "SELECT DISTINCT r.ref, m.conversation_id FROM message_refs r JOIN messages m ON m.id = r.message_id WHERE r.channel_id = ",
                     );
-                    q.push_bind(ch.channel_id.clone()).push(" AND r.ref IN (");
-                    let mut list = q.separated(", ");
-                    for p in chunk {
-                        list.push_bind(p.clone());
-                    }
-                    q.push(")");
+                    q.push_bind(ch.channel_id.clone()).push(" AND r.ref IN ");
+                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
                     let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (r, conv) in rows {
                         referrers.entry(r).or_default().push(conv);
@@ -569,13 +554,9 @@ macro_rules! impl_mail_batch {
                 let mut states: HashMap<String, (String, Option<String>, i64, i64, i64)> = HashMap::new();
                 for chunk in touched.chunks(500) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT id, status, assignee, unread_count, message_count, last_message_at FROM conversations WHERE id IN (",
+                        "SELECT id, status, assignee, unread_count, message_count, last_message_at FROM conversations WHERE id IN ",
                     );
-                    let mut list = q.separated(", ");
-                    for c in chunk {
-                        list.push_bind(c.clone());
-                    }
-                    q.push(")");
+                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
                     let rows: Vec<(String, String, Option<String>, i64, i64, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (id, status, assignee, unread, count, last) in rows {
                         states.insert(id, (status, assignee, unread, count, last));

@@ -48,12 +48,8 @@ macro_rules! impl_threading_queries {
                         "SELECT m.provider_message_id, c.id, c.status FROM messages m JOIN conversations c ON c.id = m.conversation_id
                           WHERE m.channel_id = ",
                     );
-                    q.push_bind(channel.to_string()).push(" AND m.provider_message_id IN (");
-                    let mut list = q.separated(", ");
-                    for r in &refs {
-                        list.push_bind((*r).clone());
-                    }
-                    q.push(")");
+                    q.push_bind(channel.to_string()).push(" AND m.provider_message_id IN ");
+                    super::sql_mail_batch::push_list(&mut q, refs.iter().map(|r| (*r).clone()));
                     let found: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     facts.replied_to = super::sql_threading::pick_by_order(&refs, &found, candidate)?;
                     if facts.replied_to.is_none() {
@@ -66,12 +62,8 @@ macro_rules! impl_threading_queries {
                                JOIN conversations c ON c.id = m.conversation_id
                               WHERE r.channel_id = ",
                         );
-                        q.push_bind(channel.to_string()).push(" AND r.ref IN (");
-                        let mut list = q.separated(", ");
-                        for r in &refs {
-                            list.push_bind((*r).clone());
-                        }
-                        q.push(")");
+                        q.push_bind(channel.to_string()).push(" AND r.ref IN ");
+                        super::sql_mail_batch::push_list(&mut q, refs.iter().map(|r| (*r).clone()));
                         let found: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                         facts.replied_to = super::sql_threading::pick_by_order(&refs, &found, candidate)?;
                     }
