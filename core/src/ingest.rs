@@ -87,9 +87,21 @@ impl Ingest {
         &self,
         items: &mut [(JournalEntry, InboundMessage)],
     ) -> Result<(), IngestError> {
+        let mut messages: Vec<&mut InboundMessage> = items.iter_mut().map(|(_, m)| m).collect();
+        self.store_attachment_bytes(&mut messages).await
+    }
+
+    /// Writes the attachment bytes of several messages to the blob store now, in one
+    /// blocking task, and marks those attachments stored. A sync engine calls this while
+    /// earlier mail is being stored, so that storing the batch later writes no files;
+    /// [`Self::mail_batch`] does it for whatever is left.
+    pub async fn store_attachment_bytes(
+        &self,
+        messages: &mut [&mut InboundMessage],
+    ) -> Result<(), IngestError> {
         let mut contents = Vec::new();
         let mut places = Vec::new();
-        for (i, (_, msg)) in items.iter_mut().enumerate() {
+        for (i, msg) in messages.iter_mut().enumerate() {
             for (j, a) in msg.attachments.iter_mut().enumerate() {
                 if let Some(bytes) = a.content.take() {
                     contents.push(bytes);
@@ -106,7 +118,7 @@ impl Ingest {
         let sizes: Vec<usize> = contents.iter().map(Vec::len).collect();
         let stored = blobs.put_many(contents).await?;
         for (((i, j), (storage_key, sha256)), size) in places.into_iter().zip(stored).zip(sizes) {
-            if let Some(a) = items.get_mut(i).and_then(|(_, m)| m.attachments.get_mut(j)) {
+            if let Some(a) = messages.get_mut(i).and_then(|m| m.attachments.get_mut(j)) {
                 a.stored = Some(StoredContent {
                     storage_key,
                     sha256,

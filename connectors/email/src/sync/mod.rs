@@ -229,9 +229,11 @@ impl SyncEngine {
         let max_bytes = self.settings.imap.max_batch_bytes.max(1);
         let uids = plan.uids.clone();
         let spec = self.spec(&plan);
-        // Fetching and parsing run ahead on their own task while earlier batches are stored.
+        let ingest = self.ingest.clone();
+        // Fetching, parsing and writing attachment files run ahead on their own task while
+        // earlier batches are stored.
         let fetcher = tokio::spawn(async move {
-            fetch_into(&mut mailbox, uids, batch, max_bytes, &spec, tx).await;
+            fetch_into(&mut mailbox, uids, batch, max_bytes, &spec, &ingest, tx).await;
             mailbox
         });
         let result = self.store_batches(&plan, &mut rx, &mut report).await;
@@ -423,6 +425,19 @@ struct ConvertSpec {
     message_id_domain: String,
 }
 
+/// Parses a batch and writes its attachment bytes to the blob store.
+async fn prepare(
+    spec: &ConvertSpec,
+    ingest: &Ingest,
+    batch: Vec<FetchedMessage>,
+) -> Result<Vec<Converted>, SyncError> {
+    let mut converted = convert_batch(spec, batch).await?;
+    let mut messages: Vec<&mut switchboard_core::model::InboundMessage> =
+        converted.iter_mut().map(|c| &mut c.message).collect();
+    ingest.store_attachment_bytes(&mut messages).await?;
+    Ok(converted)
+}
+
 /// Parses a batch on blocking threads, split across the cores.
 async fn convert_batch(
     spec: &ConvertSpec,
@@ -503,6 +518,7 @@ async fn fetch_into(
     batch: u32,
     max_bytes: u64,
     spec: &ConvertSpec,
+    ingest: &Ingest,
     tx: mpsc::Sender<Result<Vec<Converted>, SyncError>>,
 ) {
     let batch = usize::try_from(batch).unwrap_or(usize::MAX);
@@ -517,7 +533,7 @@ async fn fetch_into(
                 buf.push(m);
                 if buf.len() >= batch || bytes >= max_bytes {
                     bytes = 0;
-                    let converted = convert_batch(spec, std::mem::take(&mut buf)).await;
+                    let converted = prepare(spec, ingest, std::mem::take(&mut buf)).await;
                     if tx.send(converted).await.is_err() {
                         return;
                     }
@@ -530,7 +546,7 @@ async fn fetch_into(
         }
     }
     if !buf.is_empty() {
-        let _ = tx.send(convert_batch(spec, buf).await).await;
+        let _ = tx.send(prepare(spec, ingest, buf).await).await;
     }
 }
 
