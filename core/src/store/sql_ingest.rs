@@ -144,37 +144,12 @@ macro_rules! impl_ingest_store {
                     q.build().execute(&mut *conn).await?;
                 }
                 Self::adopt_orphans(&mut *conn, &ch.tenant_id, &ch.channel_id, &msg.provider_message_id, &conversation_id, now).await?;
-                for a in &msg.attachments {
-                    let attachment_id = a.id.clone().unwrap_or_else($crate::model::new_id);
-                    let (state, error) = match (&a.stored, &a.source) {
-                        (Some(_), _) => ("stored", None),
-                        (None, Some(_)) => ("pending", None),
-                        (None, None) => ("failed", Some("no source to fetch from".to_string())),
-                    };
-                    sqlx::query(
-                        "INSERT INTO attachments (id, tenant_id, message_id, filename, content_type, content_id, source, state, error, created_at,
-                                                  storage_key, sha256, size)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    )
-                    .bind(&attachment_id)
-                    .bind(&ch.tenant_id)
-                    .bind(&message_id)
-                    .bind(a.filename.clone())
-                    .bind(a.content_type.clone())
-                    .bind(a.content_id.clone())
-                    .bind(a.source.clone())
-                    .bind(state)
-                    .bind(error)
-                    .bind(now)
-                    .bind(a.stored.as_ref().map(|s| s.storage_key.clone()))
-                    .bind(a.stored.as_ref().map(|s| s.sha256.clone()))
-                    .bind(a.stored.as_ref().map(|s| s.size))
-                    .execute(&mut *conn)
-                    .await?;
-                    if a.stored.is_none() && a.source.is_some() {
-                        Self::insert_job(&mut *conn, &ch.tenant_id, $crate::store::JobKind::FetchMedia, &attachment_id, &ch.channel_id, now).await?;
-                    }
-                }
+                let attachments: Vec<(String, String, &$crate::model::InboundAttachment)> = msg
+                    .attachments
+                    .iter()
+                    .map(|a| (a.id.clone().unwrap_or_else($crate::model::new_id), message_id.clone(), a))
+                    .collect();
+                Self::insert_attachments(&mut *conn, ch, &attachments, now).await?;
                 let bump: i64 = if quiet { 0 } else { 1 };
                 sqlx::query(
                     "UPDATE conversations SET message_count = message_count + 1, unread_count = unread_count + $1,

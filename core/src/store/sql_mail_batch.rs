@@ -56,6 +56,50 @@ pub(crate) fn set_based(
 macro_rules! impl_mail_batch {
     ($store:ty, $db:ty) => {
         impl $store {
+            /// Inserts attachment rows `(attachment id, message id, attachment)`: stored when
+            /// ingest wrote their bytes, pending (with a media job) when there is a source to
+            /// fetch from, failed otherwise.
+            async fn insert_attachments(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                ch: &$crate::store::ChannelRef,
+                rows: &[(String, String, &$crate::model::InboundAttachment)],
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                for chunk in rows.chunks(100) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO attachments (id, tenant_id, message_id, filename, content_type, content_id, source, state, error, created_at,
+                                                  storage_key, sha256, size) ",
+                    );
+                    q.push_values(chunk, |mut row, (aid, mid, a)| {
+                        let (state, error) = match (&a.stored, &a.source) {
+                            (Some(_), _) => ("stored", None),
+                            (None, Some(_)) => ("pending", None),
+                            (None, None) => ("failed", Some("no source to fetch from".to_string())),
+                        };
+                        row.push_bind(aid.clone())
+                            .push_bind(ch.tenant_id.clone())
+                            .push_bind(mid.clone())
+                            .push_bind(a.filename.clone())
+                            .push_bind(a.content_type.clone())
+                            .push_bind(a.content_id.clone())
+                            .push_bind(a.source.clone())
+                            .push_bind(state)
+                            .push_bind(error)
+                            .push_bind(now)
+                            .push_bind(a.stored.as_ref().map(|s| s.storage_key.clone()))
+                            .push_bind(a.stored.as_ref().map(|s| s.sha256.clone()))
+                            .push_bind(a.stored.as_ref().map(|s| s.size));
+                    });
+                    q.build().execute(&mut *conn).await?;
+                }
+                for (aid, _, a) in rows {
+                    if a.stored.is_none() && a.source.is_some() {
+                        Self::insert_job(&mut *conn, &ch.tenant_id, $crate::store::JobKind::FetchMedia, aid, &ch.channel_id, now).await?;
+                    }
+                }
+                Ok(())
+            }
+
             /// Ingests a batch of mail within the caller's transaction (single writer only).
             async fn ingest_mail_set(
                 &self,
@@ -452,38 +496,7 @@ macro_rules! impl_mail_batch {
                         items[*i].1.attachments.iter().map(move |a| (a.id.clone().unwrap_or_else($crate::model::new_id), id.clone(), a))
                     })
                     .collect();
-                for chunk in attachment_rows.chunks(100) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO attachments (id, tenant_id, message_id, filename, content_type, content_id, source, state, error, created_at,
-                                                  storage_key, sha256, size) ",
-                    );
-                    q.push_values(chunk, |mut row, (aid, mid, a)| {
-                        let (state, error) = match (&a.stored, &a.source) {
-                            (Some(_), _) => ("stored", None),
-                            (None, Some(_)) => ("pending", None),
-                            (None, None) => ("failed", Some("no source to fetch from".to_string())),
-                        };
-                        row.push_bind(aid.clone())
-                            .push_bind(ch.tenant_id.clone())
-                            .push_bind(mid.clone())
-                            .push_bind(a.filename.clone())
-                            .push_bind(a.content_type.clone())
-                            .push_bind(a.content_id.clone())
-                            .push_bind(a.source.clone())
-                            .push_bind(state)
-                            .push_bind(error)
-                            .push_bind(now)
-                            .push_bind(a.stored.as_ref().map(|s| s.storage_key.clone()))
-                            .push_bind(a.stored.as_ref().map(|s| s.sha256.clone()))
-                            .push_bind(a.stored.as_ref().map(|s| s.size));
-                    });
-                    q.build().execute(&mut *conn).await?;
-                }
-                for (aid, _, a) in &attachment_rows {
-                    if a.stored.is_none() && a.source.is_some() {
-                        Self::insert_job(&mut *conn, &ch.tenant_id, $crate::store::JobKind::FetchMedia, aid, &ch.channel_id, now).await?;
-                    }
-                }
+                Self::insert_attachments(&mut *conn, ch, &attachment_rows, now).await?;
 
                 // Counters, then late parents adopting earlier replies (which moves counters).
                 let mut counts: Vec<(String, i64, i64)> = Vec::new(); // (conversation, messages, unread)
