@@ -132,21 +132,7 @@ impl Ingest {
     /// Writes the bytes a connector holds to the blob store (content-addressed, so a retry
     /// writes nothing new) before the message that refers to them is stored.
     async fn store_contents(&self, msg: &mut InboundMessage) -> Result<(), IngestError> {
-        for a in &mut msg.attachments {
-            let Some(bytes) = a.content.take() else {
-                continue;
-            };
-            let blobs = self.blobs.as_ref().ok_or_else(|| {
-                IngestError::Blob("attachment bytes given but no blob store configured".into())
-            })?;
-            let (storage_key, sha256) = blobs.put(&bytes).await?;
-            a.stored = Some(StoredContent {
-                storage_key,
-                sha256,
-                size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
-            });
-        }
-        Ok(())
+        self.store_attachment_bytes(&mut [msg]).await
     }
 
     pub fn channel(&self) -> &ChannelRef {

@@ -20,16 +20,17 @@ pub struct Converted {
     pub status: Option<(JournalEntry, StatusUpdate)>,
 }
 
-/// What conversion needs to know about the channel.
-pub struct ConvertOptions<'a> {
-    pub folder: &'a str,
+/// What conversion needs to know about the channel and folder.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    pub folder: String,
     pub uid_validity: u32,
     pub spam_folder: bool,
     pub allow_remote_images: bool,
     /// Our own mailbox address, lower-cased (loop detection).
-    pub own_address: &'a str,
+    pub own_address: String,
     /// The domain of our Message-IDs (loop detection).
-    pub message_id_domain: &'a str,
+    pub message_id_domain: String,
 }
 
 /// The journal key of a fetched message: the same Message-ID with the same bytes is the
@@ -90,7 +91,7 @@ pub fn thread_token(recipients: &[String], own: &str) -> Option<String> {
 /// Normalizes one fetched message and prepares it for ingest. `new_id` makes attachment ids.
 pub fn convert(
     fetched: FetchedMessage,
-    options: &ConvertOptions<'_>,
+    options: &ConvertOptions,
     new_id: &dyn Fn() -> String,
 ) -> Converted {
     let ids: RefCell<Vec<String>> = RefCell::new(Vec::new());
@@ -104,8 +105,8 @@ pub fn convert(
     let cid_url = |t: &CidTarget<'_>| -> Option<String> {
         Some(format!("/api/v1/attachments/{}", id_for(t.index)))
     };
-    let own_id = |id: &str| is_own_message_id(id, options.message_id_domain);
-    let own_addr = |a: &str| is_own_address(a, options.own_address);
+    let own_id = |id: &str| is_own_message_id(id, &options.message_id_domain);
+    let own_addr = |a: &str| is_own_address(a, &options.own_address);
     let normalize_options = NormalizeOptions {
         cid_url: &cid_url,
         allow_remote_images: options.allow_remote_images,
@@ -132,7 +133,7 @@ pub fn convert(
     }
     let mut recipients = message.to.clone();
     recipients.extend(message.cc.iter().cloned());
-    message.thread_token = thread_token(&recipients, options.own_address);
+    message.thread_token = thread_token(&recipients, &options.own_address);
     if let Some(external) = message.external.as_object_mut() {
         external.insert(
             "imap".into(),

@@ -402,8 +402,8 @@ impl SyncEngine {
     }
 
     /// How this folder's messages are converted (owned: it goes to the fetch task).
-    fn spec(&self, plan: &Plan) -> ConvertSpec {
-        ConvertSpec {
+    fn spec(&self, plan: &Plan) -> ConvertOptions {
+        ConvertOptions {
             folder: plan.folder.clone(),
             uid_validity: plan.uid_validity,
             spam_folder: self.settings.imap.is_spam_folder(&plan.folder),
@@ -414,20 +414,9 @@ impl SyncEngine {
     }
 }
 
-/// The owned form of [`ConvertOptions`].
-#[derive(Debug, Clone)]
-struct ConvertSpec {
-    folder: String,
-    uid_validity: u32,
-    spam_folder: bool,
-    allow_remote_images: bool,
-    own_address: String,
-    message_id_domain: String,
-}
-
 /// Parses a batch and writes its attachment bytes to the blob store.
 async fn prepare(
-    spec: &ConvertSpec,
+    spec: &ConvertOptions,
     ingest: &Ingest,
     batch: Vec<FetchedMessage>,
 ) -> Result<Vec<Converted>, SyncError> {
@@ -440,7 +429,7 @@ async fn prepare(
 
 /// Parses a batch on blocking threads, split across the cores.
 async fn convert_batch(
-    spec: &ConvertSpec,
+    spec: &ConvertOptions,
     batch: Vec<FetchedMessage>,
 ) -> Result<Vec<Converted>, SyncError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -458,16 +447,8 @@ async fn convert_batch(
     for part in chunks {
         let spec = spec.clone();
         tasks.push(tokio::task::spawn_blocking(move || {
-            let options = ConvertOptions {
-                folder: &spec.folder,
-                uid_validity: spec.uid_validity,
-                spam_folder: spec.spam_folder,
-                allow_remote_images: spec.allow_remote_images,
-                own_address: &spec.own_address,
-                message_id_domain: &spec.message_id_domain,
-            };
             part.into_iter()
-                .map(|m| convert(m, &options, &new_id))
+                .map(|m| convert(m, &spec, &new_id))
                 .collect::<Vec<_>>()
         }));
     }
@@ -517,7 +498,7 @@ async fn fetch_into(
     uids: Vec<u32>,
     batch: u32,
     max_bytes: u64,
-    spec: &ConvertSpec,
+    spec: &ConvertOptions,
     ingest: &Ingest,
     tx: mpsc::Sender<Result<Vec<Converted>, SyncError>>,
 ) {

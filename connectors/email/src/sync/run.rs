@@ -89,14 +89,8 @@ pub async fn run(engine: Arc<SyncEngine>, shutdown: CancellationToken) {
                 // a kill) is taken over without waiting for IDLE or the schedule.
                 if !lease_retry.swap(true, Ordering::SeqCst) {
                     let wait = Duration::from_secs(settings.lease_secs.max(10) + 1);
-                    let wake = wake.clone();
-                    let stop = shutdown.clone();
                     let pending = lease_retry.clone();
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            () = tokio::time::sleep(wait) => wake.notify_one(),
-                            () = stop.cancelled() => {}
-                        }
+                    wake_after(wait, &wake, &shutdown, move || {
                         pending.store(false, Ordering::SeqCst);
                     });
                 }
@@ -109,14 +103,7 @@ pub async fn run(engine: Arc<SyncEngine>, shutdown: CancellationToken) {
                 let delay = backoff.delay(failures);
                 failures = failures.saturating_add(1);
                 tracing::warn!(error = %e, retry_in = ?delay, "mailbox sync failed");
-                let wake = wake.clone();
-                let stop = shutdown.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => wake.notify_one(),
-                        () = stop.cancelled() => {}
-                    }
-                });
+                wake_after(delay, &wake, &shutdown, || {});
             }
         }
     }
@@ -125,4 +112,22 @@ pub async fn run(engine: Arc<SyncEngine>, shutdown: CancellationToken) {
     }
     while watchers.join_next().await.is_some() {}
     engine.release_lease().await;
+}
+
+/// Wakes the loop after `delay` (unless shutting down first), then runs `done`.
+fn wake_after(
+    delay: Duration,
+    wake: &Arc<Notify>,
+    shutdown: &CancellationToken,
+    done: impl FnOnce() + Send + 'static,
+) {
+    let wake = wake.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => wake.notify_one(),
+            () = stop.cancelled() => {}
+        }
+        done();
+    });
 }
