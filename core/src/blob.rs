@@ -2,8 +2,11 @@
 //!
 //! A blob is written to a temporary file, fsynced, then renamed into place, so a crash
 //! never leaves a half-written blob under its final name; writing the same bytes twice is a
-//! no-op. Keys are `sha256/ab/cd/<hex>`, never derived from provider filenames, so a hostile
-//! filename cannot reach the file system.
+//! no-op. Keys are `sha256/ab/<hex>` (one level of 256 directories, as git does: a second
+//! level made more directories than files for mailboxes of thousands of messages, each one an
+//! inode and a block to allocate and flush), never derived from provider filenames, so a
+//! hostile filename cannot reach the file system. Keys are stored with the attachments, so
+//! blobs written under the earlier `sha256/ab/cd/<hex>` layout stay readable.
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -38,7 +41,7 @@ impl BlobStore {
     /// (not one per file operation): ingest stores many small parts.
     pub async fn put(&self, bytes: &[u8]) -> Result<(String, String), BlobError> {
         let sha = Self::sha256_hex(bytes);
-        let key = format!("sha256/{}/{}/{}", &sha[0..2], &sha[2..4], sha);
+        let key = key_for(&sha);
         let path = self.root.join(&key);
         let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
         let bytes = bytes.to_vec();
@@ -79,13 +82,18 @@ impl BlobStore {
     }
 }
 
+/// The key of a blob with this (hex) sha256.
+fn key_for(sha: &str) -> String {
+    format!("sha256/{}/{sha}", &sha[0..2])
+}
+
 fn write_many(root: &Path, items: &[Vec<u8>]) -> std::io::Result<Vec<(String, String)>> {
     use std::io::Write;
     let mut keys = Vec::with_capacity(items.len());
     let mut pending: Vec<(PathBuf, PathBuf)> = Vec::new();
     for bytes in items {
         let sha = BlobStore::sha256_hex(bytes);
-        let key = format!("sha256/{}/{}/{}", &sha[0..2], &sha[2..4], sha);
+        let key = key_for(&sha);
         let path = root.join(&key);
         if !path.try_exists()? && !pending.iter().any(|(_, p)| *p == path) {
             let tmp = root.join("tmp").join(uuid::Uuid::new_v4().to_string());
@@ -184,6 +192,20 @@ mod tests {
             .expect("tmp")
             .count();
         assert_eq!(leftovers, 0, "no temporary file left behind");
+    }
+
+    #[tokio::test]
+    async fn blobs_of_the_two_level_layout_stay_readable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open(dir.path()).await.expect("open");
+        let sha = BlobStore::sha256_hex(b"old");
+        let old_key = format!("sha256/{}/{}/{sha}", &sha[0..2], &sha[2..4]);
+        let old_path = dir.path().join(&old_key);
+        std::fs::create_dir_all(old_path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&old_path, b"old").expect("write");
+        assert_eq!(store.get(&old_key).await.expect("get"), b"old");
+        let (new_key, _) = store.put(b"new").await.expect("put");
+        assert_eq!(new_key.matches('/').count(), 2, "{new_key}");
     }
 
     #[tokio::test]
