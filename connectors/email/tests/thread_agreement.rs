@@ -274,12 +274,12 @@ async fn switchboard_threads(
             .map(|&i| {
                 let parsed = &corpus.parsed[i];
                 let pid = parsed.message.provider_message_id.as_str();
-                let journal = JournalEntry {
-                    idempotency_key: format!("mail:{pid}:{}", parsed.raw_sha256),
-                    kind: "message".into(),
-                    content_type: "message/rfc822".into(),
-                    payload: corpus.raw[i].clone(),
-                };
+                let journal = JournalEntry::compressed(
+                    format!("mail:{pid}:{}", parsed.raw_sha256),
+                    "message",
+                    "message/rfc822",
+                    corpus.raw[i].clone(),
+                );
                 (journal, parsed.message.clone())
             })
             .collect();

@@ -142,12 +142,12 @@ fn verify(
 }
 
 fn journal_entry(idempotency_key: String, kind: &str, verified: &Verified) -> JournalEntry {
-    JournalEntry {
+    JournalEntry::new(
         idempotency_key,
-        kind: kind.to_string(),
-        content_type: verified.content_type().to_string(),
-        payload: verified.body().to_vec(),
-    }
+        kind,
+        verified.content_type(),
+        verified.body().to_vec(),
+    )
 }
 
 fn bad_request(e: NormalizeError) -> WebhookError {

@@ -155,12 +155,7 @@ async fn ingest(
 
 /// The journal entry of one item: its key, and the whole delivery as received.
 fn journal_entry(key: &str, kind: &str, verified: &Verified) -> JournalEntry {
-    JournalEntry {
-        idempotency_key: key.to_string(),
-        kind: kind.to_string(),
-        content_type: "application/json".to_string(),
-        payload: verified.body().to_vec(),
-    }
+    JournalEntry::new(key, kind, "application/json", verified.body().to_vec())
 }
 
 fn log_message(key: &str, outcome: IngestOutcome) {

@@ -8,6 +8,7 @@
 //! checks in code, decide what is a duplicate.
 
 mod dialect;
+mod journal;
 pub(crate) mod rows;
 mod sql_admin;
 mod sql_common;
@@ -28,6 +29,7 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use dialect::{Dialect, EVENTS_CHANNEL};
+pub use journal::{JournalEntry, PayloadEncoding, PayloadError};
 pub use sql_webhooks::{
     WebhookAttempt, WebhookClaim, WebhookDeliveryView, WebhookEndpointRecord, WebhookEndpointView,
     WebhookFailure,
@@ -100,6 +102,11 @@ pub trait IngestStore: Send + Sync {
     /// Journals an event that carries nothing to apply (kept for replay and audit).
     async fn journal_only(&self, channel: &ChannelRef, journal: &JournalEntry)
     -> StoreResult<bool>;
+
+    /// A channel's journal, oldest first, at most `limit` entries (for replay and audit;
+    /// [`JournalEntry::raw_payload`] gives each payload as received).
+    async fn journal_entries(&self, channel_id: &str, limit: i64)
+    -> StoreResult<Vec<JournalEntry>>;
 }
 
 /// Conversations and messages as the API sees them; every call is tenant-scoped and

@@ -12,8 +12,8 @@ macro_rules! impl_journal_and_contact_queries {
                 now: i64,
             ) -> $crate::store::StoreResult<bool> {
                 let r = sqlx::query(
-                    "INSERT INTO inbound_events (id, tenant_id, channel_id, idempotency_key, kind, content_type, payload, received_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    "INSERT INTO inbound_events (id, tenant_id, channel_id, idempotency_key, kind, content_type, payload, payload_encoding, received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                      ON CONFLICT (channel_id, idempotency_key) DO NOTHING",
                 )
                 .bind($crate::model::new_id())
@@ -22,7 +22,8 @@ macro_rules! impl_journal_and_contact_queries {
                 .bind(&journal.idempotency_key)
                 .bind(&journal.kind)
                 .bind(&journal.content_type)
-                .bind(journal.payload.clone())
+                .bind(journal.payload.as_slice())
+                .bind(journal.encoding.as_str())
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;

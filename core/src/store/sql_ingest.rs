@@ -409,6 +409,29 @@ macro_rules! impl_ingest_store {
                 tx.commit().await?;
                 Ok(fresh)
             }
+
+            async fn journal_entries(
+                &self,
+                channel_id: &str,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::JournalEntry>> {
+                let rows: Vec<(String, String, String, Vec<u8>, String)> = sqlx::query_as(
+                    "SELECT idempotency_key, kind, content_type, payload, payload_encoding FROM inbound_events
+                      WHERE channel_id = $1 ORDER BY received_at, id LIMIT $2",
+                )
+                .bind(channel_id)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                rows.into_iter()
+                    .map(|(idempotency_key, kind, content_type, payload, encoding)| {
+                        let encoding = $crate::store::PayloadEncoding::parse(&encoding).ok_or_else(|| {
+                            $crate::store::StoreError::Corrupt(format!("journal payload encoding {encoding:?}"))
+                        })?;
+                        Ok($crate::store::JournalEntry { idempotency_key, kind, content_type, payload, encoding })
+                    })
+                    .collect()
+            }
         }
     };
 }

@@ -122,7 +122,7 @@ macro_rules! impl_mail_batch {
                 let mut fresh: HashSet<String> = HashSet::new();
                 for chunk in items.chunks(100) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO inbound_events (id, tenant_id, channel_id, idempotency_key, kind, content_type, payload, received_at) ",
+                        "INSERT INTO inbound_events (id, tenant_id, channel_id, idempotency_key, kind, content_type, payload, payload_encoding, received_at) ",
                     );
                     q.push_values(chunk, |mut row, (journal, _)| {
                         row.push_bind($crate::model::new_id())
@@ -132,6 +132,7 @@ macro_rules! impl_mail_batch {
                             .push_bind(journal.kind.clone())
                             .push_bind(journal.content_type.clone())
                             .push_bind(journal.payload.as_slice())
+                            .push_bind(journal.encoding.as_str())
                             .push_bind(now);
                     });
                     q.push(" ON CONFLICT (channel_id, idempotency_key) DO NOTHING RETURNING idempotency_key");

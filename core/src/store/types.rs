@@ -32,17 +32,6 @@ pub struct ChannelRef {
     pub channel_id: String,
 }
 
-/// One raw inbound delivery, journaled before (in the same transaction as) its effect.
-#[derive(Debug, Clone)]
-pub struct JournalEntry {
-    /// Unique per channel: the same key twice is the same delivery.
-    pub idempotency_key: String,
-    /// `message`, `status`, `event`...
-    pub kind: String,
-    pub content_type: String,
-    pub payload: Vec<u8>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
     Stored {

@@ -275,12 +275,12 @@ impl TestApp {
         channel: &str,
         msg: InboundMessage,
     ) -> (String, String) {
-        let journal = JournalEntry {
-            idempotency_key: msg.provider_message_id.clone(),
-            kind: "message".into(),
-            content_type: "application/json".into(),
-            payload: serde_json::to_vec(&msg).expect("json"),
-        };
+        let journal = JournalEntry::new(
+            msg.provider_message_id.clone(),
+            "message",
+            "application/json",
+            serde_json::to_vec(&msg).expect("json"),
+        );
         let ch = ChannelRef {
             tenant_id: tenant.into(),
             channel_id: channel.into(),

@@ -12,6 +12,7 @@ store_tests!(
     replies_sharing_a_missing_ancestor_share_a_thread,
     subject_matching_uses_mail_dates_and_skips_replies_to_unknown_mail,
     one_mail_batch_threads_as_message_by_message_ingest_does,
+    raw_mail_is_journaled_compressed_and_reads_back_exactly,
 );
 
 async fn stored(store: &Arc<dyn Store>, m: InboundMessage) -> (String, bool) {
@@ -372,4 +373,61 @@ async fn one_mail_batch_threads_as_message_by_message_ingest_does(store: Arc<dyn
         .await
         .expect("list");
     assert_eq!(all.items.iter().map(|c| c.message_count).sum::<i64>(), 8);
+}
+
+async fn raw_mail_is_journaled_compressed_and_reads_back_exactly(store: Arc<dyn Store>) {
+    let ch = channel("t1", "mail1");
+    let raw = |id: &str| -> Vec<u8> {
+        let mut raw = format!("Message-ID: <{id}>\r\nSubject: Order\r\n\r\n").into_bytes();
+        raw.extend(b"Where is my order? It was due last week.\r\n".repeat(100));
+        raw
+    };
+    let entry = |id: &str| {
+        JournalEntry::compressed(format!("mail:{id}"), "message", "message/rfc822", raw(id))
+    };
+    // The batch path (SQLite's set-based one, PostgreSQL's per message) and the single one.
+    let batch = [(
+        entry("b1@x"),
+        mail("<b1@x>", "ann@example.com", "Order", &[]),
+    )];
+    let position = FolderPosition {
+        folder: "INBOX".into(),
+        uidvalidity: 1,
+        last_uid: 1,
+        highestmodseq: None,
+    };
+    store
+        .ingest_mail_batch(&ch, &position, &batch)
+        .await
+        .expect("batch");
+    store
+        .ingest_message(
+            &ch,
+            &entry("s1@x"),
+            &mail("<s1@x>", "bob@example.com", "Other", &[]),
+        )
+        .await
+        .expect("single");
+    store
+        .journal_only(&ch, &journal("plain"))
+        .await
+        .expect("plain");
+
+    let entries = store.journal_entries("mail1", 10).await.expect("journal");
+    let keys: Vec<&str> = entries.iter().map(|e| e.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["mail:b1@x", "mail:s1@x", "plain"]);
+    for (e, id) in entries[..2].iter().zip(["b1@x", "s1@x"]) {
+        assert_eq!(e.encoding, PayloadEncoding::Zstd);
+        assert!(e.payload.len() * 4 < raw(id).len(), "stored compressed");
+        assert_eq!(
+            e.raw_payload().expect("decode").as_ref(),
+            raw(id).as_slice()
+        );
+        assert_eq!(e.content_type, "message/rfc822");
+    }
+    assert_eq!(entries[2].encoding, PayloadEncoding::Identity);
+    assert_eq!(
+        entries[2].raw_payload().expect("plain").as_ref(),
+        b"key=plain"
+    );
 }

@@ -129,12 +129,12 @@ pub fn channel(tenant: &str, id: &str) -> ChannelRef {
 }
 
 pub fn journal(key: &str) -> JournalEntry {
-    JournalEntry {
-        idempotency_key: key.into(),
-        kind: "message".into(),
-        content_type: "application/x-www-form-urlencoded".into(),
-        payload: format!("key={key}").into_bytes(),
-    }
+    JournalEntry::new(
+        key,
+        "message",
+        "application/x-www-form-urlencoded",
+        format!("key={key}").into_bytes(),
+    )
 }
 
 pub fn sms(sid: &str, from: &str, body: &str) -> InboundMessage {

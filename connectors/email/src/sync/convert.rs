@@ -158,22 +158,18 @@ pub fn convert(
                 .trim_start_matches('<')
                 .trim_end_matches('>')
                 .to_owned();
-            let journal = JournalEntry {
-                idempotency_key: format!("bounce:{key}"),
-                kind: "status".into(),
-                content_type: "application/json".into(),
-                payload: serde_json::to_vec(&update.external).unwrap_or_default(),
-            };
+            let journal = JournalEntry::new(
+                format!("bounce:{key}"),
+                "status",
+                "application/json",
+                serde_json::to_vec(&update.external).unwrap_or_default(),
+            );
             (journal, update)
         });
     Converted {
         uid: fetched.uid,
-        journal: JournalEntry {
-            idempotency_key: key,
-            kind: "message".into(),
-            content_type: "message/rfc822".into(),
-            payload: fetched.raw,
-        },
+        // Compressed here, on the parsing threads, not on the store's path.
+        journal: JournalEntry::compressed(key, "message", "message/rfc822", fetched.raw),
         message,
         status,
     }

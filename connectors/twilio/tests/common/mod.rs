@@ -72,14 +72,9 @@ impl TestStore {
         .await
         .expect("read journal");
         rows.into_iter()
-            .map(
-                |(idempotency_key, kind, content_type, payload)| JournalEntry {
-                    idempotency_key,
-                    kind,
-                    content_type,
-                    payload,
-                },
-            )
+            .map(|(idempotency_key, kind, content_type, payload)| {
+                JournalEntry::new(idempotency_key, kind, content_type, payload)
+            })
             .collect()
     }
 
