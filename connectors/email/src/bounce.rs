@@ -18,7 +18,7 @@ use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 use serde::Serialize;
 use switchboard_core::model::{DeliveryStatus, StatusUpdate};
 
-use crate::dsn_text::{self, BODY_MARKERS, SUBJECT_MARKERS};
+use crate::dsn_text;
 use crate::headers;
 use crate::parsed::Mailbox;
 
@@ -114,6 +114,9 @@ impl BounceReport {
 pub fn detect(msg: &Message<'_>, text: &str, from: Option<&Mailbox>) -> Option<BounceReport> {
     if let Some(report) = rfc3464(msg, text) {
         return Some(report);
+    }
+    if plainly_not_bounce(msg, text, from) {
+        return None;
     }
     // Broken MIME can leave the notice in a part that is not a body part (a text attachment,
     // a multipart without boundary kept as bytes).
@@ -272,6 +275,46 @@ fn returned_message_id(msg: &Message<'_>, text: &str) -> Option<String> {
     dsn_text::message_id_line(text)
 }
 
+/// True when [`non_standard`] would certainly find no bounce, decided from headers and the
+/// first lines only. Nearly all mail is not a bounce, and the full check copies and
+/// lower-cases up to 64 KiB of every message's text; this one reads a few lines. Without a
+/// daemon sender, a subject marker or `X-Failed-Recipients`, a body marker only counts within
+/// the first [`EARLY_LINES`] lines, so when the text has that many lines and none holds a
+/// marker, the answer is known. Shorter texts take the full path (other parts are appended
+/// to the scanned text there).
+fn plainly_not_bounce(msg: &Message<'_>, text: &str, from: Option<&Mailbox>) -> bool {
+    let raw_from = headers::first_text(msg, "from")
+        .unwrap_or_default()
+        .to_lowercase();
+    let daemon = MAILER_DAEMON.iter().any(|d| raw_from.contains(d))
+        || from.is_some_and(is_daemon)
+        || headers::first_text(msg, "return-path").is_some_and(|r| r.trim() == "<>");
+    let subject = msg.subject().unwrap_or("").to_lowercase();
+    if daemon
+        || dsn_text::has_subject_marker(&subject)
+        || headers::first_text(msg, "x-failed-recipients").is_some()
+    {
+        return false;
+    }
+    let mut early = String::new();
+    let mut lines = 0;
+    for line in dsn_text::leading_text(text, 12_000)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(EARLY_LINES)
+    {
+        lines += 1;
+        early.push_str(&line.to_lowercase());
+        early.push('\n');
+    }
+    lines == EARLY_LINES && !dsn_text::has_body_marker(&early)
+}
+
+/// How many leading non-blank lines of a message without other bounce signs are searched
+/// for a body marker.
+const EARLY_LINES: usize = 8;
+
 /// Bounces without a delivery-status part, recognized by sender, subject and body phrases.
 fn non_standard(msg: &Message<'_>, text: &str, from: Option<&Mailbox>) -> Option<BounceReport> {
     let subject = msg.subject().unwrap_or("").to_lowercase();
@@ -283,9 +326,10 @@ fn non_standard(msg: &Message<'_>, text: &str, from: Option<&Mailbox>) -> Option
         || from.is_some_and(is_daemon)
         || headers::first_text(msg, "return-path").is_some_and(|r| r.trim() == "<>");
     let head = dsn_text::leading_text(text, 12_000).to_lowercase();
-    let body_marker = BODY_MARKERS.iter().find(|(m, _)| head.contains(m));
-    let subject_marker = SUBJECT_MARKERS.iter().any(|m| subject.contains(m));
-    let early_marker = body_marker.is_some_and(|(m, _)| dsn_text::in_first_lines(&head, m, 8));
+    let body_marker = dsn_text::body_marker(&head);
+    let subject_marker = dsn_text::has_subject_marker(&subject);
+    let early_marker =
+        body_marker.is_some_and(|(m, _)| dsn_text::in_first_lines(&head, m, EARLY_LINES));
     let failed_header = headers::first_text(msg, "x-failed-recipients").is_some();
 
     let format = match (body_marker, daemon, subject_marker) {
@@ -356,11 +400,12 @@ pub fn is_daemon(from: &Mailbox) -> bool {
         "mail administrator",
     ];
     let local = from.address.split('@').next().unwrap_or("");
-    LOCAL_PARTS
-        .iter()
-        .any(|l| local == *l || local.starts_with(&format!("{l}+")))
-        || from
-            .name
-            .as_deref()
-            .is_some_and(|n| NAMES.iter().any(|m| n.to_lowercase().contains(m)))
+    LOCAL_PARTS.iter().any(|l| {
+        local
+            .strip_prefix(l)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('+'))
+    }) || from.name.as_deref().is_some_and(|n| {
+        let n = n.to_lowercase();
+        NAMES.iter().any(|m| n.contains(m))
+    })
 }

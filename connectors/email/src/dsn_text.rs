@@ -2,6 +2,10 @@
 //! the human-readable bounces MTAs write without one (recipient lines, diagnostics, the
 //! returned message's Message-ID, the phrases that identify each MTA).
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 use crate::bounce::BounceRecipient;
 use crate::headers;
 
@@ -127,6 +131,43 @@ pub const SUBJECT_MARKERS: [&str; 43] = [
     "error mail report",
     "see transcript for details",
 ];
+
+/// All body markers in one automaton: one pass over a text instead of one per phrase.
+/// (`None` only if the automaton cannot be built; the phrase-by-phrase scan stands in.)
+static BODY_FINDER: LazyLock<Option<AhoCorasick>> =
+    LazyLock::new(|| AhoCorasick::new(BODY_MARKERS.iter().map(|(m, _)| m)).ok());
+
+static SUBJECT_FINDER: LazyLock<Option<AhoCorasick>> =
+    LazyLock::new(|| AhoCorasick::new(SUBJECT_MARKERS).ok());
+
+/// The first body marker, in [`BODY_MARKERS`] order, that occurs anywhere in `lower`
+/// (lower-cased text), with the format it names.
+pub fn body_marker(lower: &str) -> Option<&'static (&'static str, &'static str)> {
+    match &*BODY_FINDER {
+        Some(finder) => finder
+            .find_overlapping_iter(lower)
+            .map(|m| m.pattern().as_usize())
+            .min()
+            .and_then(|i| BODY_MARKERS.get(i)),
+        None => BODY_MARKERS.iter().find(|(m, _)| lower.contains(m)),
+    }
+}
+
+/// Whether any body marker occurs in `lower` (lower-cased text).
+pub fn has_body_marker(lower: &str) -> bool {
+    match &*BODY_FINDER {
+        Some(finder) => finder.is_match(lower),
+        None => BODY_MARKERS.iter().any(|(m, _)| lower.contains(m)),
+    }
+}
+
+/// Whether a (lower-cased) subject holds a bounce phrase.
+pub fn has_subject_marker(lower: &str) -> bool {
+    match &*SUBJECT_FINDER {
+        Some(finder) => finder.is_match(lower),
+        None => SUBJECT_MARKERS.iter().any(|m| lower.contains(m)),
+    }
+}
 
 /// Phrases of delay warnings (delivery still retried), lower-case.
 const DELAY_MARKERS: [&str; 6] = [

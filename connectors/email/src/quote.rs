@@ -13,6 +13,10 @@
 //! a trailing "Sent from my ..." line. Forwarded content is not cut: it is the message, so
 //! scanning stops at a "Forwarded message" marker.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 /// Verbs of attribution lines, lower-case; the line ends with a colon (`... wrote:`,
 /// `... schrieb Name <addr>:`, `... a écrit :`).
 const ATTRIBUTION_VERBS: [&str; 14] = [
@@ -133,8 +137,18 @@ const FORWARD_MARKERS: [&str; 5] = [
     "mensaje reenviado",
 ];
 
+/// A word every [`FORWARD_MARKERS`] phrase holds, any ASCII case, in one pass (`None` only
+/// if the automaton cannot be built: then every line gets the full check).
+static FORWARD_WORDS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(["message", "nachricht", "mensaje"])
+        .ok()
+});
+
 fn is_forward_marker(line: &str) -> bool {
-    if line.len() > 120 {
+    // Every marker holds one of these words: most lines are dismissed without a copy.
+    if line.len() > 120 || !FORWARD_WORDS.as_ref().is_none_or(|w| w.is_match(line)) {
         return false;
     }
     let lower = line.to_lowercase();
@@ -157,6 +171,11 @@ fn is_original_message_separator(line: &str) -> bool {
 
 /// `On ... wrote:` on this line, or starting on this line and ending on the next.
 fn is_attribution(lines: &[&str], i: usize) -> bool {
+    // An attribution ends with a colon, on this line or the next: checked before any copy.
+    let ends_with_colon = |l: Option<&&str>| l.is_some_and(|l| l.trim().ends_with(':'));
+    if !ends_with_colon(lines.get(i)) && !ends_with_colon(lines.get(i + 1)) {
+        return false;
+    }
     let line = lines[i].trim().to_lowercase();
     if line.is_empty() || line.starts_with('>') || line.chars().count() > 300 {
         return false;
@@ -189,11 +208,22 @@ fn next_is_quote(lines: &[&str], i: usize) -> bool {
 
 /// A `From:` line followed within four lines by a sent/date label and a to/subject label.
 fn is_outlook_header_block(lines: &[&str], i: usize) -> bool {
+    // Labels are at most 12 characters: only the line's head is lower-cased.
     let starts = |line: &str, labels: &[&str]| {
-        let lower = line.trim().trim_start_matches('*').to_lowercase();
+        let head: String = line
+            .trim()
+            .trim_start_matches('*')
+            .chars()
+            .take(12)
+            .collect();
+        let lower = head.to_lowercase();
         labels.iter().any(|l| lower.starts_with(l))
     };
-    if !starts(lines[i], &FROM_LABELS) {
+    // Every From label starts with d, f or v: other lines are dismissed without a copy.
+    let first = lines[i].trim().trim_start_matches('*').bytes().next();
+    if !first.is_some_and(|b| matches!(b.to_ascii_lowercase(), b'd' | b'f' | b'v'))
+        || !starts(lines[i], &FROM_LABELS)
+    {
         return false;
     }
     let window = &lines[i + 1..lines.len().min(i + 6)];

@@ -1,6 +1,6 @@
 //! Unit tests of [`super::reply_text`].
 
-use super::reply_text;
+use super::{FROM_LABELS, SENT_LABELS, TO_LABELS, reply_text};
 
 #[test]
 fn top_posted_reply_loses_attribution_and_quote() {
@@ -81,4 +81,32 @@ fn a_message_that_is_all_quote_keeps_its_text() {
 #[test]
 fn crlf_and_blank_runs_are_normalized() {
     assert_eq!(reply_text("a\r\n\r\n\r\n\r\nb\r\n"), "a\n\nb");
+}
+
+#[test]
+fn outlook_labels_fit_the_lower_cased_head() {
+    // `is_outlook_header_block` lower-cases only a line's first 12 characters.
+    for label in FROM_LABELS.iter().chain(&SENT_LABELS).chain(&TO_LABELS) {
+        assert!(label.chars().count() <= 12, "{label}");
+    }
+}
+
+#[test]
+fn prefilters_keep_case_insensitive_markers() {
+    assert_eq!(
+        reply_text("Hi\n\n---------- FORWARDED MESSAGE ---------\nFrom: a\n> b\n"),
+        "Hi\n\n---------- FORWARDED MESSAGE ---------\nFrom: a"
+    );
+    assert_eq!(
+        reply_text("Yes.\n\nON MON, 1 JAN 2024, ANN <A@X.ORG>\nWROTE:\n> q\n"),
+        "Yes."
+    );
+}
+
+#[test]
+fn from_labels_start_with_the_letters_the_fast_path_admits() {
+    // `is_outlook_header_block` dismisses lines not starting with d, f or v.
+    for label in FROM_LABELS {
+        assert!(matches!(label.as_bytes()[0], b'd' | b'f' | b'v'), "{label}");
+    }
 }
