@@ -499,7 +499,7 @@ macro_rules! impl_mail_batch {
                     .collect();
                 Self::insert_attachments(&mut *conn, ch, &attachment_rows, now).await?;
 
-                // Counters, then late parents adopting earlier replies (which moves counters).
+                // Counters (late parents adopting earlier replies move them, below).
                 let mut counts: Vec<(String, i64, i64)> = Vec::new(); // (conversation, messages, unread)
                 for (i, _, conv, _) in &placed {
                     let bump = i64::from(!$crate::thread::is_quiet(&items[*i].1.flags));
@@ -530,36 +530,6 @@ macro_rules! impl_mail_batch {
                         q.build().execute(&mut *conn).await?;
                     }
                 }
-                let pids: Vec<String> = placed.iter().map(|(i, _, _, _)| items[*i].1.provider_message_id.clone()).collect();
-                // Which of the batch's messages other messages refer to, and from which
-                // conversations: only a parent whose replies sit elsewhere adopts them.
-                let mut referrers: HashMap<String, Vec<String>> = HashMap::new();
-                for chunk in pids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT DISTINCT r.ref, m.conversation_id FROM message_refs r JOIN messages m ON m.id = r.message_id WHERE r.channel_id = ",
-                    );
-                    q.push_bind(ch.channel_id.clone()).push(" AND r.ref IN ");
-                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
-                    let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
-                    for (r, conv) in rows {
-                        referrers.entry(r).or_default().push(conv);
-                    }
-                }
-                let mut merged = false;
-                for (i, id, conv, _) in &placed {
-                    let pid = &items[*i].1.provider_message_id;
-                    let elsewhere = referrers.get(pid).is_some_and(|convs| convs.iter().any(|c| c != conv));
-                    if elsewhere || (merged && referrers.contains_key(pid)) {
-                        // Where the parent is now (an earlier adoption may have moved it).
-                        let into: String = sqlx::query_scalar("SELECT conversation_id FROM messages WHERE id = $1")
-                            .bind(id.clone())
-                            .fetch_one(&mut *conn)
-                            .await?;
-                        Self::adopt_orphans(&mut *conn, &ch.tenant_id, &ch.channel_id, pid, &into, now).await?;
-                        merged = true;
-                    }
-                }
-
                 // Events, in the batch's order: conversation events carry the conversation's
                 // state (after the batch), as `insert_event` gives them.
                 let mut touched: Vec<String> = placed.iter().map(|(_, _, c, _)| c.clone()).collect();
@@ -610,6 +580,39 @@ macro_rules! impl_mail_batch {
                     });
                     q.build().execute(&mut *conn).await?;
                 }
+                // Late parents adopt earlier replies after the batch's events, as message by
+                // message ingest does: consumers see a conversation created, its messages, and
+                // then `conversation.merged`, never a merge of a conversation not yet announced.
+                let pids: Vec<String> = placed.iter().map(|(i, _, _, _)| items[*i].1.provider_message_id.clone()).collect();
+                // Which of the batch's messages other messages refer to, and from which
+                // conversations: only a parent whose replies sit elsewhere adopts them.
+                let mut referrers: HashMap<String, Vec<String>> = HashMap::new();
+                for chunk in pids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT DISTINCT r.ref, m.conversation_id FROM message_refs r JOIN messages m ON m.id = r.message_id WHERE r.channel_id = ",
+                    );
+                    q.push_bind(ch.channel_id.clone()).push(" AND r.ref IN ");
+                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
+                    let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+                    for (r, conv) in rows {
+                        referrers.entry(r).or_default().push(conv);
+                    }
+                }
+                let mut merged = false;
+                for (i, id, conv, _) in &placed {
+                    let pid = &items[*i].1.provider_message_id;
+                    let elsewhere = referrers.get(pid).is_some_and(|convs| convs.iter().any(|c| c != conv));
+                    if elsewhere || (merged && referrers.contains_key(pid)) {
+                        // Where the parent is now (an earlier adoption may have moved it).
+                        let into: String = sqlx::query_scalar("SELECT conversation_id FROM messages WHERE id = $1")
+                            .bind(id.clone())
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        Self::adopt_orphans(&mut *conn, &ch.tenant_id, &ch.channel_id, pid, &into, now).await?;
+                        merged = true;
+                    }
+                }
+
                 if let Some(notify) = Self::DIALECT.notify_events {
                     sqlx::query(notify).bind(ch.tenant_id.clone()).execute(&mut *conn).await?;
                 }

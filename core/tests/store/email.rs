@@ -13,6 +13,7 @@ store_tests!(
     subject_matching_uses_mail_dates_and_skips_replies_to_unknown_mail,
     one_mail_batch_threads_as_message_by_message_ingest_does,
     raw_mail_is_journaled_compressed_and_reads_back_exactly,
+    a_late_parent_in_a_batch_merges_after_the_events_that_announce_its_reply,
 );
 
 async fn stored(store: &Arc<dyn Store>, m: InboundMessage) -> (String, bool) {
@@ -430,4 +431,61 @@ async fn raw_mail_is_journaled_compressed_and_reads_back_exactly(store: Arc<dyn 
         entries[2].raw_payload().expect("plain").as_ref(),
         b"key=plain"
     );
+}
+
+async fn a_late_parent_in_a_batch_merges_after_the_events_that_announce_its_reply(
+    store: Arc<dyn Store>,
+) {
+    // Another sender, so no subject match: the parent opens its own conversation and then
+    // adopts the reply's.
+    let items: Vec<(JournalEntry, InboundMessage)> = vec![
+        mail("<kid@x>", "fay@example.com", "Re: Budget", &["<budget@x>"]),
+        mail("<budget@x>", "gus@example.com", "Budget", &[]),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, m)| (journal(&format!("mail:{i}")), m))
+    .collect();
+    let position = FolderPosition {
+        folder: "INBOX".into(),
+        uidvalidity: 1,
+        last_uid: 2,
+        highestmodseq: None,
+    };
+    let out = store
+        .ingest_mail_batch(&channel("t1", "mail1"), &position, &items)
+        .await
+        .expect("batch");
+    let IngestOutcome::Stored { message_id, .. } = &out[1] else {
+        panic!("parent not stored");
+    };
+    let parent = store.get_message("t1", message_id).await.expect("parent");
+    let into = parent.conversation_id;
+    let events = store.events_since("t1", 0, 1000).await.expect("events");
+    let merges: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i].kind == "conversation.merged")
+        .collect();
+    assert_eq!(merges.len(), 1, "the late parent's merge: {events:?}");
+    let merge = &events[merges[0]].payload.0;
+    let gone = merge["merged_conversation_id"].as_str().expect("merged id");
+    assert_eq!(merge["into_conversation_id"].as_str(), Some(into.as_str()));
+    let names_gone = |e: &EventRecord| e.payload.0["conversation_id"].as_str() == Some(gone);
+    assert!(
+        events[..merges[0]]
+            .iter()
+            .any(|e| e.kind == "conversation.created" && names_gone(e)),
+        "created before merged: {events:?}"
+    );
+    assert!(
+        events[..merges[0]]
+            .iter()
+            .any(|e| e.kind == "message.created" && names_gone(e)),
+        "its message announced before the merge: {events:?}"
+    );
+    assert!(
+        !events[merges[0] + 1..].iter().any(names_gone),
+        "nothing names a merged conversation after its merge: {events:?}"
+    );
+    let conversation = store.get_conversation("t1", &into).await.expect("conv");
+    assert_eq!(conversation.message_count, 2);
 }
