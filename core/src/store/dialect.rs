@@ -21,9 +21,10 @@ pub struct Dialect {
     /// Claims one enabled webhook endpoint that is due and owes events (outgoing webhooks);
     /// PostgreSQL adds `FOR UPDATE SKIP LOCKED`, so one replica delivers to an endpoint at a time.
     pub claim_webhook: &'static str,
-    /// A savepoint around each message of a mail batch, so a message that lost a race with
-    /// a concurrent writer is undone alone (PostgreSQL). SQLite has one writer: no race,
-    /// and the two statements per message are saved.
+    /// A savepoint around each message of a mail batch that takes the message-by-message
+    /// path (mail with consent changes), so a message that lost a race with a concurrent
+    /// writer is undone alone (PostgreSQL). SQLite has one writer: no race, and the two
+    /// statements per message are saved.
     pub batch_savepoints: bool,
 }
 

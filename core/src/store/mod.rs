@@ -9,6 +9,7 @@
 
 mod dialect;
 mod journal;
+mod pg_nodelay;
 pub(crate) mod rows;
 mod sql_admin;
 mod sql_common;

@@ -217,7 +217,7 @@ macro_rules! impl_ingest_store {
                 let now = $crate::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let mut outcomes = Vec::with_capacity(items.len());
-                let set_based = !Self::DIALECT.batch_savepoints && $crate::store::sql_mail_batch::set_based(items);
+                let set_based = $crate::store::sql_mail_batch::set_based(items);
                 if set_based {
                     outcomes = self.ingest_mail_set(&mut tx, ch, items, now).await?;
                 }
@@ -267,6 +267,7 @@ macro_rules! impl_ingest_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
+                self.after_mail_batch(stored).await;
                 Ok(outcomes)
             }
 

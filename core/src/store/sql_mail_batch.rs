@@ -1,5 +1,4 @@
-//! The set-based form of ingest for a batch of fetched mail on a single-writer database
-//! (SQLite): the same journal → dedupe → contact → thread decision → persist → event steps
+//! The set-based form of ingest for a batch of fetched mail: the same journal → dedupe → contact → thread decision → persist → event steps
 //! as `ingest_one`, but with each step done for the whole batch in a few statements instead
 //! of a dozen per message. Every statement is a round trip to the database thread, which
 //! costs more than the statement itself, and a first sync fetches mail by the thousand.
@@ -7,7 +6,14 @@
 //! Thread decisions stay sequential and pure ([`crate::thread::decide_with`], in the batch's
 //! order): the facts come from a few lookups of everything the batch refers to, overlaid
 //! with what the batch itself created so far (a reply later in the batch finds a parent
-//! earlier in it). The only writers are this transaction, so no race can interleave.
+//! earlier in it).
+//!
+//! Concurrency: on SQLite this transaction is the only writer. On PostgreSQL one replica
+//! syncs a mailbox at a time (the sync lease), so nothing else writes this channel's journal,
+//! messages or references; what another channel of the tenant can write at the same moment
+//! is the same sender's contact identity, and that insert yields to the winner. Should a
+//! unique key be raced anyway, the batch rolls back as a whole and is fetched again (its
+//! journal keys then dedupe).
 
 /// What a batch knows about one conversation while deciding (from the database or created
 /// by the batch).
@@ -100,7 +106,8 @@ macro_rules! impl_mail_batch {
                 Ok(())
             }
 
-            /// Ingests a batch of mail within the caller's transaction (single writer only).
+            /// Ingests a batch of mail within the caller's transaction (see the module
+            /// documentation on concurrency).
             async fn ingest_mail_set(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -215,7 +222,25 @@ macro_rules! impl_mail_batch {
                     q.push_values(chunk, |mut row, (id, value, _)| {
                         row.push_bind(ch.tenant_id.clone()).push_bind("email").push_bind(value.clone()).push_bind(id.clone());
                     });
-                    q.build().execute(&mut *conn).await?;
+                    q.push(" ON CONFLICT DO NOTHING RETURNING value");
+                    let created: HashSet<String> = q.build_query_scalar().fetch_all(&mut *conn).await?.into_iter().collect();
+                    // On PostgreSQL another channel of the tenant can create the same sender's
+                    // identity concurrently: its contact wins, ours is removed unused.
+                    let lost: Vec<&(String, String, Option<String>)> = chunk.iter().filter(|(_, v, _)| !created.contains(v)).collect();
+                    if !lost.is_empty() {
+                        let mut q = sqlx::QueryBuilder::<$db>::new(
+                            "SELECT value, contact_id FROM contact_identities WHERE kind = 'email' AND tenant_id = ",
+                        );
+                        q.push_bind(ch.tenant_id.clone()).push(" AND value IN ");
+                        super::sql_mail_batch::push_list(&mut q, lost.iter().map(|(_, v, _)| v.clone()));
+                        let winners: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+                        for (value, id) in winners {
+                            contacts.insert(value, id);
+                        }
+                        let mut q = sqlx::QueryBuilder::<$db>::new("DELETE FROM contacts WHERE id IN ");
+                        super::sql_mail_batch::push_list(&mut q, lost.iter().map(|(id, _, _)| id.clone()));
+                        q.build().execute(&mut *conn).await?;
+                    }
                 }
 
                 // Facts: every referenced id and reply token of the batch, looked up at once.

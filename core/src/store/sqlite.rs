@@ -86,6 +86,11 @@ super::sql_sync::impl_sync_store!(SqliteStore, sqlx::Sqlite);
 super::sql_webhooks::impl_webhook_store!(SqliteStore, sqlx::Sqlite);
 
 impl SqliteStore {
+    /// Nothing to do: SQLite plans with its indexes whatever the table sizes.
+    async fn after_mail_batch(&self, _stored: usize) {}
+}
+
+impl SqliteStore {
     /// The threading policy in force (a poisoned lock still holds a valid policy).
     fn threading(&self) -> crate::thread::ThreadingPolicy {
         match self.threading.read() {

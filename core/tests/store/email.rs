@@ -14,6 +14,8 @@ store_tests!(
     one_mail_batch_threads_as_message_by_message_ingest_does,
     raw_mail_is_journaled_compressed_and_reads_back_exactly,
     a_late_parent_in_a_batch_merges_after_the_events_that_announce_its_reply,
+    two_mailboxes_syncing_at_once_share_a_new_senders_contact,
+    a_backfill_into_empty_tables_refreshes_postgres_statistics,
 );
 
 async fn stored(store: &Arc<dyn Store>, m: InboundMessage) -> (String, bool) {
@@ -488,4 +490,94 @@ async fn a_late_parent_in_a_batch_merges_after_the_events_that_announce_its_repl
     );
     let conversation = store.get_conversation("t1", &into).await.expect("conv");
     assert_eq!(conversation.message_count, 2);
+}
+
+async fn two_mailboxes_syncing_at_once_share_a_new_senders_contact(store: Arc<dyn Store>) {
+    // Two mailboxes of one tenant sync at the same moment (two replicas on PostgreSQL, each
+    // holding one mailbox's lease), each batch bringing the first mail of the same sender:
+    // whichever creates the contact first wins, the other batch uses it.
+    for round in 0..12i64 {
+        let sender = format!("new{round}@example.com");
+        let batch = |ch: &str| {
+            vec![(
+                journal(&format!("mail:{ch}:{round}")),
+                mail(&format!("<{ch}-{round}@x>"), &sender, "Hello", &[]),
+            )]
+        };
+        let position = FolderPosition {
+            folder: "INBOX".into(),
+            uidvalidity: 1,
+            last_uid: round + 1,
+            highestmodseq: None,
+        };
+        let (one, two) = (batch("mail1"), batch("mail2"));
+        let (ch1, ch2) = (channel("t1", "mail1"), channel("t1", "mail2"));
+        let (a, b) = tokio::join!(
+            store.ingest_mail_batch(&ch1, &position, &one),
+            store.ingest_mail_batch(&ch2, &position, &two),
+        );
+        let mut conversations = Vec::new();
+        for out in [a, b] {
+            let out = out.expect("batch");
+            let IngestOutcome::Stored {
+                conversation_id, ..
+            } = &out[0]
+            else {
+                panic!("not stored: {out:?}");
+            };
+            conversations.push(conversation_id.clone());
+        }
+        let mut contacts = Vec::new();
+        for id in &conversations {
+            let c = store
+                .get_conversation("t1", id)
+                .await
+                .expect("conversation");
+            contacts.push(c.contact.id);
+        }
+        assert_eq!(contacts[0], contacts[1], "one contact for {sender}");
+    }
+}
+
+async fn a_backfill_into_empty_tables_refreshes_postgres_statistics(store: Arc<dyn Store>) {
+    let reltuples = |pool: sqlx::PgPool| async move {
+        let rows: f32 =
+            sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass")
+                .fetch_one(&pool)
+                .await
+                .expect("reltuples");
+        rows
+    };
+    let pool = match store.backend() {
+        Backend::Postgres(pool) => Some(pool),
+        Backend::Sqlite => None,
+    };
+    if let Some(pool) = &pool {
+        // Never analyzed: PostgreSQL says -1.
+        assert!(reltuples(pool.clone()).await < 0.0);
+    }
+    let ch = channel("t1", "mail1");
+    for b in 0..3i64 {
+        let items: Vec<(JournalEntry, InboundMessage)> = (0..200)
+            .map(|i| {
+                let id = format!("<bulk-{b}-{i}@x>");
+                (journal(&id), mail(&id, "ann@example.com", "Bulk", &[]))
+            })
+            .collect();
+        let position = FolderPosition {
+            folder: "INBOX".into(),
+            uidvalidity: 1,
+            last_uid: (b + 1) * 200,
+            highestmodseq: None,
+        };
+        store
+            .ingest_mail_batch(&ch, &position, &items)
+            .await
+            .expect("batch");
+    }
+    // After 500 messages (the third batch) the planner knows the table's size.
+    if let Some(pool) = pool {
+        let rows = reltuples(pool).await;
+        assert!((500.0..=700.0).contains(&rows), "reltuples {rows}");
+    }
 }

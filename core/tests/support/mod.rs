@@ -115,6 +115,12 @@ async fn seed(store: &dyn Store) {
                     kind: "email".into(),
                     address: Some("support@acme.example".into()),
                 },
+                ChannelRecord {
+                    id: "mail2".into(),
+                    tenant_id: "t1".into(),
+                    kind: "email".into(),
+                    address: Some("sales@acme.example".into()),
+                },
             ],
         )
         .await
