@@ -17,6 +17,9 @@
 #   CORPUS               default: <repo>/../../shared/corpus (i.e. /work/shared/corpus)
 #   BENCH_DIR            work directory, kept (default: a new temp dir, removed unless KEEP=1)
 #   KEEP=1               keep the work directory (mailboxes, configs, logs, databases)
+#   SB_PG_URL            Switchboard on PostgreSQL instead of SQLite: an admin URL
+#                        (e.g. postgres://postgres@127.0.0.1:5432/postgres); each run gets a
+#                        fresh database sbbench_<size>_<run>, dropped at the end unless KEEP=1
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -141,8 +144,15 @@ stop_dovecot() {
 # file and directory creations scan past them (seen as 30 % of Switchboard's profile right
 # after mbsync's 10,000-file maildir was deleted). A few hundred MB of disk for the
 # duration of the benchmark is the price.
+PG_DATABASES=()
 cleanup() {
     stop_dovecot
+    if [[ $KEEP != 1 ]]; then
+        local db
+        for db in "${PG_DATABASES[@]}"; do
+            psql "$SB_PG_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+        done
+    fi
     if [[ $KEEP == 1 ]]; then
         log "kept $WORK"
     else
@@ -376,11 +386,11 @@ run_imapflow() {
 }
 
 # The Switchboard configuration (the one place to adjust if its format changes).
-switchboard_config() { # DIR
+switchboard_config() { # DIR DATABASE_URL
     local d=$1
     cat <<EOF
 [database]
-url = "sqlite://$d/bench.db"
+url = "$2"
 [blobs]
 path = "$d/blobs"
 [[tenants]]
@@ -400,7 +410,15 @@ SB_COUNT_SQL=${SB_COUNT_SQL:-select count(*) from messages}
 run_switchboard() {
     local n=$1 d=$2/switchboard-$3
     rm -rf "$d" && mkdir -p "$d"
-    switchboard_config "$d" >"$d/config.toml"
+    local url="sqlite://$d/bench.db" pg_db=""
+    if [[ -n ${SB_PG_URL:-} ]]; then
+        pg_db="sbbench_${n}_$3"
+        psql "$SB_PG_URL" -qc "DROP DATABASE IF EXISTS $pg_db" -c "CREATE DATABASE $pg_db" >/dev/null ||
+            { fail "switchboard: cannot create database $pg_db at $SB_PG_URL"; return; }
+        url="${SB_PG_URL%/*}/$pg_db"
+        PG_DATABASES+=("$pg_db")
+    fi
+    switchboard_config "$d" "$url" >"$d/config.toml"
     # Untimed: configuration check and schema creation are not part of the sync.
     if ! "$SWITCHBOARD_BIN" check-config --config "$d/config.toml" >"$d/check.out" 2>&1; then
         fail "switchboard check-config rejected the generated configuration ($d/config.toml):
@@ -416,9 +434,12 @@ $(cat "$d/check.out")"
         return
     fi
     local got
-    got=$(sqlite3 "$d/bench.db" "$SB_COUNT_SQL" 2>&1) || { fail "switchboard: cannot count: $got"; return; }
+    sb_sql() { # QUERY
+        if [[ -n $pg_db ]]; then psql "$url" -tAc "$1"; else sqlite3 "$d/bench.db" "$1"; fi
+    }
+    got=$(sb_sql "$SB_COUNT_SQL" 2>&1) || { fail "switchboard: cannot count: $got"; return; }
     [[ $got == "$n" ]] || { fail "switchboard: '$SB_COUNT_SQL' gives $got, expected $n (KEEP=1 keeps $d)"; return; }
-    SB_CONVERSATIONS[$n]=$(sqlite3 "$d/bench.db" 'select count(*) from conversations' 2>/dev/null || echo "?")
+    SB_CONVERSATIONS[$n]=$(sb_sql 'select count(*) from conversations' 2>/dev/null || echo "?")
     record "$n" switchboard "$got" "$SECS" "$RSS_KB" "$CPU"
 }
 declare -A SB_CONVERSATIONS
@@ -489,7 +510,7 @@ report() {
     echo "Email initial sync: same mailbox, private Dovecot on loopback, $(nproc) CPUs, best of $RUNS run(s)"
     echo "Load average at start: $LOAD_AT_START (anything else using the CPUs or disk skews every number)"
     if [[ $SB_OK == 1 ]]; then
-        echo "Switchboard: $SWITCHBOARD_BIN (built $(date -r "$SWITCHBOARD_BIN" '+%F %T'))"
+        echo "Switchboard: $SWITCHBOARD_BIN (built $(date -r "$SWITCHBOARD_BIN" '+%F %T')), storing in $([[ -n ${SB_PG_URL:-} ]] && echo "PostgreSQL (a fresh database per run)" || echo SQLite)"
     fi
     for n in $SIZES; do
         echo
