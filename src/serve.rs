@@ -185,6 +185,9 @@ pub fn build_connectors(
 ) -> Result<HashMap<String, Arc<dyn Connector>>> {
     let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();
     let mut errors = Vec::new();
+    let public_http =
+        switchboard_core::public_http::PublicHttp::new(config.media.allow_private_networks)
+            .context("building the media HTTP client")?;
     for ch in &config.channels {
         let blocklist = config
             .tenants
@@ -204,6 +207,7 @@ pub fn build_connectors(
             .with_blobs(blobs.clone())
             .with_blocklist(blocklist),
             http: http.clone(),
+            public_http: public_http.clone(),
             public_url: public_url.to_string(),
             shutdown: shutdown.clone(),
         };

@@ -25,6 +25,8 @@ pub struct ConnectorContext {
     pub ingest: Ingest,
     /// Shared HTTP client (rustls); connectors set per-request timeouts.
     pub http: reqwest::Client,
+    /// For URLs API callers name (reply media): public addresses only, unless configured.
+    pub public_http: crate::public_http::PublicHttp,
     /// The public base URL providers call, without a trailing slash.
     pub public_url: String,
     pub shutdown: CancellationToken,

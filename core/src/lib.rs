@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod outbox;
+pub mod public_http;
 pub mod store;
 pub mod thread;
 pub mod tokens;

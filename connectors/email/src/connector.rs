@@ -101,7 +101,8 @@ impl Connector for EmailConnector {
             self.settings.name.as_deref(),
             &self.settings.message_id_domain(),
         )?;
-        draft.attachments = outbound::fetch_attachments(&self.ctx.http, &msg.media_urls).await?;
+        draft.attachments =
+            outbound::fetch_attachments(&self.ctx.public_http, &msg.media_urls).await?;
         let built = build_reply(&draft).map_err(SendError::from)?;
         let receipt = self
             .sender()

@@ -5,6 +5,7 @@
 
 use crate::smtp::{OutgoingAttachment, ReplyDraft};
 use switchboard_core::model::{IdentityKind, OutboundMessage, SendError};
+use switchboard_core::public_http::{self, PublicHttp};
 
 /// Largest total size of the files one reply may attach.
 pub const MAX_ATTACHMENT_BYTES: usize = 20 * 1024 * 1024;
@@ -51,11 +52,14 @@ pub fn draft(
     })
 }
 
-/// Downloads the reply's media URLs as attachments (bounded in total size).
+/// Downloads the reply's media URLs as attachments, bounded in total size (read as a
+/// stream, stopped at the bound) and from public addresses only unless configured (see
+/// [`switchboard_core::public_http`]).
 pub async fn fetch_attachments(
-    http: &reqwest::Client,
+    http: &PublicHttp,
     urls: &[String],
 ) -> Result<Vec<OutgoingAttachment>, SendError> {
+    use futures::StreamExt;
     let mut out = Vec::with_capacity(urls.len());
     let mut total = 0usize;
     for (i, url) in urls.iter().enumerate() {
@@ -63,12 +67,25 @@ pub async fn fetch_attachments(
             code: None,
             message: m,
         };
+        let refused = |m: String| SendError::Permanent {
+            code: "invalid_media_url".into(),
+            message: m,
+        };
         let response = http
             .get(url)
+            .map_err(|e| refused(format!("attachment URL {url} refused: {e}")))?
             .timeout(std::time::Duration::from_secs(60))
             .send()
             .await
-            .map_err(|e| transient(format!("fetching attachment {url}: {e}")))?;
+            .map_err(|e| {
+                if public_http::is_refusal(&e) {
+                    refused(format!(
+                        "attachment URL {url} leads to a non-public address"
+                    ))
+                } else {
+                    transient(format!("fetching attachment {url}: {}", e.without_url()))
+                }
+            })?;
         let status = response.status();
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(transient(format!(
@@ -89,22 +106,32 @@ pub async fn fetch_attachments(
             .map(|v| v.trim().to_ascii_lowercase())
             .filter(|v| v.contains('/'))
             .unwrap_or_else(|| "application/octet-stream".into());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transient(format!("reading attachment {url}: {e}")))?;
-        total += bytes.len();
-        if total > MAX_ATTACHMENT_BYTES {
-            return Err(SendError::Permanent {
-                code: "media_too_large".into(),
-                message: format!("attachments exceed {MAX_ATTACHMENT_BYTES} bytes"),
-            });
+        let too_large = || SendError::Permanent {
+            code: "media_too_large".into(),
+            message: format!("attachments exceed {MAX_ATTACHMENT_BYTES} bytes"),
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| total as u64 + n > MAX_ATTACHMENT_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk
+                .map_err(|e| transient(format!("reading attachment {url}: {}", e.without_url())))?;
+            total += chunk.len();
+            if total > MAX_ATTACHMENT_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
         }
         out.push(OutgoingAttachment {
             filename: file_name(url, i),
             content_type,
             content_id: None,
-            bytes: bytes.to_vec(),
+            bytes,
         });
     }
     Ok(out)
@@ -204,5 +231,101 @@ mod tests {
         );
         assert_eq!(file_name("https://x.example/../../", 1), "attachment-2");
         assert_eq!(file_name("https://x.example/..%2f..%2fetc", 0), "2f..2fetc");
+    }
+
+    /// A loopback HTTP server answering every request with `head` then `body_len` bytes of
+    /// `x` (streamed, so a too-large body is cut off by the reader, not buffered here).
+    async fn serve(head: &'static str, body_len: usize) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 2048];
+                    let _ = s.read(&mut buf).await;
+                    if s.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = vec![b'x'; 64 * 1024];
+                    let mut left = body_len;
+                    while left > 0 {
+                        let n = left.min(chunk.len());
+                        if s.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        left -= n;
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn media_urls_become_attachments_within_the_size_bound() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let open = PublicHttp::new(true).expect("client");
+        let port = serve(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/pdf; name=x\r\nContent-Length: 5\r\nConnection: close\r\n\r\n",
+            5,
+        )
+        .await;
+        let got = fetch_attachments(
+            &open,
+            &[format!("http://127.0.0.1:{port}/files/invoice.pdf?sig=1")],
+        )
+        .await
+        .expect("fetched");
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (
+                got[0].filename.as_str(),
+                got[0].content_type.as_str(),
+                got[0].bytes.len()
+            ),
+            ("invoice.pdf", "application/pdf", 5)
+        );
+
+        // No Content-Length: the stream is cut at the bound.
+        let port = serve(
+            "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nConnection: close\r\n\r\n",
+            MAX_ATTACHMENT_BYTES + 1024 * 1024,
+        )
+        .await;
+        let err = fetch_attachments(&open, &[format!("http://127.0.0.1:{port}/big.mp4")])
+            .await
+            .expect_err("too large");
+        assert!(
+            matches!(&err, SendError::Permanent { code, .. } if code == "media_too_large"),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn media_urls_on_private_addresses_are_refused() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let guarded = PublicHttp::new(false).expect("client");
+        let port = serve(
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+            2,
+        )
+        .await;
+        for url in [
+            format!("http://127.0.0.1:{port}/secret"),
+            format!("http://localhost:{port}/secret"),
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            "file:///etc/passwd".to_string(),
+        ] {
+            let err = fetch_attachments(&guarded, std::slice::from_ref(&url))
+                .await
+                .expect_err("refused");
+            assert!(
+                matches!(&err, SendError::Permanent { code, .. } if code == "invalid_media_url"),
+                "{url}: {err:?}"
+            );
+        }
     }
 }

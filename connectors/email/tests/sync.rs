@@ -89,6 +89,8 @@ smtp = {{ host = "127.0.0.1", port = 9, security = "plain" }}"#,
         let ctx = ConnectorContext {
             ingest,
             http: reqwest::Client::new(),
+            // Fake servers listen on loopback.
+            public_http: switchboard_core::public_http::PublicHttp::new(true).expect("client"),
             public_url: "http://127.0.0.1:9".into(),
             shutdown: CancellationToken::new(),
         };

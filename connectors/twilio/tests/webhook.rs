@@ -43,6 +43,8 @@ fn connector_on(store: Arc<dyn Store>) -> TwilioConnector {
     let ctx = ConnectorContext {
         ingest: Ingest::new(store, channel, Arc::new(Notify::new())),
         http: reqwest::Client::builder().build().expect("http client"),
+        // Fake servers listen on loopback.
+        public_http: switchboard_core::public_http::PublicHttp::new(true).expect("client"),
         public_url: PUBLIC.into(),
         shutdown: CancellationToken::new(),
     };
@@ -380,6 +382,8 @@ async fn connector_identity_and_settings_errors() {
             Arc::new(Notify::new()),
         ),
         http: reqwest::Client::builder().build().expect("http client"),
+        // Fake servers listen on loopback.
+        public_http: switchboard_core::public_http::PublicHttp::new(true).expect("client"),
         public_url: PUBLIC.into(),
         shutdown: CancellationToken::new(),
     };

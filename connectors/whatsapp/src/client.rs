@@ -21,6 +21,8 @@ pub(crate) const MAX_API_RESPONSE_BYTES: u64 = 1024 * 1024;
 #[derive(Clone)]
 pub(crate) struct GraphClient {
     pub(crate) http: reqwest::Client,
+    /// For reply media URLs that API callers name: public addresses only (unless allowed).
+    pub(crate) public_http: switchboard_core::public_http::PublicHttp,
     pub(crate) settings: Arc<WhatsappSettings>,
     pub(crate) channel_id: String,
 }
@@ -35,11 +37,13 @@ pub(crate) struct Uploaded {
 impl GraphClient {
     pub(crate) fn new(
         http: reqwest::Client,
+        public_http: switchboard_core::public_http::PublicHttp,
         settings: Arc<WhatsappSettings>,
         channel_id: String,
     ) -> Self {
         Self {
             http,
+            public_http,
             settings,
             channel_id,
         }

@@ -72,7 +72,12 @@ impl WhatsappConnector {
             settings,
             &format!("channels[{channel_id}]"),
         )?);
-        let client = GraphClient::new(ctx.http.clone(), Arc::clone(&parsed), channel_id.clone());
+        let client = GraphClient::new(
+            ctx.http.clone(),
+            ctx.public_http.clone(),
+            Arc::clone(&parsed),
+            channel_id.clone(),
+        );
         let webhook = Arc::new(WebhookState {
             channel_id: channel_id.clone(),
             phone_number_id: parsed.phone_number_id.clone(),

@@ -168,12 +168,22 @@ impl GraphClient {
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
             .ok_or_else(|| permanent("invalid_media_url", "media URL is not an http(s) URL"))?;
         let resp = self
-            .http
-            .get(url.clone())
+            .public_http
+            .get(url.as_str())
+            .map_err(|e| permanent("invalid_media_url", &format!("media URL refused: {e}")))?
             .timeout(self.media_timeout())
             .send()
             .await
-            .map_err(transport_error)?;
+            .map_err(|e| {
+                if switchboard_core::public_http::is_refusal(&e) {
+                    permanent(
+                        "invalid_media_url",
+                        "media URL leads to a non-public address",
+                    )
+                } else {
+                    transport_error(e)
+                }
+            })?;
         let status = resp.status();
         if !status.is_success() {
             tracing::warn!(%status, "outbound media download refused");

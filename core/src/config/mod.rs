@@ -92,6 +92,9 @@ pub struct MediaConfig {
     pub allowed_types: Vec<String>,
     pub timeout_secs: u64,
     pub max_attempts: u32,
+    /// Reply media URLs may name loopback, private and link-local addresses
+    /// (see [`crate::public_http`]).
+    pub allow_private_networks: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

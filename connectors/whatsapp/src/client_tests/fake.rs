@@ -403,7 +403,9 @@ pub(super) fn settings(graph_base: &str) -> WhatsappSettings {
 
 pub(super) fn client_with(s: WhatsappSettings) -> GraphClient {
     let http = reqwest::Client::builder().build().expect("client");
-    GraphClient::new(http, Arc::new(s), "test".into())
+    // The fake media server is local: private addresses allowed.
+    let public_http = switchboard_core::public_http::PublicHttp::new(true).expect("client");
+    GraphClient::new(http, public_http, Arc::new(s), "test".into())
 }
 
 pub(super) fn outbound(to: &str) -> OutboundMessage {

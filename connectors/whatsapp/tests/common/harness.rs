@@ -41,6 +41,8 @@ pub fn context(store: Arc<dyn Store>, channel: &str) -> ConnectorContext {
             Arc::new(Notify::new()),
         ),
         http: reqwest::Client::builder().build().expect("http client"),
+        // Fake servers listen on loopback.
+        public_http: switchboard_core::public_http::PublicHttp::new(true).expect("client"),
         public_url: "https://sb.example".into(),
         shutdown: CancellationToken::new(),
     }
