@@ -34,6 +34,25 @@ async fn stored(store: &Arc<dyn Store>, m: InboundMessage) -> (String, bool) {
     }
 }
 
+/// INBOX at UIDVALIDITY 1, up to `last_uid`.
+fn inbox(last_uid: i64) -> FolderPosition {
+    FolderPosition {
+        folder: "INBOX".into(),
+        uidvalidity: 1,
+        last_uid,
+        highestmodseq: None,
+    }
+}
+
+/// Messages as a batch, journaled as `mail:0`, `mail:1`...
+fn batch_of(messages: Vec<InboundMessage>) -> Vec<(JournalEntry, InboundMessage)> {
+    messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| (journal(&format!("mail:{i}")), m))
+        .collect()
+}
+
 async fn reply_token_of(store: &Arc<dyn Store>, conversation: &str) -> String {
     // The token is not in the API view; the email connector reads it to build Reply-To.
     store
@@ -309,17 +328,8 @@ async fn one_mail_batch_threads_as_message_by_message_ingest_does(store: Arc<dyn
         spam,
         mail("<p1@x>", "ann@example.com", "Printer (again)", &[]),
     ];
-    let items: Vec<(JournalEntry, InboundMessage)> = batch
-        .into_iter()
-        .enumerate()
-        .map(|(i, m)| (journal(&format!("mail:{i}")), m))
-        .collect();
-    let position = FolderPosition {
-        folder: "INBOX".into(),
-        uidvalidity: 1,
-        last_uid: 9,
-        highestmodseq: None,
-    };
+    let items = batch_of(batch);
+    let position = inbox(9);
     let out = store
         .ingest_mail_batch(&channel("t1", "mail1"), &position, &items)
         .await
@@ -393,12 +403,7 @@ async fn raw_mail_is_journaled_compressed_and_reads_back_exactly(store: Arc<dyn 
         entry("b1@x"),
         mail("<b1@x>", "ann@example.com", "Order", &[]),
     )];
-    let position = FolderPosition {
-        folder: "INBOX".into(),
-        uidvalidity: 1,
-        last_uid: 1,
-        highestmodseq: None,
-    };
+    let position = inbox(1);
     store
         .ingest_mail_batch(&ch, &position, &batch)
         .await
@@ -440,20 +445,11 @@ async fn a_late_parent_in_a_batch_merges_after_the_events_that_announce_its_repl
 ) {
     // Another sender, so no subject match: the parent opens its own conversation and then
     // adopts the reply's.
-    let items: Vec<(JournalEntry, InboundMessage)> = vec![
+    let items = batch_of(vec![
         mail("<kid@x>", "fay@example.com", "Re: Budget", &["<budget@x>"]),
         mail("<budget@x>", "gus@example.com", "Budget", &[]),
-    ]
-    .into_iter()
-    .enumerate()
-    .map(|(i, m)| (journal(&format!("mail:{i}")), m))
-    .collect();
-    let position = FolderPosition {
-        folder: "INBOX".into(),
-        uidvalidity: 1,
-        last_uid: 2,
-        highestmodseq: None,
-    };
+    ]);
+    let position = inbox(2);
     let out = store
         .ingest_mail_batch(&channel("t1", "mail1"), &position, &items)
         .await
@@ -504,12 +500,7 @@ async fn two_mailboxes_syncing_at_once_share_a_new_senders_contact(store: Arc<dy
                 mail(&format!("<{ch}-{round}@x>"), &sender, "Hello", &[]),
             )]
         };
-        let position = FolderPosition {
-            folder: "INBOX".into(),
-            uidvalidity: 1,
-            last_uid: round + 1,
-            highestmodseq: None,
-        };
+        let position = inbox(round + 1);
         let (one, two) = (batch("mail1"), batch("mail2"));
         let (ch1, ch2) = (channel("t1", "mail1"), channel("t1", "mail2"));
         let (a, b) = tokio::join!(
@@ -564,12 +555,7 @@ async fn a_backfill_into_empty_tables_refreshes_postgres_statistics(store: Arc<d
                 (journal(&id), mail(&id, "ann@example.com", "Bulk", &[]))
             })
             .collect();
-        let position = FolderPosition {
-            folder: "INBOX".into(),
-            uidvalidity: 1,
-            last_uid: (b + 1) * 200,
-            highestmodseq: None,
-        };
+        let position = inbox((b + 1) * 200);
         store
             .ingest_mail_batch(&ch, &position, &items)
             .await
