@@ -11,9 +11,9 @@ use std::time::Duration;
 pub struct PgStore {
     threading: std::sync::RwLock<crate::thread::ThreadingPolicy>,
     pool: PgPool,
-    /// Mail stored by batches since the tables' statistics were last refreshed, and how
-    /// many messages the channel's table held then (see [`PgStore::after_mail_batch`]).
-    loaded: std::sync::Mutex<(u64, u64)>,
+    /// Mail stored by batches since the tables' statistics were last looked at, and how
+    /// many messages the table held then (see [`PgStore::after_mail_batch`]).
+    loaded: std::sync::Mutex<(u64, Option<u64>)>,
 }
 
 impl PgStore {
@@ -37,7 +37,7 @@ impl PgStore {
         Ok(Self {
             threading: Default::default(),
             pool,
-            loaded: std::sync::Mutex::new((0, 0)),
+            loaded: std::sync::Mutex::new((0, None)),
         })
     }
 
@@ -83,35 +83,59 @@ impl PgStore {
     /// inserts thousands of rows within seconds, long before autovacuum analyzes them;
     /// meanwhile the planner believes the tables tiny and reads every row of the channel
     /// for each batch's lookups (30 ms a lookup at 10,000 messages instead of 0.3 ms).
-    /// Each time the mail stored by batches reaches the size the tables had at the last
-    /// refresh (at least 500 messages), they are analyzed again: a handful of times while a
-    /// table grows from nothing, never on a large table (autovacuum keeps those).
+    /// Each time the mail stored by batches reaches the number of messages the table held
+    /// at the last look (at least 500), the tables are analyzed again: a handful of times
+    /// while they grow from nothing, never while they are large (autovacuum keeps those).
     async fn after_mail_batch(&self, stored: usize) {
-        let due = match self.loaded.lock() {
+        let (since, known) = match self.loaded.lock() {
             Ok(mut loaded) => {
                 loaded.0 += stored as u64;
-                loaded.0 >= loaded.1.max(500)
+                *loaded
             }
-            Err(_) => false,
+            Err(_) => return,
         };
-        if !due {
+        if since < 500 {
             return;
         }
-        let analyzed = sqlx::query(ANALYZE_BULK_TABLES).execute(&self.pool).await;
-        let rows: Result<f32, sqlx::Error> =
+        let size = match known {
+            Some(size) => size,
+            // First look since start-up: how large is the table already?
+            None => match self.messages_estimate().await {
+                Ok(size) => {
+                    if let Ok(mut loaded) = self.loaded.lock() {
+                        loaded.1 = Some(size);
+                    }
+                    size
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading table statistics failed");
+                    return;
+                }
+            },
+        };
+        if since < size {
+            return;
+        }
+        let refreshed = match sqlx::query(ANALYZE_BULK_TABLES).execute(&self.pool).await {
+            Ok(_) => self.messages_estimate().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &refreshed {
+            tracing::warn!(error = %e, "refreshing table statistics failed");
+        }
+        if let Ok(mut loaded) = self.loaded.lock() {
+            // After a failure too: try again only after as many messages more.
+            *loaded = (0, Some(refreshed.unwrap_or(size).max(since)));
+        }
+    }
+
+    /// The planner's estimate of the messages table's rows (0 before its first analysis).
+    async fn messages_estimate(&self) -> Result<u64, sqlx::Error> {
+        let rows: f32 =
             sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass")
                 .fetch_one(&self.pool)
-                .await;
-        match (analyzed, rows) {
-            (Ok(_), Ok(rows)) => {
-                if let Ok(mut loaded) = self.loaded.lock() {
-                    *loaded = (0, rows.max(0.0) as u64);
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(error = %e, "refreshing table statistics failed");
-            }
-        }
+                .await?;
+        Ok(rows.max(0.0) as u64)
     }
 }
 
