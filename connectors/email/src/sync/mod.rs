@@ -228,12 +228,12 @@ impl SyncEngine {
         let batch = self.settings.imap.batch_size.max(1);
         let max_bytes = self.settings.imap.max_batch_bytes.max(1);
         let uids = plan.uids.clone();
-        let spec = self.spec(&plan);
+        let options = self.convert_options(&plan);
         let ingest = self.ingest.clone();
         // Fetching, parsing and writing attachment files run ahead on their own task while
         // earlier batches are stored.
         let fetcher = tokio::spawn(async move {
-            fetch_into(&mut mailbox, uids, batch, max_bytes, &spec, &ingest, tx).await;
+            fetch_into(&mut mailbox, uids, batch, max_bytes, &options, &ingest, tx).await;
             mailbox
         });
         let result = self.store_batches(&plan, &mut rx, &mut report).await;
@@ -329,10 +329,9 @@ impl SyncEngine {
             report.fetched += batch.len();
             let max_uid = batch.iter().map(|m| m.uid).max().unwrap_or(0);
             last_uid = last_uid.max(i64::from(max_uid));
-            let converted = batch;
             let t = Instant::now();
-            let mut items = Vec::with_capacity(converted.len());
-            for c in converted {
+            let mut items = Vec::with_capacity(batch.len());
+            for c in batch {
                 if let Some(message) = self.apply_status(c, report).await? {
                     items.push(message);
                 }
@@ -402,7 +401,7 @@ impl SyncEngine {
     }
 
     /// How this folder's messages are converted (owned: it goes to the fetch task).
-    fn spec(&self, plan: &Plan) -> ConvertOptions {
+    fn convert_options(&self, plan: &Plan) -> ConvertOptions {
         ConvertOptions {
             folder: plan.folder.clone(),
             uid_validity: plan.uid_validity,
@@ -416,11 +415,11 @@ impl SyncEngine {
 
 /// Parses a batch and writes its attachment bytes to the blob store.
 async fn prepare(
-    spec: &ConvertOptions,
+    options: &ConvertOptions,
     ingest: &Ingest,
     batch: Vec<FetchedMessage>,
 ) -> Result<Vec<Converted>, SyncError> {
-    let mut converted = convert_batch(spec, batch).await?;
+    let mut converted = convert_batch(options, batch).await?;
     let mut messages: Vec<&mut switchboard_core::model::InboundMessage> =
         converted.iter_mut().map(|c| &mut c.message).collect();
     ingest.store_attachment_bytes(&mut messages).await?;
@@ -429,7 +428,7 @@ async fn prepare(
 
 /// Parses a batch on blocking threads, split across the cores.
 async fn convert_batch(
-    spec: &ConvertOptions,
+    options: &ConvertOptions,
     batch: Vec<FetchedMessage>,
 ) -> Result<Vec<Converted>, SyncError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -445,10 +444,10 @@ async fn convert_batch(
     }
     let mut tasks = Vec::with_capacity(chunks.len());
     for part in chunks {
-        let spec = spec.clone();
+        let options = options.clone();
         tasks.push(tokio::task::spawn_blocking(move || {
             part.into_iter()
-                .map(|m| convert(m, &spec, &new_id))
+                .map(|m| convert(m, &options, &new_id))
                 .collect::<Vec<_>>()
         }));
     }
@@ -498,7 +497,7 @@ async fn fetch_into(
     uids: Vec<u32>,
     batch: u32,
     max_bytes: u64,
-    spec: &ConvertOptions,
+    options: &ConvertOptions,
     ingest: &Ingest,
     tx: mpsc::Sender<Result<Vec<Converted>, SyncError>>,
 ) {
@@ -514,7 +513,7 @@ async fn fetch_into(
                 buf.push(m);
                 if buf.len() >= batch || bytes >= max_bytes {
                     bytes = 0;
-                    let converted = prepare(spec, ingest, std::mem::take(&mut buf)).await;
+                    let converted = prepare(options, ingest, std::mem::take(&mut buf)).await;
                     if tx.send(converted).await.is_err() {
                         return;
                     }
@@ -527,7 +526,7 @@ async fn fetch_into(
         }
     }
     if !buf.is_empty() {
-        let _ = tx.send(prepare(spec, ingest, buf).await).await;
+        let _ = tx.send(prepare(options, ingest, buf).await).await;
     }
 }
 
