@@ -1,9 +1,68 @@
-//! Statements many store operations share: the event log append, job creation and the
-//! forward-only delivery status update, written once for both databases.
+//! Statements many store operations share: the event log append, job creation, attachment
+//! rows and the forward-only delivery status update, written once for both databases.
+
+/// Appends `(bind, bind, ...)`: a bound list for `IN`.
+pub(crate) fn push_list<'t, DB, T, I>(q: &mut sqlx::QueryBuilder<DB>, items: I)
+where
+    DB: sqlx::Database,
+    T: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    I: IntoIterator<Item = T>,
+{
+    q.push("(");
+    let mut list = q.separated(", ");
+    for item in items {
+        list.push_bind(item);
+    }
+    q.push(")");
+}
 
 macro_rules! impl_common_queries {
     ($store:ty, $db:ty) => {
         impl $store {
+            /// Inserts attachment rows `(attachment id, message id, attachment)`: stored when
+            /// ingest wrote their bytes, pending (with a media job) when there is a source to
+            /// fetch from, failed otherwise.
+            async fn insert_attachments(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                ch: &$crate::store::ChannelRef,
+                rows: &[(String, String, &$crate::model::InboundAttachment)],
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                for chunk in rows.chunks(100) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO attachments (id, tenant_id, message_id, filename, content_type, content_id, source, state, error, created_at,
+                                                  storage_key, sha256, size) ",
+                    );
+                    q.push_values(chunk, |mut row, (aid, mid, a)| {
+                        let (state, error) = match (&a.stored, &a.source) {
+                            (Some(_), _) => ("stored", None),
+                            (None, Some(_)) => ("pending", None),
+                            (None, None) => ("failed", Some("no source to fetch from".to_string())),
+                        };
+                        row.push_bind(aid.clone())
+                            .push_bind(ch.tenant_id.clone())
+                            .push_bind(mid.clone())
+                            .push_bind(a.filename.clone())
+                            .push_bind(a.content_type.clone())
+                            .push_bind(a.content_id.clone())
+                            .push_bind(a.source.clone())
+                            .push_bind(state)
+                            .push_bind(error)
+                            .push_bind(now)
+                            .push_bind(a.stored.as_ref().map(|s| s.storage_key.clone()))
+                            .push_bind(a.stored.as_ref().map(|s| s.sha256.clone()))
+                            .push_bind(a.stored.as_ref().map(|s| s.size));
+                    });
+                    q.build().execute(&mut *conn).await?;
+                }
+                for (aid, _, a) in rows {
+                    if a.stored.is_none() && a.source.is_some() {
+                        Self::insert_job(&mut *conn, &ch.tenant_id, $crate::store::JobKind::FetchMedia, aid, &ch.channel_id, now).await?;
+                    }
+                }
+                Ok(())
+            }
+
             /// Appends to the durable event log (what live clients and outgoing webhooks
             /// read). Conversation events carry the conversation's current state, so a
             /// client can update its list without another request.

@@ -34,21 +34,6 @@ pub(crate) struct NewConversation {
     pub status: crate::model::ConversationStatus,
 }
 
-/// Appends `(bind, bind, ...)`: a bound list for `IN`.
-pub(crate) fn push_list<'t, DB, T, I>(q: &mut sqlx::QueryBuilder<DB>, items: I)
-where
-    DB: sqlx::Database,
-    T: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    I: IntoIterator<Item = T>,
-{
-    q.push("(");
-    let mut list = q.separated(", ");
-    for item in items {
-        list.push_bind(item);
-    }
-    q.push(")");
-}
-
 /// Whether a batch can take the set-based path: mail without consent changes (those update
 /// identities message by message).
 pub(crate) fn set_based(
@@ -62,50 +47,6 @@ pub(crate) fn set_based(
 macro_rules! impl_mail_batch {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// Inserts attachment rows `(attachment id, message id, attachment)`: stored when
-            /// ingest wrote their bytes, pending (with a media job) when there is a source to
-            /// fetch from, failed otherwise.
-            async fn insert_attachments(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                ch: &$crate::store::ChannelRef,
-                rows: &[(String, String, &$crate::model::InboundAttachment)],
-                now: i64,
-            ) -> $crate::store::StoreResult<()> {
-                for chunk in rows.chunks(100) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO attachments (id, tenant_id, message_id, filename, content_type, content_id, source, state, error, created_at,
-                                                  storage_key, sha256, size) ",
-                    );
-                    q.push_values(chunk, |mut row, (aid, mid, a)| {
-                        let (state, error) = match (&a.stored, &a.source) {
-                            (Some(_), _) => ("stored", None),
-                            (None, Some(_)) => ("pending", None),
-                            (None, None) => ("failed", Some("no source to fetch from".to_string())),
-                        };
-                        row.push_bind(aid.clone())
-                            .push_bind(ch.tenant_id.clone())
-                            .push_bind(mid.clone())
-                            .push_bind(a.filename.clone())
-                            .push_bind(a.content_type.clone())
-                            .push_bind(a.content_id.clone())
-                            .push_bind(a.source.clone())
-                            .push_bind(state)
-                            .push_bind(error)
-                            .push_bind(now)
-                            .push_bind(a.stored.as_ref().map(|s| s.storage_key.clone()))
-                            .push_bind(a.stored.as_ref().map(|s| s.sha256.clone()))
-                            .push_bind(a.stored.as_ref().map(|s| s.size));
-                    });
-                    q.build().execute(&mut *conn).await?;
-                }
-                for (aid, _, a) in rows {
-                    if a.stored.is_none() && a.source.is_some() {
-                        Self::insert_job(&mut *conn, &ch.tenant_id, $crate::store::JobKind::FetchMedia, aid, &ch.channel_id, now).await?;
-                    }
-                }
-                Ok(())
-            }
-
             /// Ingests a batch of mail within the caller's transaction (see the module
             /// documentation on concurrency).
             async fn ingest_mail_set(
@@ -156,7 +97,7 @@ macro_rules! impl_mail_batch {
                 for chunk in ids.chunks(500) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("SELECT provider_message_id FROM messages WHERE channel_id = ");
                     q.push_bind(ch.channel_id.clone()).push(" AND provider_message_id IN ");
-                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
+                    super::sql_common::push_list(&mut q, chunk.iter().cloned());
                     let found: Vec<String> = q.build_query_scalar().fetch_all(&mut *conn).await?;
                     known.extend(found);
                 }
@@ -183,7 +124,7 @@ macro_rules! impl_mail_batch {
                           WHERE i.kind = 'email' AND i.tenant_id = ",
                     );
                     q.push_bind(ch.tenant_id.clone()).push(" AND i.value IN ");
-                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
+                    super::sql_common::push_list(&mut q, chunk.iter().cloned());
                     let rows: Vec<(String, String, Option<String>)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (value, id, name) in rows {
                         names.insert(id.clone(), name);
@@ -232,13 +173,13 @@ macro_rules! impl_mail_batch {
                             "SELECT value, contact_id FROM contact_identities WHERE kind = 'email' AND tenant_id = ",
                         );
                         q.push_bind(ch.tenant_id.clone()).push(" AND value IN ");
-                        super::sql_mail_batch::push_list(&mut q, lost.iter().map(|(_, v, _)| v.clone()));
+                        super::sql_common::push_list(&mut q, lost.iter().map(|(_, v, _)| v.clone()));
                         let winners: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                         for (value, id) in winners {
                             contacts.insert(value, id);
                         }
                         let mut q = sqlx::QueryBuilder::<$db>::new("DELETE FROM contacts WHERE id IN ");
-                        super::sql_mail_batch::push_list(&mut q, lost.iter().map(|(id, _, _)| id.clone()));
+                        super::sql_common::push_list(&mut q, lost.iter().map(|(id, _, _)| id.clone()));
                         q.build().execute(&mut *conn).await?;
                     }
                 }
@@ -259,7 +200,7 @@ macro_rules! impl_mail_batch {
                           WHERE m.channel_id = ",
                     );
                     q.push_bind(ch.channel_id.clone()).push(" AND m.provider_message_id IN ");
-                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
+                    super::sql_common::push_list(&mut q, chunk.iter().cloned());
                     let rows: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (pid, conv, status) in rows {
                         conversations.insert(conv.clone(), BatchConversation { status: parse_status(&status)? });
@@ -272,7 +213,7 @@ macro_rules! impl_mail_batch {
                           WHERE r.channel_id = ",
                     );
                     q.push_bind(ch.channel_id.clone()).push(" AND r.ref IN ");
-                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
+                    super::sql_common::push_list(&mut q, chunk.iter().cloned());
                     q.push(" GROUP BY r.ref, c.id, c.status");
                     let rows: Vec<(String, String, String, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     // The most recent conversation holding a message with that reference.
@@ -290,7 +231,7 @@ macro_rules! impl_mail_batch {
                 if !tokens.is_empty() {
                     let mut q = sqlx::QueryBuilder::<$db>::new("SELECT reply_token, id, status FROM conversations WHERE channel_id = ");
                     q.push_bind(ch.channel_id.clone()).push(" AND reply_token IN ");
-                    super::sql_mail_batch::push_list(&mut q, tokens.iter().cloned());
+                    super::sql_common::push_list(&mut q, tokens.iter().cloned());
                     let rows: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (token, conv, status) in rows {
                         conversations.insert(conv.clone(), BatchConversation { status: parse_status(&status)? });
@@ -322,9 +263,9 @@ macro_rules! impl_mail_batch {
                                   WHERE c.channel_id = ",
                             );
                             q.push_bind(ch.channel_id.clone()).push(" AND c.contact_id IN ");
-                            super::sql_mail_batch::push_list(&mut q, contacts_chunk.iter().cloned());
+                            super::sql_common::push_list(&mut q, contacts_chunk.iter().cloned());
                             q.push(" AND c.subject_key IN ");
-                            super::sql_mail_batch::push_list(&mut q, keys_chunk.iter().cloned());
+                            super::sql_common::push_list(&mut q, keys_chunk.iter().cloned());
                             let rows: Vec<(String, String, String, String, i64, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
                             for (id, status, contact, key, last, at) in rows {
                                 let pair = (contact, key);
@@ -565,7 +506,7 @@ macro_rules! impl_mail_batch {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "SELECT id, status, assignee, unread_count, message_count, last_message_at FROM conversations WHERE id IN ",
                     );
-                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
+                    super::sql_common::push_list(&mut q, chunk.iter().cloned());
                     let rows: Vec<(String, String, Option<String>, i64, i64, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (id, status, assignee, unread, count, last) in rows {
                         states.insert(id, (status, assignee, unread, count, last));
@@ -617,7 +558,7 @@ macro_rules! impl_mail_batch {
                         "SELECT DISTINCT r.ref, m.conversation_id FROM message_refs r JOIN messages m ON m.id = r.message_id WHERE r.channel_id = ",
                     );
                     q.push_bind(ch.channel_id.clone()).push(" AND r.ref IN ");
-                    super::sql_mail_batch::push_list(&mut q, chunk.iter().cloned());
+                    super::sql_common::push_list(&mut q, chunk.iter().cloned());
                     let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (r, conv) in rows {
                         referrers.entry(r).or_default().push(conv);

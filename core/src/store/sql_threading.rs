@@ -49,7 +49,7 @@ macro_rules! impl_threading_queries {
                           WHERE m.channel_id = ",
                     );
                     q.push_bind(channel.to_string()).push(" AND m.provider_message_id IN ");
-                    super::sql_mail_batch::push_list(&mut q, refs.iter().map(|r| (*r).clone()));
+                    super::sql_common::push_list(&mut q, refs.iter().map(|r| (*r).clone()));
                     let found: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     facts.replied_to = super::sql_threading::pick_by_order(&refs, &found, candidate)?;
                     if facts.replied_to.is_none() {
@@ -63,7 +63,7 @@ macro_rules! impl_threading_queries {
                               WHERE r.channel_id = ",
                         );
                         q.push_bind(channel.to_string()).push(" AND r.ref IN ");
-                        super::sql_mail_batch::push_list(&mut q, refs.iter().map(|r| (*r).clone()));
+                        super::sql_common::push_list(&mut q, refs.iter().map(|r| (*r).clone()));
                         let found: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                         facts.replied_to = super::sql_threading::pick_by_order(&refs, &found, candidate)?;
                     }
