@@ -18,7 +18,7 @@ pub const PNID: &str = "106540352242922";
 pub struct TestStore {
     pub store: Arc<dyn Store>,
     /// A separate connection to the same file, for what the store has no API to read
-    /// (the journal, parked statuses) and for injecting failures.
+    /// (parked statuses) and for injecting failures.
     db: SqlitePool,
     _dir: TempDir,
 }
@@ -54,20 +54,10 @@ impl TestStore {
 
     /// Every journaled delivery of the channel, oldest first.
     pub async fn journal(&self) -> Vec<JournalEntry> {
-        let rows: Vec<(String, String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT idempotency_key, kind, content_type, payload FROM inbound_events
-              WHERE tenant_id = $1 AND channel_id = $2 ORDER BY received_at, id",
-        )
-        .bind(TENANT)
-        .bind(CHANNEL)
-        .fetch_all(&self.db)
-        .await
-        .expect("read journal");
-        rows.into_iter()
-            .map(|(idempotency_key, kind, content_type, payload)| {
-                JournalEntry::new(idempotency_key, kind, content_type, payload)
-            })
-            .collect()
+        self.store
+            .journal_entries(CHANNEL, i64::MAX)
+            .await
+            .expect("read journal")
     }
 
     /// The journal keys, sorted.
