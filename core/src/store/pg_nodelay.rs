@@ -74,19 +74,7 @@ mod linux {
 
     /// The peer port of a connected IPv4/IPv6 stream socket.
     fn peer_port(fd: i32) -> Option<u16> {
-        let mut kind: libc::c_int = 0;
-        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes into `kind`.
-        let rc = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_TYPE,
-                (&raw mut kind).cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 || kind != libc::SOCK_STREAM {
+        if int_option(fd, libc::SOL_SOCKET, libc::SO_TYPE)? != libc::SOCK_STREAM {
             return None;
         }
         // SAFETY: an all-zero sockaddr_storage is a valid value of the type.
@@ -113,19 +101,16 @@ mod linux {
     }
 
     pub fn nodelay(fd: i32) -> Option<bool> {
+        int_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY).map(|v| v != 0)
+    }
+
+    /// An integer socket option, if `fd` is a socket that has it.
+    fn int_option(fd: i32, level: libc::c_int, name: libc::c_int) -> Option<libc::c_int> {
         let mut value: libc::c_int = 0;
         let mut len = size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: getsockopt writes at most `len` bytes into `value`.
-        let rc = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&raw mut value).cast(),
-                &mut len,
-            )
-        };
-        (rc == 0).then_some(value != 0)
+        let rc = unsafe { libc::getsockopt(fd, level, name, (&raw mut value).cast(), &mut len) };
+        (rc == 0).then_some(value)
     }
 }
 
