@@ -79,6 +79,11 @@ impl PublicHttp {
     /// A GET of `url`, or why it is refused before any connection.
     pub fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, UrlRefused> {
         let url = url::Url::parse(url).map_err(|_| UrlRefused::NotHttp)?;
+        self.get_url(url)
+    }
+
+    /// [`Self::get`] of a parsed URL.
+    pub fn get_url(&self, url: url::Url) -> Result<reqwest::RequestBuilder, UrlRefused> {
         check(&url, self.allow_private)?;
         Ok(self.client.get(url))
     }

@@ -164,12 +164,10 @@ impl GraphClient {
     /// GET a public URL without credentials, capped at Meta's limit for the file's type.
     async fn download_public(&self, source: &str) -> Result<(String, String, Bytes), SendError> {
         let url = url::Url::parse(source)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .ok_or_else(|| permanent("invalid_media_url", "media URL is not an http(s) URL"))?;
+            .map_err(|_| permanent("invalid_media_url", "media URL is not an http(s) URL"))?;
         let resp = self
             .public_http
-            .get(url.as_str())
+            .get_url(url.clone())
             .map_err(|e| permanent("invalid_media_url", &format!("media URL refused: {e}")))?
             .timeout(self.media_timeout())
             .send()
