@@ -24,7 +24,9 @@ cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
 VALIDATOR_VERSION=0.9.0
-VENV=target/schemathesis-venv
+# Beside the build, wherever CARGO_TARGET_DIR puts it.
+TARGET_DIR=$(scripts/target-dir)
+VENV=$TARGET_DIR/schemathesis-venv
 MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-40}
 MAX_TIME=${SCHEMATHESIS_MAX_TIME:-120}
 CHECKS=${SCHEMATHESIS_CHECKS:-all}
@@ -42,7 +44,7 @@ fi
 
 echo "== schemathesis: building the daemon"
 cargo build --locked --bin switchboard
-BIN=target/debug/switchboard
+BIN=$TARGET_DIR/debug/switchboard
 
 WORK=$(mktemp -d)
 DAEMON_PID=

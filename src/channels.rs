@@ -1,39 +1,31 @@
-//! The closed set of connector types this build knows, and their construction.
+//! The connectors this build includes: one line each. Adding a connector is its own crate
+//! plus its line here (and its dependency in Cargo.toml); core learns everything else from
+//! the `ConnectorType` the crate exports.
 
-use std::sync::Arc;
-use switchboard_core::config::{ChannelConfig, ConfigError};
-use switchboard_core::connector::{Connector, ConnectorContext};
-use switchboard_core::model::ChannelKind;
+use switchboard_core::contract::registry::{ConnectorType, Registry};
+use switchboard_core::infra::config::{ChannelScope, Validators};
 
-/// Validates a channel's provider settings (for the start-up report).
-pub fn validate(kind: ChannelKind, settings: &toml::Table, path: &str) -> Vec<ConfigError> {
-    match kind {
-        ChannelKind::Twilio => switchboard_twilio::validate(settings, path),
-        ChannelKind::Whatsapp => switchboard_whatsapp::validate(settings, path),
-        ChannelKind::Email => switchboard_email::validate(settings, path),
-    }
+/// Every connector type of this build.
+pub const CONNECTORS: &[ConnectorType] = &[
+    switchboard_email::TYPE,
+    switchboard_twilio::TYPE,
+    switchboard_whatsapp::TYPE,
+];
+
+/// The registry of [`CONNECTORS`].
+pub fn registry() -> Registry {
+    Registry::new(CONNECTORS)
 }
 
-/// Builds the connector for one configured channel.
-pub fn build(
-    ch: &ChannelConfig,
-    ctx: ConnectorContext,
-) -> Result<Arc<dyn Connector>, Vec<ConfigError>> {
-    match ch.kind {
-        ChannelKind::Twilio => Ok(Arc::new(switchboard_twilio::TwilioConnector::new(
-            ch.id.clone(),
-            &ch.settings,
-            ctx,
-        )?)),
-        ChannelKind::Whatsapp => Ok(Arc::new(switchboard_whatsapp::WhatsappConnector::new(
-            ch.id.clone(),
-            &ch.settings,
-            ctx,
-        )?)),
-        ChannelKind::Email => Ok(Arc::new(switchboard_email::EmailConnector::new(
-            ch.id.clone(),
-            &ch.settings,
-            ctx,
-        )?)),
+/// Configuration checks as this binary wires them: channel kinds and settings from the
+/// registry, `[auth]` by the JWT verifier, `[webhooks]` and endpoints by the relay; only
+/// the channels in `scope` must be complete.
+pub fn validators<'a>(registry: &'a Registry, scope: ChannelScope<'a>) -> Validators<'a> {
+    Validators {
+        channels: registry,
+        auth: switchboard_core::infra::auth::jwt::check_config,
+        webhooks: switchboard_core::workers::outgoing_webhooks::check_settings,
+        endpoints: switchboard_core::workers::outgoing_webhooks::check_endpoints,
+        scope,
     }
 }

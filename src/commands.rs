@@ -3,8 +3,8 @@
 use crate::cli::{Cli, Command, RoleArg, TokenCommand};
 use anyhow::{Context, Result, anyhow, bail};
 use std::sync::Arc;
-use switchboard_core::config::{self, Config};
-use switchboard_core::model::{ChannelKind, new_id};
+use switchboard_core::domain::model::new_id;
+use switchboard_core::infra::config::{self, ChannelScope, Config};
 use switchboard_core::store::{self, NewToken, Role, Store, TenantRecord};
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -41,10 +41,10 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 /// `switchboard sync --once`: every email channel's folders, to completion.
 async fn sync(config: &Config, only: Option<&str>) -> Result<()> {
-    crate::logging::init(config.server.log_format);
+    let _log = crate::logging::init(config.server.log_format);
     let store = open_store(config).await?;
     store.set_threading(config.threading.policy());
-    let blobs = switchboard_core::blob::BlobStore::open(&config.blobs.path)
+    let blobs = switchboard_core::infra::blob::BlobStore::open(&config.blobs.path)
         .await
         .context("opening the blob store")?;
     let jobs = Arc::new(tokio::sync::Notify::new());
@@ -99,8 +99,19 @@ async fn sync(config: &Config, only: Option<&str>) -> Result<()> {
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
-    config::load(cli.config.as_deref(), &crate::channels::validate)
-        .map_err(|errors| anyhow!("{errors}"))
+    let registry = crate::channels::registry();
+    // Commands that use no channel (tokens, migrations) or one (signing) do not ask for the
+    // other channels' secrets.
+    let scope = match &cli.command {
+        Command::Token { .. } | Command::Migrate => ChannelScope::None,
+        Command::TwilioSign { channel, .. } => ChannelScope::Only(channel),
+        Command::Serve | Command::CheckConfig | Command::Sync { .. } => ChannelScope::All,
+    };
+    config::load(
+        cli.config.as_deref(),
+        crate::channels::validators(&registry, scope),
+    )
+    .map_err(|errors| anyhow!("{errors}"))
 }
 
 /// Opens the store, applies migrations and records the configured tenants.
@@ -137,7 +148,7 @@ async fn token(config: &Config, command: TokenCommand) -> Result<()> {
             if name.trim().is_empty() || name.len() > 100 {
                 bail!("--name must be 1-100 characters");
             }
-            let (token, hash) = switchboard_core::tokens::generate();
+            let (token, hash) = switchboard_core::infra::auth::tokens::generate();
             let id = new_id();
             let role = match role {
                 RoleArg::Admin => Role::Admin,
@@ -175,7 +186,7 @@ fn twilio_sign(config: &Config, channel: &str, route: &str, data: &str) -> Resul
     let ch = config
         .channels
         .iter()
-        .find(|c| c.id == channel && c.kind == ChannelKind::Twilio)
+        .find(|c| c.id == channel && c.kind == switchboard_twilio::TYPE.kind)
         .ok_or_else(|| anyhow!("no Twilio channel {channel:?} in the configuration"))?;
     let token = ch
         .settings

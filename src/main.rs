@@ -6,10 +6,12 @@
 mod channels;
 mod cli;
 mod commands;
+mod http_server;
 mod logging;
 mod serve;
 
 use clap::Parser;
+use std::io::Write;
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -20,7 +22,8 @@ async fn main() -> ExitCode {
     match commands::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Not eprintln!: it panics when stderr is a closed pipe.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -9,21 +9,22 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::api::{AppState, router};
-use switchboard_core::auth::jwt::JwtVerifier;
-use switchboard_core::blob::BlobStore;
-use switchboard_core::config::{Config, ConfigErrors};
-use switchboard_core::connector::{Connector, ConnectorContext};
-use switchboard_core::events::EventHub;
-use switchboard_core::ingest::Ingest;
-use switchboard_core::outbox::Dispatcher;
-use switchboard_core::store::{ChannelRecord, ChannelRef, Store};
+use switchboard_core::contract::connector::{Connector, ConnectorContext};
+use switchboard_core::contract::ingest::Ingest;
+use switchboard_core::contract::ingest_types::ChannelRef;
+use switchboard_core::infra::auth::jwt::JwtVerifier;
+use switchboard_core::infra::blob::BlobStore;
+use switchboard_core::infra::config::{Config, ConfigError, ConfigErrors};
+use switchboard_core::infra::event_hub::EventHub;
+use switchboard_core::store::{ChannelRecord, Store};
+use switchboard_core::workers::outbox::Dispatcher;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub async fn serve(config: Config) -> Result<()> {
-    crate::logging::init(config.server.log_format);
+    let _log = crate::logging::init(config.server.log_format);
     let store = open_store(&config).await?;
     store.set_threading(config.threading.policy());
     let blobs = BlobStore::open(&config.blobs.path)
@@ -42,6 +43,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let jobs = Arc::new(Notify::new());
     let http = http_client()?;
 
+    let registry = crate::channels::registry();
     let connectors = build_connectors(
         &config,
         &store,
@@ -52,7 +54,10 @@ pub async fn serve(config: Config) -> Result<()> {
         &shutdown,
     )?;
     record_channels(&config, &store, &connectors).await?;
-    let webhooks = switchboard_core::webhooks_out::Webhooks::new(&config.tenants, &config.webhooks);
+    let webhooks = switchboard_core::workers::outgoing_webhooks::Webhooks::new(
+        &config.tenants,
+        &config.webhooks,
+    );
     store
         .sync_webhook_endpoints(&webhooks.records())
         .await
@@ -79,6 +84,7 @@ pub async fn serve(config: Config) -> Result<()> {
                 .map(Arc::new),
             tenants: Arc::new(config.tenants.iter().map(|t| t.id.clone()).collect()),
             webhooks: webhooks.clone(),
+            registry: Arc::new(registry.clone()),
         },
         config.server.max_body_bytes,
     );
@@ -97,20 +103,23 @@ pub async fn serve(config: Config) -> Result<()> {
                 config.server.max_webhook_body_bytes,
             )),
     );
-    let metrics =
-        switchboard_core::metrics::install().map_err(|e| anyhow!("installing metrics: {e}"))?;
+    let metrics = switchboard_core::infra::metrics::install()
+        .map_err(|e| anyhow!("installing metrics: {e}"))?;
     let app = app
-        .merge(switchboard_core::metrics::routes(
+        .merge(switchboard_core::infra::metrics::routes(
             metrics,
             store.clone(),
             events.clone(),
+            config.server.metrics_token.clone(),
         ))
-        .layer(axum::middleware::from_fn(switchboard_core::metrics::track))
+        .layer(axum::middleware::from_fn(
+            switchboard_core::infra::metrics::track,
+        ))
         .layer(TraceLayer::new_for_http());
 
     let health_every = (config.server.health_check_secs > 0)
         .then(|| Duration::from_secs(config.server.health_check_secs));
-    tokio::spawn(switchboard_core::health::run(
+    tokio::spawn(switchboard_core::workers::channel_health::run(
         store.clone(),
         connectors.clone(),
         health_every,
@@ -125,7 +134,7 @@ pub async fn serve(config: Config) -> Result<()> {
         jobs,
     ));
     let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
-    let relay = Arc::new(switchboard_core::webhooks_out::Relay::new(
+    let relay = Arc::new(switchboard_core::workers::outgoing_webhooks::Relay::new(
         store.clone(),
         events.clone(),
         webhooks,
@@ -139,26 +148,51 @@ pub async fn serve(config: Config) -> Result<()> {
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutting down: draining requests and sends");
+        // Cancel first: logging must never stand between the signal and the shutdown.
         signal.cancel();
+        tracing::info!("shutting down: draining requests and sends");
     });
     let server_shutdown = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
-        .await
-        .context("serving HTTP")?;
+    let limits = crate::http_server::Limits {
+        header_read: Duration::from_secs(config.server.header_read_timeout_secs.max(1)),
+        idle: Duration::from_secs(config.server.idle_timeout_secs.max(1)),
+        max_connections: config.server.max_connections,
+    };
+    let server = async move {
+        crate::http_server::serve(listener, app, limits, server_shutdown).await;
+        Ok::<(), std::io::Error>(())
+    };
+    let mut server = std::pin::pin!(server);
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    if tokio::time::timeout(grace, dispatcher).await.is_err() {
+    // The grace period is a hard bound on everything after the signal: a client that keeps
+    // a connection open (a slow upload, a stuck proxy) must not keep the process alive.
+    let deadline = tokio::select! {
+        served = &mut server => {
+            served.context("serving HTTP")?;
+            tokio::time::Instant::now() + grace
+        }
+        () = shutdown.cancelled() => {
+            let deadline = tokio::time::Instant::now() + grace;
+            match tokio::time::timeout_at(deadline, &mut server).await {
+                Ok(served) => served.context("serving HTTP")?,
+                Err(_) => tracing::warn!(
+                    "connections still open after {grace:?}; closing them"
+                ),
+            }
+            deadline
+        }
+    };
+    if tokio::time::timeout_at(deadline, dispatcher).await.is_err() {
         tracing::warn!(
             "sends still in flight after {grace:?}; their jobs will be retried after restart"
         );
     }
-    if tokio::time::timeout(grace, relay).await.is_err() {
+    if tokio::time::timeout_at(deadline, relay).await.is_err() {
         tracing::warn!(
             "webhook deliveries still in flight after {grace:?}; they are retried after restart"
         );
     }
-    if tokio::time::timeout(grace, async {
+    if tokio::time::timeout_at(deadline, async {
         while background.join_next().await.is_some() {}
     })
     .await
@@ -168,7 +202,7 @@ pub async fn serve(config: Config) -> Result<()> {
             "mailbox syncs still running after {grace:?}; their last batch is fetched again after restart"
         );
     }
-    let _ = events_task.await;
+    let _ = tokio::time::timeout_at(deadline, events_task).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -183,10 +217,11 @@ pub fn build_connectors(
     public_url: &str,
     shutdown: &CancellationToken,
 ) -> Result<HashMap<String, Arc<dyn Connector>>> {
+    let registry = crate::channels::registry();
     let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();
     let mut errors = Vec::new();
     let public_http =
-        switchboard_core::public_http::PublicHttp::new(config.media.allow_private_networks)
+        switchboard_core::infra::public_http::PublicHttp::new(config.media.allow_private_networks)
             .context("building the media HTTP client")?;
     for ch in &config.channels {
         let blocklist = config
@@ -201,6 +236,7 @@ pub fn build_connectors(
                 ChannelRef {
                     tenant_id: ch.tenant.clone(),
                     channel_id: ch.id.clone(),
+                    threading: registry.threading(ch.kind),
                 },
                 jobs.clone(),
             )
@@ -211,7 +247,14 @@ pub fn build_connectors(
             public_url: public_url.to_string(),
             shutdown: shutdown.clone(),
         };
-        match crate::channels::build(ch, ctx) {
+        let built = match registry.get(ch.kind) {
+            Some(t) => (t.build)(ch.id.clone(), &ch.settings, ctx),
+            None => Err(vec![ConfigError::new(
+                format!("channels[{}].type", ch.id),
+                format!("no connector of type {:?} in this build", ch.kind.as_str()),
+            )]),
+        };
+        match built {
             Ok(c) => {
                 connectors.insert(ch.id.clone(), c);
             }
@@ -224,7 +267,8 @@ pub fn build_connectors(
     Ok(connectors)
 }
 
-/// Records the configured channels (kind, address) in the database.
+/// Records the configured channels (kind, address) in the database, and marks those the
+/// configuration no longer lists `removed`.
 pub async fn record_channels(
     config: &Config,
     store: &Arc<dyn Store>,
@@ -243,7 +287,19 @@ pub async fn record_channels(
     store
         .sync_tenants_and_channels(&tenant_records(config), &records)
         .await
-        .context("recording channels")
+        .context("recording channels")?;
+    let configured: Vec<String> = config.channels.iter().map(|c| c.id.clone()).collect();
+    let retired = store
+        .retire_unconfigured_channels(&configured)
+        .await
+        .context("retiring channels no longer configured")?;
+    if retired > 0 {
+        tracing::info!(
+            channels = retired,
+            "channels no longer in the configuration are listed as removed"
+        );
+    }
+    Ok(())
 }
 
 /// The shared HTTP client of the connectors.

@@ -1,15 +1,14 @@
 //! The command line as an operator meets it: zero-configuration start, configuration errors
 //! reported all at once without secrets, and health endpoints.
 
-mod support;
-
 use std::process::Command;
-use support::*;
+use switchboard_testkit::config::ConfigBuilder;
+use switchboard_testkit::{http, switchboard_bin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_with_no_configuration_uses_sqlite_under_data() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(bin())
+    let mut child = Command::new(switchboard_bin!())
         .arg("serve")
         .current_dir(dir.path())
         .env_remove("SWITCHBOARD_CONFIG")
@@ -80,7 +79,7 @@ type = "pager"
 "#,
     )
     .expect("write");
-    let out = Command::new(bin())
+    let out = Command::new(switchboard_bin!())
         .arg("--config")
         .arg(&path)
         .arg("check-config")
@@ -102,8 +101,8 @@ type = "pager"
         "a secret was printed:\n{err}"
     );
 
-    let good = write_config(dir.path(), "http://127.0.0.1:9");
-    let out = Command::new(bin())
+    let good = ConfigBuilder::new().write(dir.path());
+    let out = Command::new(switchboard_bin!())
         .arg("--config")
         .arg(&good)
         .arg("check-config")
@@ -115,7 +114,7 @@ type = "pager"
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(bin())
+    let out = Command::new(switchboard_bin!())
         .arg("--config")
         .arg(&good)
         .arg("check-config")

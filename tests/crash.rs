@@ -3,13 +3,12 @@
 //! database: every acknowledged message is present exactly once, nothing is half-stored,
 //! and after the provider's retries every message is present exactly once.
 
-mod support;
-
 use sqlx::Connection;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use support::*;
+use switchboard_testkit::twilio::*;
+use switchboard_testkit::{App, Daemon, eventually, spawn_app, switchboard_bin};
 use tokio::sync::Mutex;
 
 const MESSAGES: usize = 400;
@@ -90,24 +89,17 @@ async fn check(db: &std::path::Path) -> Invariants {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_mid_burst_loses_and_duplicates_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let twilio = FakeTwilio::start().await;
-    let config = write_config(dir.path(), &twilio.base);
-    let daemon = Arc::new(Mutex::new(Daemon::start(dir.path(), &config)));
+    let mut app: App = spawn_app(switchboard_bin!()).await;
 
     let acked = Arc::new(Mutex::new(HashSet::new()));
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
-    let snapshot = {
-        let d = daemon.lock().await;
-        (d.base.clone(), d.http.clone())
-    };
     let mut workers = Vec::new();
     for _ in 0..12 {
         let (acked, next, done) = (acked.clone(), next.clone(), done.clone());
-        let dir = dir.path().to_path_buf();
-        let config = config.clone();
-        let base = snapshot.0.clone();
+        let dir = app.dir.path().to_path_buf();
+        let config = app.config.clone();
+        let base = app.base.clone();
         workers.push(tokio::spawn(async move {
             // Each worker talks to the first daemon through a lightweight handle.
             let d = Daemon::handle(&base, &dir, &config);
@@ -128,7 +120,7 @@ async fn kill_dash_nine_mid_burst_loses_and_duplicates_nothing() {
         (done.load(Ordering::SeqCst) >= MESSAGES / 3).then_some(())
     })
     .await;
-    daemon.lock().await.kill9();
+    app.kill9();
     for w in workers {
         w.await.expect("worker");
     }
@@ -140,7 +132,7 @@ async fn kill_dash_nine_mid_burst_loses_and_duplicates_nothing() {
     );
     assert!(acked.len() < MESSAGES, "the kill must interrupt the burst");
 
-    let db = dir.path().join("switchboard.db");
+    let db = app.dir.path().join("switchboard.db");
     let after_crash = check(&db).await;
     assert_eq!(
         after_crash.journal_without_message, 0,
@@ -159,11 +151,12 @@ async fn kill_dash_nine_mid_burst_loses_and_duplicates_nothing() {
     }
 
     // Restart; the provider retries everything it has no 2xx for (and some it has).
-    let restarted = Daemon::start(dir.path(), &config);
+    app.start();
+    let restarted = app.daemon();
     for i in 0..MESSAGES {
         if !acked.contains(&i) || i % 5 == 0 {
             assert!(
-                deliver(&restarted, i).await,
+                deliver(restarted, i).await,
                 "retry of {i} after restart not acknowledged"
             );
         }

@@ -1,52 +1,33 @@
 //! Live events end to end: SSE and WebSocket clients connected to the real binary see a
 //! webhook's events arrive, and resume after a disconnect without losing any.
 
-mod support;
-
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
-use support::*;
+use switchboard_testkit::twilio::*;
+use switchboard_testkit::{App, switchboard_bin};
 use tokio_tungstenite::tungstenite::Message;
 
 struct Env {
-    _dir: tempfile::TempDir,
-    _twilio: FakeTwilio,
-    daemon: Daemon,
+    app: App,
     token: String,
     other: String,
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let twilio = FakeTwilio::start().await;
-    let config = write_config(dir.path(), &twilio.base);
-    let token = cli(
-        &config,
-        &[
-            "token", "create", "--tenant", "acme", "--role", "agent", "--name", "ui",
-        ],
-    );
-    let other = cli(
-        &config,
-        &[
-            "token", "create", "--tenant", "other", "--role", "agent", "--name", "ui",
-        ],
-    );
-    let daemon = Daemon::start(dir.path(), &config);
-    Env {
-        _dir: dir,
-        _twilio: twilio,
-        daemon,
-        token,
-        other,
-    }
+    let app = App::builder(switchboard_bin!())
+        .token("acme", "agent", "ui")
+        .token("other", "agent", "ui")
+        .spawn()
+        .await;
+    let [token, other] = app.tokens.clone().try_into().expect("two tokens");
+    Env { app, token, other }
 }
 
 async fn inbound(e: &Env, n: u32) {
     let sid = format!("SM{n:032}");
     let r = e
-        .daemon
+        .app
         .post_twilio("messages", &sms_params(&sid, "+14155550160", "live"))
         .await;
     assert_eq!(r.status(), 200);
@@ -86,9 +67,9 @@ async fn sse_events(resp: &mut reqwest::Response, count: usize) -> Vec<(String, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_delivers_and_resumes_with_last_event_id() {
     let e = env().await;
-    let url = format!("{}/api/v1/events", e.daemon.base);
+    let url = format!("{}/api/v1/events", e.app.base);
     let mut resp = e
-        .daemon
+        .app
         .http
         .get(&url)
         .bearer_auth(&e.token)
@@ -98,7 +79,7 @@ async fn sse_delivers_and_resumes_with_last_event_id() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut other = e
-        .daemon
+        .app
         .http
         .get(&url)
         .bearer_auth(&e.other)
@@ -119,7 +100,7 @@ async fn sse_delivers_and_resumes_with_last_event_id() {
     inbound(&e, 2).await;
     inbound(&e, 3).await;
     let mut resumed = e
-        .daemon
+        .app
         .http
         .get(&url)
         .bearer_auth(&e.token)
@@ -159,7 +140,7 @@ async fn websocket_delivers_and_resumes_with_since() {
     let e = env().await;
     let ws_url = format!(
         "{}/api/v1/ws?access_token={}",
-        e.daemon.base.replace("http://", "ws://"),
+        e.app.base.replace("http://", "ws://"),
         e.token
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
@@ -201,7 +182,7 @@ async fn websocket_delivers_and_resumes_with_since() {
     assert_eq!(resumed[0]["id"].as_i64(), Some(since + 1));
 
     // No token: refused before the upgrade.
-    let bare = format!("{}/api/v1/ws", e.daemon.base.replace("http://", "ws://"));
+    let bare = format!("{}/api/v1/ws", e.app.base.replace("http://", "ws://"));
     assert!(tokio_tungstenite::connect_async(&bare).await.is_err());
     let _ = ws.send(Message::Close(None)).await;
 }

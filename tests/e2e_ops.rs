@@ -1,24 +1,16 @@
 //! Operations end to end: Prometheus metrics reflect webhooks, ingest, duplicates and sends;
 //! JSON logs are one object per line; SIGTERM shuts down cleanly.
 
-mod support;
-
-use reqwest::Method;
-use serde_json::json;
-use support::*;
+use switchboard_testkit::twilio::*;
+use switchboard_testkit::{App, eventually, http, switchboard_bin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_webhooks_ingest_duplicates_and_sends() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let twilio = FakeTwilio::start().await;
-    let config = write_config(dir.path(), &twilio.base);
-    let admin = cli(
-        &config,
-        &[
-            "token", "create", "--tenant", "acme", "--role", "admin", "--name", "ops",
-        ],
-    );
-    let daemon = Daemon::start(dir.path(), &config);
+    let daemon = App::builder(switchboard_bin!())
+        .token("acme", "admin", "ops")
+        .spawn()
+        .await;
+    let (admin, twilio) = (&daemon.tokens[0], daemon.twilio());
     let params = sms_params("SM00000000000000000000000000000501", "+14155550501", "hi");
     assert_eq!(daemon.post_twilio("messages", &params).await.status(), 200);
     assert_eq!(daemon.post_twilio("messages", &params).await.status(), 200);
@@ -30,21 +22,8 @@ async fn metrics_count_webhooks_ingest_duplicates_and_sends() {
             .status(),
         403
     );
-    let (_, list) = daemon
-        .api(Method::GET, "/api/v1/conversations", &admin, None)
-        .await;
-    let conv = list["items"][0]["id"]
-        .as_str()
-        .expect("conversation")
-        .to_string();
-    let (status, _) = daemon
-        .api(
-            Method::POST,
-            &format!("/api/v1/conversations/{conv}/messages"),
-            &admin,
-            Some(json!({"text": "ok"})),
-        )
-        .await;
+    let conv = daemon.newest_conversation(admin).await;
+    let (status, _) = daemon.post_reply(admin, &conv, "ok").await;
     assert_eq!(status, 202);
     eventually(10, || async {
         (!twilio.requests().is_empty()).then_some(())
@@ -98,57 +77,25 @@ async fn metrics_count_webhooks_ingest_duplicates_and_sends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_and_graceful_shutdown() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let twilio = FakeTwilio::start().await;
-    let config = write_config(dir.path(), &twilio.base);
-    let mut c = std::process::Command::new(bin());
-    c.arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env("E2E_TWILIO_TOKEN", AUTH_TOKEN)
+    let mut app = App::builder(switchboard_bin!())
         .env("SWITCHBOARD_SERVER__LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let base = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                l.strip_prefix("switchboard listening on ")
-                    .map(str::to_string)
-            })
-    })
-    .await
-    .expect("join")
-    .expect("listening");
+        .spawn()
+        .await;
     assert_eq!(
         http()
-            .get(format!("{base}/healthz"))
+            .get(format!("{}/healthz", app.base))
             .send()
             .await
             .expect("healthz")
             .status(),
         200
     );
-    let pid = child.id().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("join")
-        .expect("wait");
+    let status = app.daemon_mut().stop();
     assert!(
-        output.status.success(),
-        "SIGTERM must end the daemon cleanly: {:?}",
-        output.status
+        status.success(),
+        "SIGTERM must end the daemon cleanly: {status:?}"
     );
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = app.log();
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
     for l in &lines {

@@ -2,48 +2,28 @@
 //! REST API, replies out to a fake Twilio Messages API, status callbacks, MMS media and
 //! opt-out, on a fresh SQLite database per test.
 
-mod support;
-
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::*;
+use switchboard_testkit::twilio::*;
+use switchboard_testkit::{App, eventually, switchboard_bin};
 
 struct Env {
-    _dir: tempfile::TempDir,
-    twilio: FakeTwilio,
-    daemon: Daemon,
+    app: App,
     admin: String,
     agent: String,
     other: String,
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let twilio = FakeTwilio::start().await;
-    let config = write_config(dir.path(), &twilio.base);
-    let admin = cli(
-        &config,
-        &[
-            "token", "create", "--tenant", "acme", "--role", "admin", "--name", "boss",
-        ],
-    );
-    let agent = cli(
-        &config,
-        &[
-            "token", "create", "--tenant", "acme", "--role", "agent", "--name", "alice",
-        ],
-    );
-    let other = cli(
-        &config,
-        &[
-            "token", "create", "--tenant", "other", "--role", "admin", "--name", "eve",
-        ],
-    );
-    let daemon = Daemon::start(dir.path(), &config);
+    let app = App::builder(switchboard_bin!())
+        .token("acme", "admin", "boss")
+        .token("acme", "agent", "alice")
+        .token("other", "admin", "eve")
+        .spawn()
+        .await;
+    let [admin, agent, other] = app.tokens.clone().try_into().expect("three tokens");
     Env {
-        _dir: dir,
-        twilio,
-        daemon,
+        app,
         admin,
         agent,
         other,
@@ -52,7 +32,7 @@ async fn env() -> Env {
 
 async fn conversations(e: &Env, token: &str) -> Vec<Value> {
     let (status, body) = e
-        .daemon
+        .app
         .api(Method::GET, "/api/v1/conversations", token, None)
         .await;
     assert_eq!(status, 200, "{body}");
@@ -61,7 +41,7 @@ async fn conversations(e: &Env, token: &str) -> Vec<Value> {
 
 async fn messages(e: &Env, conversation: &str) -> Vec<Value> {
     let (status, body) = e
-        .daemon
+        .app
         .api(
             Method::GET,
             &format!("/api/v1/conversations/{conversation}/messages"),
@@ -84,7 +64,7 @@ async fn message_status(e: &Env, conversation: &str, id: &str) -> Option<Value> 
 async fn inbound_sms_reply_and_status_round_trip() {
     let e = env().await;
     let resp = e
-        .daemon
+        .app
         .post_twilio(
             "messages",
             &sms_params(
@@ -99,7 +79,7 @@ async fn inbound_sms_reply_and_status_round_trip() {
 
     // A retry of the same delivery is acknowledged and changes nothing.
     let again = e
-        .daemon
+        .app
         .post_twilio(
             "messages",
             &sms_params(
@@ -128,7 +108,7 @@ async fn inbound_sms_reply_and_status_round_trip() {
     // Another tenant cannot see it.
     assert!(conversations(&e, &e.other).await.is_empty());
     let (status, _) = e
-        .daemon
+        .app
         .api(
             Method::GET,
             &format!("/api/v1/conversations/{id}"),
@@ -140,7 +120,7 @@ async fn inbound_sms_reply_and_status_round_trip() {
 
     // Reply: 202, then the fake Twilio API receives it.
     let (status, reply) = e
-        .daemon
+        .app
         .api(
             Method::POST,
             &format!("/api/v1/conversations/{id}/messages"),
@@ -151,7 +131,8 @@ async fn inbound_sms_reply_and_status_round_trip() {
     assert_eq!(status, 202, "{reply}");
     let reply_id = reply["id"].as_str().expect("reply id").to_string();
     let sent = eventually(10, || async {
-        e.twilio
+        e.app
+            .twilio()
             .requests()
             .into_iter()
             .find(|r| r.field("Body") == Some("Yes, it left today."))
@@ -165,7 +146,7 @@ async fn inbound_sms_reply_and_status_round_trip() {
     assert_eq!(sent.field("From"), Some(OUR_NUMBER));
     assert_eq!(
         sent.field("StatusCallback"),
-        Some(e.daemon.webhook_url("status").as_str())
+        Some(e.app.webhook_url("status").as_str())
     );
 
     let m = eventually(10, || async {
@@ -192,7 +173,7 @@ async fn inbound_sms_reply_and_status_round_trip() {
     for s in ["delivered", "sent"] {
         let p = status_params(s);
         let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let r = e.daemon.post_twilio("status", &p).await;
+        let r = e.app.post_twilio("status", &p).await;
         assert!(
             r.status().is_success(),
             "status callback {s}: {}",
@@ -210,15 +191,12 @@ async fn inbound_sms_reply_and_status_round_trip() {
 async fn bad_signatures_are_rejected_and_store_nothing() {
     let e = env().await;
     let params = sms_params("SM00000000000000000000000000000002", "+14155550124", "hi");
-    let url = e.daemon.webhook_url("messages");
-    let r = e.daemon.post_form(&url, &params, None).await;
+    let url = e.app.webhook_url("messages");
+    let r = e.app.post_form(&url, &params, None).await;
     assert_eq!(r.status(), 403);
     let wrong = twilio_signature("not-the-token", &url, &params);
     assert_eq!(
-        e.daemon
-            .post_form(&url, &params, Some(&wrong))
-            .await
-            .status(),
+        e.app.post_form(&url, &params, Some(&wrong)).await.status(),
         403
     );
     // Signed for other parameters than sent (tampered body).
@@ -229,16 +207,16 @@ async fn bad_signatures_are_rejected_and_store_nothing() {
     );
     let sig = twilio_signature(AUTH_TOKEN, &url, &signed_for);
     assert_eq!(
-        e.daemon.post_form(&url, &params, Some(&sig)).await.status(),
+        e.app.post_form(&url, &params, Some(&sig)).await.status(),
         403
     );
     assert!(conversations(&e, &e.admin).await.is_empty());
 
     // Unknown channel: 404. Oversized body: 413.
     let r = e
-        .daemon
+        .app
         .post_form(
-            &format!("{}/webhooks/nope/messages", e.daemon.base),
+            &format!("{}/webhooks/nope/messages", e.app.base),
             &params,
             Some("x"),
         )
@@ -246,15 +224,14 @@ async fn bad_signatures_are_rejected_and_store_nothing() {
     assert_eq!(r.status(), 404);
     // A body over the limit is refused from its Content-Length, before it is read. (Sent over
     // a raw socket: a client that keeps writing a body the server will not read gets a reset.)
-    let status_line =
-        oversized_request(&e.daemon.base, "/webhooks/acme-sms/messages", 70_000).await;
+    let status_line = oversized_request(&e.app.base, "/webhooks/acme-sms/messages", 70_000).await;
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
     assert!(conversations(&e, &e.admin).await.is_empty());
 }
 
 async fn inbound_conversation(e: &Env, sid: &str, from: &str) -> String {
     let r = e
-        .daemon
+        .app
         .post_twilio("messages", &sms_params(sid, from, "hello"))
         .await;
     assert_eq!(r.status(), 200);
@@ -269,7 +246,7 @@ async fn inbound_conversation(e: &Env, sid: &str, from: &str) -> String {
 
 async fn reply(e: &Env, conv: &str, text: &str) -> String {
     let (status, body) = e
-        .daemon
+        .app
         .api(
             Method::POST,
             &format!("/api/v1/conversations/{conv}/messages"),
@@ -287,11 +264,11 @@ async fn provider_errors_are_retried_or_recorded() {
     let conv = inbound_conversation(&e, "SM00000000000000000000000000000010", "+14155550130").await;
 
     // 429 then 500, then success: retried with backoff, sent once accepted.
-    e.twilio.plan(
+    e.app.twilio().plan(
         429,
         json!({"code": 20429, "message": "Too Many Requests", "status": 429}),
     );
-    e.twilio.plan(
+    e.app.twilio().plan(
         500,
         json!({"code": 20500, "message": "Internal Server Error", "status": 500}),
     );
@@ -304,7 +281,8 @@ async fn provider_errors_are_retried_or_recorded() {
     .await;
     assert!(m["provider_message_id"].as_str().is_some());
     assert_eq!(
-        e.twilio
+        e.app
+            .twilio()
             .requests()
             .iter()
             .filter(|r| r.field("Body") == Some("retry me"))
@@ -313,7 +291,7 @@ async fn provider_errors_are_retried_or_recorded() {
     );
 
     // 400 with a Twilio error code: permanent, recorded, not retried.
-    e.twilio.plan(400, json!({"code": 21211, "message": "The 'To' number +14155550130 is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}));
+    e.app.twilio().plan(400, json!({"code": 21211, "message": "The 'To' number +14155550130 is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}));
     let id = reply(&e, &conv, "bad number").await;
     let m = eventually(15, || async {
         message_status(&e, &conv, &id)
@@ -324,7 +302,8 @@ async fn provider_errors_are_retried_or_recorded() {
     assert_eq!(m["error_code"], "21211");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(
-        e.twilio
+        e.app
+            .twilio()
             .requests()
             .iter()
             .filter(|r| r.field("Body") == Some("bad number"))
@@ -334,7 +313,7 @@ async fn provider_errors_are_retried_or_recorded() {
 
     // Transient errors past the attempt limit (3) fail the message.
     for _ in 0..3 {
-        e.twilio.plan(
+        e.app.twilio().plan(
             503,
             json!({"code": 20503, "message": "Service Unavailable", "status": 503}),
         );
@@ -355,9 +334,9 @@ async fn opt_out_refuses_replies_until_opt_in() {
     let conv = inbound_conversation(&e, "SM00000000000000000000000000000020", "+14155550140").await;
     let mut stop = sms_params("SM00000000000000000000000000000021", "+14155550140", "Stop");
     stop.push(("OptOutType", "STOP"));
-    assert_eq!(e.daemon.post_twilio("messages", &stop).await.status(), 200);
+    assert_eq!(e.app.post_twilio("messages", &stop).await.status(), 200);
     let (status, body) = e
-        .daemon
+        .app
         .api(
             Method::POST,
             &format!("/api/v1/conversations/{conv}/messages"),
@@ -372,7 +351,7 @@ async fn opt_out_refuses_replies_until_opt_in() {
         "+14155550140",
         "START",
     );
-    assert_eq!(e.daemon.post_twilio("messages", &start).await.status(), 200);
+    assert_eq!(e.app.post_twilio("messages", &start).await.status(), 200);
     reply(&e, &conv, "welcome back").await;
 }
 
@@ -380,20 +359,18 @@ async fn opt_out_refuses_replies_until_opt_in() {
 async fn mms_media_is_downloaded_and_served() {
     let e = env().await;
     // The CDN fails twice first: the durable media job retries and the message is kept meanwhile.
-    e.twilio
+    e.app
+        .twilio()
         .state
         .media_failures
         .store(2, std::sync::atomic::Ordering::SeqCst);
-    let media_url = e.twilio.media_url(1);
+    let media_url = e.app.twilio().media_url(1);
     let mut params = sms_params("MM00000000000000000000000000000001", "+14155550150", "look");
     params.retain(|(k, _)| *k != "NumMedia");
     params.push(("NumMedia", "1"));
     params.push(("MediaUrl0", &media_url));
     params.push(("MediaContentType0", "image/png"));
-    assert_eq!(
-        e.daemon.post_twilio("messages", &params).await.status(),
-        200
-    );
+    assert_eq!(e.app.post_twilio("messages", &params).await.status(), 200);
     let conv = conversations(&e, &e.admin).await[0]["id"]
         .as_str()
         .expect("id")
@@ -412,13 +389,13 @@ async fn mms_media_is_downloaded_and_served() {
             .cloned()
     })
     .await;
-    let expected = e.twilio.state.media.lock().expect("lock").clone();
+    let expected = e.app.twilio().state.media.lock().expect("lock").clone();
     let resp = e
-        .daemon
+        .app
         .http
         .get(format!(
             "{}/api/v1/attachments/{}",
-            e.daemon.base,
+            e.app.base,
             attachment["id"].as_str().expect("id")
         ))
         .bearer_auth(&e.agent)
@@ -435,20 +412,19 @@ async fn mms_media_is_downloaded_and_served() {
 async fn revoked_tokens_and_roles() {
     let e = env().await;
     let (status, body) = e
-        .daemon
+        .app
         .api(Method::GET, "/api/v1/conversations", "sb_not-a-token", None)
         .await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "unauthorized");
-    let config = e.daemon.config.clone();
-    cli(&config, &["token", "revoke", "--tenant", "acme", "alice"]);
+    e.app.cli(&["token", "revoke", "--tenant", "acme", "alice"]);
     let (status, _) = e
-        .daemon
+        .app
         .api(Method::GET, "/api/v1/conversations", &e.agent, None)
         .await;
     assert_eq!(status, 401, "a revoked token is refused at once");
     let (status, _) = e
-        .daemon
+        .app
         .api(Method::GET, "/api/v1/channels", &e.admin, None)
         .await;
     assert_eq!(status, 200);
@@ -456,17 +432,13 @@ async fn revoked_tokens_and_roles() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_backend_end_to_end() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let twilio = FakeTwilio::start().await;
-    let config = write_config_with(dir.path(), &twilio.base, &fresh_pg_url().await);
-    let admin = cli(
-        &config,
-        &[
-            "token", "create", "--tenant", "acme", "--role", "admin", "--name", "boss",
-        ],
-    );
-    let daemon = Daemon::start(dir.path(), &config);
-    let r = daemon
+    let app = App::builder(switchboard_bin!())
+        .postgres()
+        .token("acme", "admin", "boss")
+        .spawn()
+        .await;
+    let (admin, twilio) = (&app.tokens[0], app.twilio());
+    let r = app
         .post_twilio(
             "messages",
             &sms_params(
@@ -477,21 +449,8 @@ async fn postgres_backend_end_to_end() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let (_, list) = daemon
-        .api(Method::GET, "/api/v1/conversations", &admin, None)
-        .await;
-    let conv = list["items"][0]["id"]
-        .as_str()
-        .expect("conversation")
-        .to_string();
-    let (status, _) = daemon
-        .api(
-            Method::POST,
-            &format!("/api/v1/conversations/{conv}/messages"),
-            &admin,
-            Some(json!({"text": "pg reply"})),
-        )
-        .await;
+    let conv = app.newest_conversation(admin).await;
+    let (status, _) = app.post_reply(admin, &conv, "pg reply").await;
     assert_eq!(status, 202);
     eventually(10, || async {
         twilio
@@ -530,7 +489,7 @@ async fn channel_status_comes_from_provider_health_checks() {
     // closed port in this configuration.
     let channels = eventually(15, || async {
         let (_, body) = e
-            .daemon
+            .app
             .api(Method::GET, "/api/v1/channels", &e.admin, None)
             .await;
         let items = body["items"].as_array()?.clone();

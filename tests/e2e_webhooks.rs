@@ -6,8 +6,6 @@
 //! through the API, test sends, the delivery log, admin-only access and tenant isolation;
 //! and on PostgreSQL, two replicas that never deliver to one endpoint at the same time.
 
-mod support;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -20,7 +18,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::*;
+use switchboard_testkit::twilio::*;
+use switchboard_testkit::{App, AppBuilder, Daemon, eventually, switchboard_bin};
 
 const OTHER_SECRET: &str = "other-tenant-webhook-secret";
 
@@ -271,9 +270,10 @@ async fn inbound_other(d: &Daemon, n: u32) {
     assert_eq!(r.status(), 200);
 }
 
-fn webhook_config(config: &std::path::Path, receiver: &str, twilio_base: &str) {
-    add_to_tenant(
-        config,
+/// The tenants' webhook endpoints (at `receiver`), fast webhook retries, and a Twilio
+/// channel for tenant `other` (on the fake at `twilio_base`).
+fn with_webhooks(app: AppBuilder, receiver: &str, twilio_base: &str) -> AppBuilder {
+    app.tenant_toml(
         "acme",
         &format!(
             r#"
@@ -289,9 +289,8 @@ secret = "${{E2E_TWILIO_TOKEN}}"
 events = ["message.*"]
 "#
         ),
-    );
-    add_to_tenant(
-        config,
+    )
+    .tenant_toml(
         "other",
         &format!(
             r#"
@@ -301,11 +300,9 @@ url = "{receiver}/other-all"
 secret = "{OTHER_SECRET}"
 "#
         ),
-    );
-    append_config(
-        config,
-        &format!(
-            r#"
+    )
+    .toml(&format!(
+        r#"
 [webhooks]
 disable_after = 4
 base_delay_ms = 50
@@ -322,8 +319,7 @@ auth_token = "${{E2E_TWILIO_TOKEN}}"
 from = "+15005550007"
 api_base = "{twilio_base}"
 "#
-        ),
-    );
+    ))
 }
 
 fn receiver_secrets() -> [(&'static str, &'static str); 3] {
@@ -390,31 +386,18 @@ async fn delivery_log(d: &Daemon, token: &str, id: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_deliver_in_order_retry_disable_and_resume() {
-    let dir = tempfile::tempdir().expect("tempdir");
     let twilio = FakeTwilio::start().await;
+    let twilio_base = twilio.base.clone();
     let r = Receiver::start(&receiver_secrets()).await;
-    let config = write_config(dir.path(), &twilio.base);
-    webhook_config(&config, &r.base, &twilio.base);
-    let db = format!("sqlite://{}/switchboard.db", dir.path().display());
-    let admin = cli(
-        &config,
-        &[
-            "token", "create", "--tenant", "acme", "--role", "admin", "--name", "boss",
-        ],
-    );
-    let agent = cli(
-        &config,
-        &[
-            "token", "create", "--tenant", "acme", "--role", "agent", "--name", "ann",
-        ],
-    );
-    let other = cli(
-        &config,
-        &[
-            "token", "create", "--tenant", "other", "--role", "admin", "--name", "olga",
-        ],
-    );
-    let d = Daemon::start(dir.path(), &config);
+    let app = App::builder(switchboard_bin!()).with_twilio(twilio);
+    let d = with_webhooks(app, &r.base, &twilio_base)
+        .token("acme", "admin", "boss")
+        .token("acme", "agent", "ann")
+        .token("other", "admin", "olga")
+        .spawn()
+        .await;
+    let db = d.database_url.clone();
+    let [admin, agent, other] = d.tokens.clone().try_into().expect("three tokens");
 
     // The endpoints, as configured; new ones start at the newest event (none yet).
     let (status, list) = d.api(Method::GET, "/api/v1/webhooks", &admin, None).await;
@@ -694,22 +677,20 @@ async fn webhooks_deliver_in_order_retry_disable_and_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_never_deliver_to_one_endpoint_at_once() {
-    let dir_a = tempfile::tempdir().expect("tempdir");
-    let dir_b = tempfile::tempdir().expect("tempdir");
     let twilio = FakeTwilio::start().await;
+    let twilio_base = twilio.base.clone();
     let r = Receiver::start(&receiver_secrets()).await;
     // Slow answers widen the window in which two replicas could overlap.
     r.state.delay_ms.store(25, Ordering::SeqCst);
-    let db = fresh_pg_url().await;
-    let config_a = write_config_with(dir_a.path(), &twilio.base, &db);
-    let config_b = write_config_with(dir_b.path(), &twilio.base, &db);
-    webhook_config(&config_a, &r.base, &twilio.base);
-    webhook_config(&config_b, &r.base, &twilio.base);
-    let a = Daemon::start(dir_a.path(), &config_a);
-    let b = Daemon::start(dir_b.path(), &config_b);
+    let app = App::builder(switchboard_bin!())
+        .with_twilio(twilio)
+        .postgres();
+    let a = with_webhooks(app, &r.base, &twilio_base).spawn().await;
+    let b = a.replica();
+    let db = a.database_url.clone();
 
     for n in 0..16 {
-        let d = if n % 2 == 0 { &a } else { &b };
+        let d: &Daemon = if n % 2 == 0 { &a } else { &b };
         inbound_acme(d, 100 + n).await;
     }
     let got = caught_up(&r, "acme-all", &db, "acme").await;

@@ -2,51 +2,34 @@
 //! verification handshake, signed events, duplicates and out-of-order statuses, media,
 //! the 24-hour window, templates, read receipts and Graph errors.
 
-mod support;
-
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::graph::*;
-use support::*;
+use switchboard_testkit::graph::*;
+use switchboard_testkit::{App, eventually, switchboard_bin};
 
 struct Env {
-    _dir: tempfile::TempDir,
-    _twilio: FakeTwilio,
-    graph: FakeGraph,
-    daemon: Daemon,
+    app: App,
     admin: String,
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let twilio = FakeTwilio::start().await;
-    let graph = FakeGraph::start().await;
-    let db = format!("sqlite://{}/switchboard.db", dir.path().display());
-    let config = write_config_full(dir.path(), &twilio.base, &graph.base, &db);
-    let admin = cli(
-        &config,
-        &[
-            "token", "create", "--tenant", "acme", "--role", "admin", "--name", "boss",
-        ],
-    );
-    let daemon = Daemon::start(dir.path(), &config);
-    Env {
-        _dir: dir,
-        _twilio: twilio,
-        graph,
-        daemon,
-        admin,
-    }
+    let app = App::builder(switchboard_bin!())
+        .graph()
+        .token("acme", "admin", "boss")
+        .spawn()
+        .await;
+    let admin = app.tokens[0].clone();
+    Env { app, admin }
 }
 
 impl Env {
     fn url(&self) -> String {
-        format!("{}/webhooks/acme-wa", self.daemon.base)
+        format!("{}/webhooks/acme-wa", self.app.base)
     }
 
     async fn deliver(&self, payload: &Value) -> u16 {
         let body = serde_json::to_vec(payload).expect("json");
-        self.daemon
+        self.app
             .http
             .post(self.url())
             .header("content-type", "application/json")
@@ -61,7 +44,7 @@ impl Env {
 
     async fn conversation_of(&self, wa_id: &str) -> Option<Value> {
         let (_, body) = self
-            .daemon
+            .app
             .api(
                 Method::GET,
                 "/api/v1/conversations?channel=acme-wa",
@@ -78,7 +61,7 @@ impl Env {
 
     async fn messages(&self, conv: &str) -> Vec<Value> {
         let (_, body) = self
-            .daemon
+            .app
             .api(
                 Method::GET,
                 &format!("/api/v1/conversations/{conv}/messages"),
@@ -90,15 +73,24 @@ impl Env {
     }
 }
 
+/// Now, as Meta's `timestamp` (seconds): the 24-hour window runs from it.
+fn now_secs() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn text(id: &str, body: &str) -> Value {
-    json!({"from": "16505551234", "id": id, "timestamp": "1739321024", "type": "text", "text": {"body": body}})
+    json!({"from": "16505551234", "id": id, "timestamp": now_secs(), "type": "text", "text": {"body": body}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshake_and_signatures() {
     let e = env().await;
     let ok = e
-        .daemon
+        .app
         .http
         .get(format!(
             "{}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444",
@@ -110,7 +102,7 @@ async fn handshake_and_signatures() {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().await.expect("text"), "1158201444");
     let bad = e
-        .daemon
+        .app
         .http
         .get(format!(
             "{}?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
@@ -122,13 +114,20 @@ async fn handshake_and_signatures() {
     assert_eq!(bad.status(), 403);
 
     let body = serde_json::to_vec(&inbound("16505551234", text("wamid.SIG1", "hi"))).expect("json");
+    // Meta's exact form only: the right MAC spelled with an uppercase prefix or uppercase
+    // hex digits is refused like a wrong one.
+    let good = meta_signature(&body);
+    let digest = good.trim_start_matches("sha256=");
     for sig in [
         None,
         Some("sha256=00".to_string()),
         Some(meta_signature(b"something else")),
+        Some(format!("SHA256={digest}")),
+        Some(format!("sha256={}", digest.to_ascii_uppercase())),
+        Some(format!("SHA256={}", digest.to_ascii_uppercase())),
     ] {
         let mut req = e
-            .daemon
+            .app
             .http
             .post(e.url())
             .header("content-type", "application/json")
@@ -164,7 +163,7 @@ async fn conversation_reply_statuses_read_receipts_and_errors() {
 
     // Inside the window: a free-form reply goes out as a reply to the last inbound message.
     let (status, reply) = e
-        .daemon
+        .app
         .api(
             Method::POST,
             &format!("/api/v1/conversations/{id}/messages"),
@@ -174,7 +173,11 @@ async fn conversation_reply_statuses_read_receipts_and_errors() {
         .await;
     assert_eq!(status, 202, "{reply}");
     let sent = eventually(10, || async {
-        e.graph.sent().into_iter().find(|m| m["type"] == "text")
+        e.app
+            .graph()
+            .sent()
+            .into_iter()
+            .find(|m| m["type"] == "text")
     })
     .await;
     assert_eq!(sent["to"], "16505551234");
@@ -192,13 +195,21 @@ async fn conversation_reply_statuses_read_receipts_and_errors() {
 
     // Statuses out of order: read, then a late delivered, never moves it back.
     assert_eq!(
-        e.deliver(&support::graph::status(&wamid, "read", "16505551234"))
-            .await,
+        e.deliver(&switchboard_testkit::graph::status(
+            &wamid,
+            "read",
+            "16505551234"
+        ))
+        .await,
         200
     );
     assert_eq!(
-        e.deliver(&support::graph::status(&wamid, "delivered", "16505551234"))
-            .await,
+        e.deliver(&switchboard_testkit::graph::status(
+            &wamid,
+            "delivered",
+            "16505551234"
+        ))
+        .await,
         200
     );
     let m = e
@@ -211,7 +222,7 @@ async fn conversation_reply_statuses_read_receipts_and_errors() {
 
     // Staff reading the conversation sends a read receipt for the last inbound message.
     let (status, _) = e
-        .daemon
+        .app
         .api(
             Method::POST,
             &format!("/api/v1/conversations/{id}/read"),
@@ -221,15 +232,19 @@ async fn conversation_reply_statuses_read_receipts_and_errors() {
         .await;
     assert_eq!(status, 200);
     let receipt = eventually(10, || async {
-        e.graph.sent().into_iter().find(|m| m["status"] == "read")
+        e.app
+            .graph()
+            .sent()
+            .into_iter()
+            .find(|m| m["status"] == "read")
     })
     .await;
     assert_eq!(receipt["message_id"], "wamid.IN1");
 
     // A permanent Graph error is recorded with its code.
-    e.graph.plan_error(400, 131026);
+    e.app.graph().plan_error(400, 131026);
     let (_, failing) = e
-        .daemon
+        .app
         .api(
             Method::POST,
             &format!("/api/v1/conversations/{id}/messages"),
@@ -260,7 +275,7 @@ async fn window_closed_refuses_free_form_and_templates_go_out() {
         b
     };
     let (status, body) = e
-        .daemon
+        .app
         .api(
             Method::POST,
             "/api/v1/conversations",
@@ -273,7 +288,7 @@ async fn window_closed_refuses_free_form_and_templates_go_out() {
     let template = json!({"name": "order_update", "language": "en_US",
                           "components": [{"type": "body", "parameters": [{"type": "text", "text": "1042"}]}]});
     let (status, body) = e
-        .daemon
+        .app
         .api(
             Method::POST,
             "/api/v1/conversations",
@@ -283,7 +298,11 @@ async fn window_closed_refuses_free_form_and_templates_go_out() {
         .await;
     assert_eq!(status, 202, "{body}");
     let sent = eventually(10, || async {
-        e.graph.sent().into_iter().find(|m| m["type"] == "template")
+        e.app
+            .graph()
+            .sent()
+            .into_iter()
+            .find(|m| m["type"] == "template")
     })
     .await;
     assert_eq!(sent["to"], "4915112345678");
@@ -299,8 +318,10 @@ async fn window_closed_refuses_free_form_and_templates_go_out() {
 async fn media_is_resolved_downloaded_verified_and_stored() {
     let e = env().await;
     let bytes = b"\xff\xd8\xff\xe0fake-jpeg-bytes".to_vec();
-    e.graph.add_media("1041234567890", "image/jpeg", &bytes);
-    let image = json!({"from": "16505551234", "id": "wamid.IMG1", "timestamp": "1739321024", "type": "image",
+    e.app
+        .graph()
+        .add_media("1041234567890", "image/jpeg", &bytes);
+    let image = json!({"from": "16505551234", "id": "wamid.IMG1", "timestamp": now_secs(), "type": "image",
                        "image": {"caption": "the damage", "mime_type": "image/jpeg",
                                  "sha256": "ignored-by-the-webhook", "id": "1041234567890"}});
     assert_eq!(e.deliver(&inbound("16505551234", image)).await, 200);
@@ -317,11 +338,11 @@ async fn media_is_resolved_downloaded_verified_and_stored() {
     })
     .await;
     let got = e
-        .daemon
+        .app
         .http
         .get(format!(
             "{}/api/v1/attachments/{}",
-            e.daemon.base,
+            e.app.base,
             attachment["id"].as_str().expect("id")
         ))
         .bearer_auth(&e.admin)
@@ -331,7 +352,6 @@ async fn media_is_resolved_downloaded_verified_and_stored() {
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.expect("bytes").to_vec(), bytes);
     // The first download URL had expired: the job re-resolved the media id and retried.
-    use std::sync::atomic::Ordering;
-    assert!(e.graph.state.resolutions.load(Ordering::SeqCst) >= 2);
-    assert!(e.graph.state.downloads.load(Ordering::SeqCst) >= 2);
+    assert!(e.app.graph().resolutions() >= 2);
+    assert!(e.app.graph().download_attempts() >= 2);
 }

@@ -1,28 +1,18 @@
 //! Scale-out: two daemon replicas on one PostgreSQL database share the outbox; every reply
 //! reaches the provider exactly once, whichever replica claims it.
 
-mod support;
-
-use reqwest::Method;
-use serde_json::json;
-use support::*;
+use switchboard_testkit::twilio::*;
+use switchboard_testkit::{App, Daemon, eventually, switchboard_bin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_never_send_a_job_twice() {
-    let dir_a = tempfile::tempdir().expect("tempdir");
-    let dir_b = tempfile::tempdir().expect("tempdir");
-    let twilio = FakeTwilio::start().await;
-    let db = fresh_pg_url().await;
-    let config_a = write_config_with(dir_a.path(), &twilio.base, &db);
-    let config_b = write_config_with(dir_b.path(), &twilio.base, &db);
-    let admin = cli(
-        &config_a,
-        &[
-            "token", "create", "--tenant", "acme", "--role", "admin", "--name", "boss",
-        ],
-    );
-    let a = Daemon::start(dir_a.path(), &config_a);
-    let b = Daemon::start(dir_b.path(), &config_b);
+    let a = App::builder(switchboard_bin!())
+        .postgres()
+        .token("acme", "admin", "boss")
+        .spawn()
+        .await;
+    let b = a.replica();
+    let (admin, twilio) = (&a.tokens[0], a.twilio());
 
     let r = a
         .post_twilio(
@@ -31,26 +21,13 @@ async fn two_replicas_never_send_a_job_twice() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let (_, list) = b
-        .api(Method::GET, "/api/v1/conversations", &admin, None)
-        .await;
-    let conv = list["items"][0]["id"]
-        .as_str()
-        .expect("conversation")
-        .to_string();
+    let conv = b.newest_conversation(admin).await;
 
     const REPLIES: usize = 60;
     for i in 0..REPLIES {
         // Alternate replicas, so both dispatchers wake and race for the jobs.
-        let d = if i % 2 == 0 { &a } else { &b };
-        let (status, body) = d
-            .api(
-                Method::POST,
-                &format!("/api/v1/conversations/{conv}/messages"),
-                &admin,
-                Some(json!({"text": format!("reply {i}")})),
-            )
-            .await;
+        let d: &Daemon = if i % 2 == 0 { &a } else { &b };
+        let (status, body) = d.post_reply(admin, &conv, &format!("reply {i}")).await;
         assert_eq!(status, 202, "{body}");
     }
     eventually(30, || async {
@@ -68,7 +45,7 @@ async fn two_replicas_never_send_a_job_twice() {
         assert_eq!(n, 1, "{body:?} sent {n} times");
     }
     // Both replicas took part (each was woken by the replies it accepted).
-    for (name, d) in [("a", &a), ("b", &b)] {
+    for (name, d) in [("a", a.daemon()), ("b", &b.daemon)] {
         assert!(
             d.log().contains("outbox: sent"),
             "replica {name} sent nothing:\n{}",
@@ -79,25 +56,18 @@ async fn two_replicas_never_send_a_job_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_reach_clients_of_every_replica() {
-    let dir_a = tempfile::tempdir().expect("tempdir");
-    let dir_b = tempfile::tempdir().expect("tempdir");
-    let twilio = FakeTwilio::start().await;
-    let db = fresh_pg_url().await;
-    let config_a = write_config_with(dir_a.path(), &twilio.base, &db);
-    let config_b = write_config_with(dir_b.path(), &twilio.base, &db);
-    let token = cli(
-        &config_a,
-        &[
-            "token", "create", "--tenant", "acme", "--role", "agent", "--name", "ui",
-        ],
-    );
-    let a = Daemon::start(dir_a.path(), &config_a);
-    let b = Daemon::start(dir_b.path(), &config_b);
+    let a = App::builder(switchboard_bin!())
+        .postgres()
+        .token("acme", "agent", "ui")
+        .spawn()
+        .await;
+    let b = a.replica();
+    let token = &a.tokens[0];
     // A frontend connected to replica B...
     let mut stream = b
         .http
         .get(format!("{}/api/v1/events", b.base))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .send()
         .await
         .expect("connect");

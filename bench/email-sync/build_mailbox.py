@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds the benchmark mailbox: N real messages from the shared corpus, as maildir files.
+"""Builds the benchmark mailbox: N real messages from the corpus (fixtures/corpus/), as maildir files.
 
 The corpus (*.eml files, one message each, and mbox files; about 1,400 messages) is read in a fixed order and
 repeated in rounds until N messages are written. Round 0 keeps every message as it is;

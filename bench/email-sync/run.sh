@@ -12,9 +12,10 @@
 #   CONTENDERS="mbsync imapflow switchboard"   which to run (default: all three)
 #   RUNS=3               timed runs per contender and size (interleaved); the fastest is
 #                        reported, with all run times beside it
-#   SWITCHBOARD_BIN      default: <repo>/target/release/switchboard, brought up to date
-#                        first with `cargo build --release --locked` (BUILD=0: don't)
-#   CORPUS               default: <repo>/../../shared/corpus (i.e. /work/shared/corpus)
+#   SWITCHBOARD_BIN      default: release/switchboard in cargo's target directory (honours
+#                        CARGO_TARGET_DIR), brought up to date first with
+#                        `cargo build --release --locked` (BUILD=0: don't)
+#   CORPUS               default: <repo>/fixtures/corpus
 #   BENCH_DIR            work directory, kept (default: a new temp dir, removed unless KEEP=1)
 #   KEEP=1               keep the work directory (mailboxes, configs, logs, databases)
 #   SB_PG_URL            Switchboard on PostgreSQL instead of SQLite: an admin URL
@@ -24,12 +25,12 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-CORPUS=${CORPUS:-$HERE/../../../shared/corpus}
+CORPUS=${CORPUS:-$ROOT/fixtures/corpus}
 SIZES=${SIZES:-${MESSAGES:-10000}}
 CONTENDERS=${CONTENDERS:-mbsync imapflow switchboard}
 RUNS=${RUNS:-3}
-DEFAULT_SB_BIN=$ROOT/target/release/switchboard
-SWITCHBOARD_BIN=${SWITCHBOARD_BIN:-$DEFAULT_SB_BIN}
+# Empty: the release build in cargo's target directory (see need_switchboard).
+SWITCHBOARD_BIN=${SWITCHBOARD_BIN:-}
 KEEP=${KEEP:-0}
 BUILD=${BUILD:-1}
 IMAP_USER=alice
@@ -85,7 +86,16 @@ SB_OK=0
 SB_MISSING_REASON=""
 need_switchboard() {
     wants switchboard || return 0
-    if [[ $SWITCHBOARD_BIN == "$DEFAULT_SB_BIN" && $BUILD == 1 ]]; then
+    local build=0
+    if [[ -z $SWITCHBOARD_BIN ]]; then
+        # Where the build below puts it: CARGO_TARGET_DIR is honoured (scripts/target-dir).
+        local target_dir
+        target_dir=$("$ROOT/scripts/target-dir") ||
+            die "cannot locate cargo's target directory (set SWITCHBOARD_BIN)"
+        SWITCHBOARD_BIN=$target_dir/release/switchboard
+        build=$BUILD
+    fi
+    if [[ $build == 1 ]]; then
         log "cargo build --release --locked (several minutes from scratch, seconds when up to date)"
         if ! (cd "$ROOT" && cargo build --release --locked) >&2; then
             if [[ -x $SWITCHBOARD_BIN ]]; then

@@ -1,24 +1,26 @@
-//! Switchboard core: the conversation/message model, configuration, the store (SQLite and
-//! PostgreSQL), the ingest pipeline, the outbox dispatcher and the REST API.
+//! Switchboard core: the conversation/message model, the connector contract, the store
+//! (SQLite and PostgreSQL), the REST API and the background workers.
 //!
-//! Connectors depend on this crate and never the reverse; only this crate touches the
-//! database. A connector gets a [`connector::ConnectorContext`], never a pool.
+//! The folders are the layers, from the bottom up (see `ARCHITECTURE.md`):
+//!
+//! - [`domain`]: the shared vocabulary and pure rules (model, thread decision); no I/O.
+//! - [`infra`]: configuration, credentials, blobs, metrics, the guarded HTTP client, the
+//!   event hub.
+//! - [`store`]: the only code that touches the database; typed rows in, typed rows out.
+//! - [`contract`]: what connectors see: the registry of connector types, the `Connector`
+//!   trait and its context, the ingest handle.
+//! - [`api`]: HTTP for staff frontends: views, OpenAPI, errors mapped in one place.
+//! - [`workers`]: the outbox dispatcher, channel health, the outgoing-webhook relay.
+//!
+//! Connectors depend on this crate and never the reverse; a connector gets a
+//! [`contract::connector::ConnectorContext`], never a pool, and core never matches on a
+//! concrete channel kind: each connector declares what differs in its
+//! [`contract::registry::ConnectorType`].
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
-pub mod auth;
-pub mod blob;
-pub mod config;
-pub mod connector;
-pub mod events;
-pub mod health;
-pub mod ingest;
-pub mod metrics;
-pub mod model;
-pub mod outbox;
-pub mod public_http;
+pub mod contract;
+pub mod domain;
+pub mod infra;
 pub mod store;
-pub mod thread;
-pub mod tokens;
-pub mod webhook;
-pub mod webhooks_out;
+pub mod workers;

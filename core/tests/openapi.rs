@@ -17,9 +17,9 @@ use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use switchboard_core::api::{AppState, route_table, router};
-use switchboard_core::blob::BlobStore;
-use switchboard_core::connector::Connectors;
-use switchboard_core::model::new_id;
+use switchboard_core::contract::connector::Connectors;
+use switchboard_core::domain::model::new_id;
+use switchboard_core::infra::blob::BlobStore;
 use switchboard_core::store::{self, NewToken, Role, TenantRecord};
 use tokio::sync::Notify;
 use tower::ServiceExt;
@@ -52,7 +52,7 @@ async fn app() -> App {
         )
         .await
         .expect("sync");
-    let (token, hash) = switchboard_core::tokens::generate();
+    let (token, hash) = switchboard_core::infra::auth::tokens::generate();
     store
         .create_token(&NewToken {
             id: new_id(),
@@ -71,16 +71,17 @@ async fn app() -> App {
         blobs,
         jobs: Arc::new(Notify::new()),
         connectors: Arc::new(Connectors::new()),
-        events: switchboard_core::events::EventHub::new(
+        events: switchboard_core::infra::event_hub::EventHub::new(
             store.clone(),
-            &switchboard_core::config::EventsConfig {
+            &switchboard_core::infra::config::EventsConfig {
                 retention_hours: 1,
                 heartbeat_secs: 15,
             },
         ),
         jwt: None,
         tenants: Arc::new(["acme"].map(String::from).into_iter().collect()),
-        webhooks: switchboard_core::webhooks_out::Webhooks::none(),
+        webhooks: switchboard_core::workers::outgoing_webhooks::Webhooks::none(),
+        registry: Arc::new(switchboard_core::contract::registry::Registry::default()),
     };
     App {
         _dir: dir,
@@ -319,6 +320,7 @@ fn every_error_response_has_the_error_shape() {
         "idempotency_key_reused",
         "attachment_pending",
         "attachment_failed",
+        "attachment_too_large",
         "unavailable",
         "internal",
     ] {

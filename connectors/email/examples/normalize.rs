@@ -1,7 +1,8 @@
 //! Prints the normalized form of `.eml` files (or of every message of an mbox with `--mbox`)
 //! as JSON: `cargo run -p switchboard-email --example normalize -- FILE...`.
 
-use switchboard_email::{NormalizeOptions, mbox, normalize};
+use switchboard_email::message::mbox;
+use switchboard_email::{NormalizeOptions, normalize};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();

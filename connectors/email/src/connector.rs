@@ -9,12 +9,35 @@ use crate::smtp::{SmtpSender, build_reply};
 use crate::sync::{SyncEngine, run};
 use async_trait::async_trait;
 use std::sync::Arc;
-use switchboard_core::config::ConfigError;
-use switchboard_core::connector::{Connector, ConnectorContext};
-use switchboard_core::model::{
-    ChannelKind, DeliveryStatus, FetchedMedia, MediaLimits, OutboundMessage, SendError, SendReceipt,
+use switchboard_core::contract::connector::{Connector, ConnectorContext};
+use switchboard_core::contract::registry::{ConnectorType, FromSettings, Threading, build};
+use switchboard_core::domain::model::{
+    ChannelKind, DeliveryStatus, FetchedMedia, IdentityKind, MediaLimits, OutboundMessage,
+    SendError, SendReceipt,
 };
+use switchboard_core::infra::config::ConfigError;
 use tokio::sync::OnceCell;
+
+/// What an email channel is to core: email addresses, threaded by mail headers (and the
+/// subject within the configured window).
+pub const TYPE: ConnectorType = ConnectorType {
+    kind: ChannelKind::new("email"),
+    reaches: &[IdentityKind::EMAIL],
+    threading: Threading::MailHeaders,
+    refusal_codes: &[],
+    validate: crate::settings::validate,
+    build: build::<EmailConnector>,
+};
+
+impl FromSettings for EmailConnector {
+    fn from_settings(
+        channel_id: String,
+        settings: &toml::Table,
+        ctx: ConnectorContext,
+    ) -> Result<Self, Vec<ConfigError>> {
+        Self::new(channel_id, settings, ctx)
+    }
+}
 
 /// One email channel: a mailbox of one tenant.
 pub struct EmailConnector {
@@ -37,7 +60,7 @@ impl EmailConnector {
             settings,
             &format!("channels[{channel_id}]"),
         )?);
-        let engine = Arc::new(SyncEngine::new(settings.clone(), ctx.ingest.clone()));
+        let engine = Arc::new(SyncEngine::new(settings.clone(), ctx.clone()));
         tracing::debug!(channel = %channel_id, address = %settings.address, "email connector ready");
         Ok(Self {
             channel_id,
@@ -87,7 +110,7 @@ impl Connector for EmailConnector {
     }
 
     fn kind(&self) -> ChannelKind {
-        ChannelKind::Email
+        TYPE.kind
     }
 
     fn address(&self) -> Option<String> {

@@ -3,9 +3,9 @@
 //! URLs as attachments, and the send receipt keyed by our Message-ID, so that a later
 //! bounce finds the message it reports on.
 
-use crate::smtp::{OutgoingAttachment, ReplyDraft};
-use switchboard_core::model::{IdentityKind, OutboundMessage, SendError};
-use switchboard_core::public_http::{self, PublicHttp};
+use crate::smtp::{MailReply, OutgoingAttachment};
+use switchboard_core::domain::model::{IdentityKind, OutboundMessage, SendError};
+use switchboard_core::infra::public_http::{self, PublicHttp};
 
 /// Largest total size of the files one reply may attach.
 pub const MAX_ATTACHMENT_BYTES: usize = 20 * 1024 * 1024;
@@ -16,8 +16,8 @@ pub fn draft(
     from_address: &str,
     from_name: Option<&str>,
     message_id_domain: &str,
-) -> Result<ReplyDraft, SendError> {
-    if msg.to.kind != IdentityKind::Email {
+) -> Result<MailReply, SendError> {
+    if msg.to.kind != IdentityKind::EMAIL {
         return Err(SendError::Permanent {
             code: "invalid_recipient".into(),
             message: format!(
@@ -37,7 +37,7 @@ pub fn draft(
         .in_reply_to
         .clone()
         .or_else(|| msg.thread.references.last().cloned());
-    Ok(ReplyDraft {
+    Ok(MailReply {
         from_address: from_address.to_owned(),
         from_name: from_name.map(str::to_owned),
         to: vec![msg.to.value.clone()],
@@ -48,13 +48,13 @@ pub fn draft(
         reply_token: msg.thread.reply_token.clone(),
         message_id_domain: Some(message_id_domain.to_owned()),
         text: msg.text.clone().unwrap_or_default(),
-        ..ReplyDraft::default()
+        ..MailReply::default()
     })
 }
 
 /// Downloads the reply's media URLs as attachments, bounded in total size (read as a
 /// stream, stopped at the bound) and from public addresses only unless configured (see
-/// [`switchboard_core::public_http`]).
+/// [`switchboard_core::infra::public_http`]).
 pub async fn fetch_attachments(
     http: &PublicHttp,
     urls: &[String],
@@ -64,6 +64,7 @@ pub async fn fetch_attachments(
     let mut total = 0usize;
     for (i, url) in urls.iter().enumerate() {
         let transient = |m: String| SendError::Transient {
+            retry_after_ms: None,
             code: None,
             message: m,
         };
@@ -160,7 +161,7 @@ fn file_name(url: &str, index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_core::model::{Identity, OutboundThread};
+    use switchboard_core::domain::model::{Identity, OutboundThread};
 
     fn msg() -> OutboundMessage {
         OutboundMessage {
@@ -169,7 +170,7 @@ mod tests {
             channel_id: "mail".into(),
             conversation_id: "c1".into(),
             to: Identity {
-                kind: IdentityKind::Email,
+                kind: IdentityKind::EMAIL,
                 value: "carol@remote.example".into(),
             },
             subject: None,
@@ -216,7 +217,7 @@ mod tests {
         let d = draft(&m, "support@acme.example", None, "acme.example").unwrap();
         assert!(!d.is_reply);
         assert_eq!(d.subject, "Your order");
-        m.to.kind = IdentityKind::Phone;
+        m.to.kind = IdentityKind::PHONE;
         assert!(matches!(
             draft(&m, "support@acme.example", None, "acme.example"),
             Err(SendError::Permanent { .. })

@@ -9,9 +9,9 @@
 use crate::imap::ImapConfig;
 use crate::smtp::SmtpConfig;
 use serde::Deserialize;
-use switchboard_core::config::ConfigError;
-use switchboard_core::config::settings::{
-    FieldType, check_fields, deserialize_settings, key_path as join,
+use switchboard_core::infra::config::ConfigError;
+use switchboard_core::infra::config::settings::{
+    check_fields, deserialize_settings, key_path as join, secs,
 };
 use toml::{Table, Value};
 
@@ -38,24 +38,22 @@ pub struct EmailSettings {
     pub allow_remote_images: bool,
     /// How long a replica's claim on syncing this mailbox lasts without renewal (seconds);
     /// another replica takes over after it when the holder died.
-    #[serde(default = "default_lease_secs")]
+    #[serde(default = "default_lease_secs", deserialize_with = "secs")]
     pub lease_secs: u64,
+    /// The largest attachment kept (bytes). A larger one is not stored: the mail is, with
+    /// the attachment marked `too_large` and its size.
+    #[serde(default = "default_max_attachment_bytes")]
+    pub max_attachment_bytes: u64,
 }
 
 fn default_lease_secs() -> u64 {
     120
 }
 
-const FIELDS: [(&str, FieldType); 8] = [
-    ("address", FieldType::Str),
-    ("name", FieldType::Str),
-    ("imap", FieldType::Table),
-    ("smtp", FieldType::Table),
-    ("message_id_domain", FieldType::Str),
-    ("sent_folder", FieldType::Str),
-    ("allow_remote_images", FieldType::Bool),
-    ("lease_secs", FieldType::Secs),
-];
+/// 25 MiB: what the large mail services accept as a whole message.
+fn default_max_attachment_bytes() -> u64 {
+    25 * 1024 * 1024
+}
 
 impl EmailSettings {
     /// Validates and parses a channel table; every error carries its full path.
@@ -80,7 +78,7 @@ impl EmailSettings {
 
 /// Checks an email channel table and returns every problem found (empty when valid).
 pub fn validate(settings: &Table, path: &str) -> Vec<ConfigError> {
-    let mut errors = check_fields(settings, path, "email", &FIELDS);
+    let mut errors = check_fields::<EmailSettings>(settings, path, "email");
     match settings.get("address").and_then(Value::as_str) {
         None if !settings.contains_key("address") => {
             errors.push(ConfigError::new(join(path, "address"), "missing"));
@@ -156,6 +154,42 @@ sent_folder = "Sent""#,
         assert_eq!(s.imap.spam_folders, vec!["Junk"]);
         assert_eq!(s.lease_secs, 120);
         assert!(!format!("{s:?}").contains("\"pw\""));
+    }
+
+    #[test]
+    fn every_key_is_type_checked() {
+        let t = table(
+            r#"address = 1
+name = 2
+imap = "imap.example"
+smtp = 3
+message_id_domain = 4
+sent_folder = 5
+allow_remote_images = "yes"
+lease_secs = 0"#,
+        );
+        let errors = validate(&t, "c");
+        let typed: Vec<(&str, &str)> = errors
+            .iter()
+            .filter(|e| e.message.starts_with("must be"))
+            .map(|e| (e.path.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            typed,
+            vec![
+                ("c.address", "must be a string"),
+                ("c.name", "must be a string"),
+                ("c.imap", "must be a table"),
+                ("c.smtp", "must be a table"),
+                ("c.message_id_domain", "must be a string"),
+                ("c.sent_folder", "must be a string"),
+                ("c.allow_remote_images", "must be a boolean"),
+                (
+                    "c.lease_secs",
+                    "must be an integer number of seconds between 1 and 3600"
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -1,36 +1,24 @@
-//! Corpus tests over the shared mail corpora (`../shared/corpus`, i.e.
-//! `$CARGO_MANIFEST_DIR/../../../shared/corpus`): every message of every sub-corpus (`.eml`
-//! files, and mbox files split on their `From ` lines) normalizes without a panic and without
-//! losing the message; on the Sisimai corpus, bounce and auto-reply detection rates are
-//! measured, printed and held to floors.
+//! Corpus tests over the mail corpora in `fixtures/corpus/` (checked in at the repository
+//! root): every message of every sub-corpus (`.eml` files, and mbox files split on their
+//! `From ` lines) normalizes without a panic and without losing the message; on the Sisimai
+//! corpus, bounce and auto-reply detection rates are measured, printed and held to floors.
 //!
-//! Without the corpus the tests fail when `CI=true` and are skipped (with a message)
-//! elsewhere. Run with `--nocapture` to see the numbers:
+//! The corpus is part of the repository, so the tests always run; a missing corpus is a
+//! panic naming the path. Run with `--nocapture` to see the numbers:
 //!
 //!     cargo test -p switchboard-email --test corpus -- --nocapture
+
+mod fixture_corpus;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use switchboard_core::model::Flag;
+use fixture_corpus::corpus_dir;
+use switchboard_core::domain::model::Flag;
+use switchboard_email::message::mbox;
 use switchboard_email::{
-    AutoKind, BounceOutcome, NormalizeOptions, ParsedEmail, Problem, mbox, normalize,
+    AutoKind, BounceOutcome, NormalizeOptions, ParsedEmail, Problem, normalize,
 };
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "the mail corpus is missing at {} (required in CI)",
-            dir.display()
-        );
-    }
-    eprintln!("skipped: no mail corpus at {}", dir.display());
-    None
-}
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -104,7 +92,7 @@ fn body_is_empty(raw: &[u8]) -> bool {
 
 #[test]
 fn every_corpus_message_normalizes_without_loss() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let options = NormalizeOptions::default();
     let mut per_corpus: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
     let mut flagged: BTreeMap<(String, Flag), Vec<String>> = BTreeMap::new();
@@ -222,8 +210,7 @@ fn rate(hit: usize, n: usize) -> f64 {
 
 #[test]
 fn sisimai_bounce_and_auto_reply_detection() {
-    let Some(dir) = corpus_dir() else { return };
-    let dir = dir.join("sisimai-bounces");
+    let dir = corpus_dir().join("sisimai-bounces");
     let options = NormalizeOptions::default();
     let mut tallies: BTreeMap<Expected, Tally> = BTreeMap::new();
     for path in files_under(&dir) {
@@ -326,7 +313,7 @@ fn dump_incomplete_bounce_reports() {
     if std::env::var_os("SISIMAI_DUMP").is_none() {
         return;
     }
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let options = NormalizeOptions::default();
     for path in files_under(&dir.join("sisimai-bounces")) {
         for raw in messages_of(&path) {

@@ -8,16 +8,16 @@
 //! `UPDATE_GOLDEN=1 cargo test -p switchboard-email --test golden` rewrites the goldens;
 //! review the diff by eye before committing.
 
-use serde_json::Value;
 use std::path::{Path, PathBuf};
-use switchboard_core::model::{DeliveryStatus, Flag};
+use switchboard_core::domain::model::{DeliveryStatus, Flag};
 use switchboard_email::{
     AutoKind, BounceOutcome, Disposition, NormalizeOptions, ParsedEmail, PartKind, Problem,
     cid_template, normalize,
 };
+use switchboard_testkit::Golden;
 
 fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/email")
+    switchboard_testkit::golden::fixtures_dir("email")
 }
 
 fn is_own_message_id(id: &str) -> bool {
@@ -42,46 +42,9 @@ fn parse(name: &str) -> ParsedEmail {
 
 #[test]
 fn fixtures_match_their_goldens() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
-    let mut emls: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
-        .expect("fixtures/email exists")
-        .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    emls.sort();
-    assert!(
-        emls.len() >= 20,
-        "expected the email fixtures, found {}",
-        emls.len()
-    );
-
-    let mut failures = Vec::new();
-    for eml in &emls {
-        let name = eml
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .expect("utf-8 fixture name");
-        let got = serde_json::to_value(parse(name)).expect("serializable");
-        let golden_path = eml.with_extension("json");
-        if update {
-            let text = serde_json::to_string_pretty(&got).expect("serializable") + "\n";
-            std::fs::write(&golden_path, text).expect("golden written");
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&golden_path) else {
-            failures.push(format!("{name}: no golden (run with UPDATE_GOLDEN=1)"));
-            continue;
-        };
-        let want: Value = serde_json::from_str(&text).expect("golden is JSON");
-        if got != want {
-            failures.push(format!(
-                "{name}: output differs from golden\n--- golden\n{}\n--- got\n{}",
-                serde_json::to_string_pretty(&want).unwrap_or_default(),
-                serde_json::to_string_pretty(&got).unwrap_or_default()
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    Golden::new(fixtures_dir(), ".eml")
+        .at_least(20)
+        .check(|name, _| serde_json::to_value(parse(name)).expect("serializable"));
 }
 
 #[test]

@@ -1,10 +1,10 @@
-//! The IMAP client layer against a real Dovecot that each test starts for itself (see
-//! `servers/`): plain, STARTTLS and TLS with a test CA; error classes; bounded batch
+//! The IMAP client layer against a real Dovecot that each test starts for itself (the test
+//! kit): plain, STARTTLS and TLS with a test CA; error classes; bounded batch
 //! fetching of a 1,000-message folder; the first-sync window; UIDVALIDITY changes; IDLE
 //! wake-ups (LMTP delivery, APPEND from another connection, reconnect after a kick);
 //! APPEND to Sent.
 
-mod servers;
+use switchboard_testkit::mail as servers;
 
 use futures::StreamExt;
 use servers::dovecot::{ALICE, BOB};

@@ -1,20 +1,20 @@
-//! SMTP sending against real servers started by each test (see `servers/`): Postfix's
+//! SMTP sending against real servers started by each test (the test kit): Postfix's
 //! `smtp-sink` records envelopes and data (threading headers, Bcc, error classes, the
 //! pool), and a full Postfix relays into Dovecot over LMTP: STARTTLS and implicit TLS with
 //! SASL, a reply that threads in the recipient's mailbox, and the inbound path
 //! swaks → Postfix → LMTP → Dovecot → IMAP IDLE → fetch.
 
-mod servers;
+use switchboard_testkit::mail as servers;
 
 use futures::StreamExt;
 use servers::dovecot::{ALICE, BOB};
 use servers::{DOMAIN, Dovecot, Postfix, SmtpSink, install_crypto};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_core::model::SendError;
+use switchboard_core::domain::model::SendError;
 use switchboard_email::imap::{Backoff, FetchedMessage, Mailbox, Security, watch_folder};
 use switchboard_email::smtp::{
-    OutgoingAttachment, ReplyDraft, SmtpConfig, SmtpError, SmtpSecurity, SmtpSender, build_reply,
+    MailReply, OutgoingAttachment, SmtpConfig, SmtpError, SmtpSecurity, SmtpSender, build_reply,
     envelope,
 };
 use tokio::sync::Notify;
@@ -27,8 +27,8 @@ fn sink_config(port: u16) -> SmtpConfig {
     c
 }
 
-fn reply_draft(to: &str) -> ReplyDraft {
-    ReplyDraft {
+fn reply_draft(to: &str) -> MailReply {
+    MailReply {
         from_address: format!("support@{DOMAIN}"),
         from_name: Some("Acme Support".into()),
         to: vec![format!("Jane Doe <{to}>")],
@@ -47,7 +47,7 @@ fn reply_draft(to: &str) -> ReplyDraft {
             content_id: None,
             bytes: b"%PDF-1.4 test".to_vec(),
         }],
-        ..ReplyDraft::default()
+        ..MailReply::default()
     }
 }
 
@@ -263,7 +263,7 @@ async fn reply_through_postfix_threads_in_the_recipients_mailbox() {
     let mut tls = config.clone();
     tls.security = SmtpSecurity::Tls;
     tls.port = Some(postfix.smtps_port);
-    let second = build_reply(&ReplyDraft {
+    let second = build_reply(&MailReply {
         in_reply_to: Some(built.message_id.clone()),
         references: built.references.clone(),
         ..draft.clone()

@@ -1,24 +1,19 @@
-//! The sync engine against a real Dovecot (see `servers/`) and a real SQLite store: a first
+//! The sync engine against a real Dovecot (the test kit) and a real SQLite store: a first
 //! sync in bounded batches that resumes from its cursor, nothing twice on a re-run or after a
 //! UIDVALIDITY change, the first-sync window, inline images stored with their `cid:` links
 //! rewritten, a bounce of our mail applied as a failed delivery without a conversation,
 //! spam-folder placement, loops of our own mail, tenant blocklists, and the per-mailbox lease.
 
-mod servers;
+use switchboard_testkit::mail as servers;
+use switchboard_testkit::{TestStore, connector};
 
 use servers::dovecot::ALICE;
 use servers::{DOMAIN, Dovecot, install_crypto, test_message};
 use std::sync::Arc;
-use switchboard_core::blob::BlobStore;
-use switchboard_core::connector::ConnectorContext;
-use switchboard_core::ingest::Ingest;
-use switchboard_core::model::{ChannelKind, DeliveryStatus, SendReceipt};
-use switchboard_core::store::{
-    ChannelRecord, ChannelRef, ConversationFilter, PageRequest, ReplyDraft, Store, TenantRecord,
-};
+use switchboard_core::domain::model::{DeliveryStatus, SendReceipt};
+use switchboard_core::infra::blob::BlobStore;
+use switchboard_core::store::{ConversationFilter, PageRequest, ReplyDraft, Store};
 use switchboard_email::EmailConnector;
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 const TENANT: &str = "t1";
 const CHANNEL: &str = "mail1";
@@ -26,36 +21,25 @@ const CHANNEL: &str = "mail1";
 struct Env {
     dovecot: Dovecot,
     store: Arc<dyn Store>,
+    /// The connector's blobs.
     dir: tempfile::TempDir,
+    _db: TestStore,
 }
 
 impl Env {
     async fn start() -> Self {
         install_crypto();
         let dovecot = Dovecot::start();
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/t.db", dir.path().display());
-        let store = switchboard_core::store::open(&url, 4).await.unwrap();
-        store.migrate().await.unwrap();
-        store
-            .sync_tenants_and_channels(
-                &[TenantRecord {
-                    id: TENANT.into(),
-                    name: None,
-                }],
-                &[ChannelRecord {
-                    id: CHANNEL.into(),
-                    tenant_id: TENANT.into(),
-                    kind: ChannelKind::Email.as_str().into(),
-                    address: Some(format!("alice@{DOMAIN}")),
-                }],
-            )
-            .await
-            .unwrap();
+        let db = TestStore::builder()
+            .tenant(TENANT)
+            .channel(TENANT, CHANNEL, "email", Some(&format!("alice@{DOMAIN}")))
+            .sqlite()
+            .await;
         Env {
             dovecot,
-            store,
-            dir,
+            store: db.store.clone(),
+            dir: tempfile::tempdir().unwrap(),
+            _db: db,
         }
     }
 
@@ -76,24 +60,15 @@ smtp = {{ host = "127.0.0.1", port = 9, security = "plain" }}"#,
         )
         .parse()
         .unwrap();
-        let ingest = Ingest::new(
+        let ingest = connector::ingest(
             self.store.clone(),
-            ChannelRef {
-                tenant_id: TENANT.into(),
-                channel_id: CHANNEL.into(),
-            },
-            Arc::new(Notify::new()),
+            TENANT,
+            CHANNEL,
+            switchboard_email::TYPE.threading,
         )
         .with_blobs(blobs)
         .with_blocklist(blocklist);
-        let ctx = ConnectorContext {
-            ingest,
-            http: reqwest::Client::new(),
-            // Fake servers listen on loopback.
-            public_http: switchboard_core::public_http::PublicHttp::new(true).expect("client"),
-            public_url: "http://127.0.0.1:9".into(),
-            shutdown: CancellationToken::new(),
-        };
+        let ctx = connector::context(ingest, "http://127.0.0.1:9");
         EmailConnector::new(CHANNEL.into(), &settings, ctx).unwrap()
     }
 
@@ -106,7 +81,7 @@ smtp = {{ host = "127.0.0.1", port = 9, security = "plain" }}"#,
     }
 
     /// Every conversation of the tenant, page by page.
-    async fn conversations(&self) -> Vec<switchboard_core::store::ConversationView> {
+    async fn conversations(&self) -> Vec<switchboard_core::store::ConversationRow> {
         let mut all = Vec::new();
         let mut cursor = None;
         loop {
@@ -118,7 +93,7 @@ smtp = {{ host = "127.0.0.1", port = 9, security = "plain" }}"#,
                 .unwrap();
             all.extend(got.items);
             match got.next_cursor {
-                Some(c) => cursor = switchboard_core::store::Cursor::decode(&c),
+                Some(c) => cursor = switchboard_core::store::PageCursor::decode(&c),
                 None => return all,
             }
         }
@@ -281,7 +256,7 @@ async fn a_bounce_of_our_mail_fails_that_message_and_opens_no_conversation() {
         .unwrap();
     let job = env
         .store
-        .claim_job(switchboard_core::model::now_millis(), 60_000)
+        .claim_job(switchboard_core::domain::model::now_millis(), 60_000)
         .await
         .unwrap()
         .unwrap();

@@ -1,10 +1,10 @@
 //! How well Switchboard's email threading agrees with Dovecot's `THREAD=REFS` on two real
-//! corpora from `../shared/corpus` (`$CARGO_MANIFEST_DIR/../../../shared/corpus`):
+//! corpora from `fixtures/corpus/` (checked in at the repository root):
 //! `fedora-devel-2010-01/2010-January.mbox` (292 mailing-list messages) and `notmuch/`
 //! (320 `.eml` files: LKML and notmuch-list threads plus threading edge cases).
 //!
 //! Per corpus: every message is APPENDed, in corpus order, into a fresh folder of a private
-//! Dovecot (`servers/`), and `UID THREAD REFS UTF-8 ALL` gives the reference partition (one
+//! Dovecot (test kit), and `UID THREAD REFS UTF-8 ALL` gives the reference partition (one
 //! group per top-level thread). The same messages are normalized and ingested through core
 //! (`Ingest::message` on a fresh SQLite store, journal key `mail:{message_id}:{raw_sha256}`),
 //! and each message's conversation is read back at the end (a late parent merges the
@@ -17,48 +17,37 @@
 //! order and in Date order (the first sync of a mailbox delivers in UID order, which for a
 //! backfill is rarely Date order).
 //!
-//! Without the corpus the tests fail when `CI=true` and are skipped (with a message)
-//! elsewhere. Dovecot must be installed (`scripts/mailservers.sh`). Run with `--nocapture`
-//! to see the report lines (and `THREAD_AGREEMENT_DETAILS=1` to list every disagreement):
+//! The corpus is part of the repository, so the tests always run; a missing corpus is a
+//! panic naming the path. Dovecot must be installed (`scripts/mailservers.sh`). Run with
+//! `--nocapture` to see the report lines (and `THREAD_AGREEMENT_DETAILS=1` to list every
+//! disagreement):
 //!
 //!     cargo test -p switchboard-email --test thread_agreement -- --nocapture
 
-mod servers;
+mod fixture_corpus;
+use switchboard_testkit::mail as servers;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
+use fixture_corpus::corpus_dir;
 use servers::Dovecot;
 use servers::dovecot::ALICE;
-use switchboard_core::ingest::Ingest;
-use switchboard_core::model::ChannelKind;
-use switchboard_core::store::{
-    ChannelRecord, ChannelRef, FolderPosition, IngestOutcome, JournalEntry, Store, TenantRecord,
-};
-use switchboard_core::thread::ThreadingPolicy;
-use switchboard_email::{NormalizeOptions, ParsedEmail, mbox, normalize};
+use switchboard_core::contract::ingest::Ingest;
+
+use switchboard_core::contract::ingest_types::{ChannelRef, FolderPosition, IngestOutcome};
+use switchboard_core::contract::journal::JournalEntry;
+use switchboard_core::domain::thread::ThreadingPolicy;
+use switchboard_core::store::{ChannelRecord, Store, TenantRecord};
+use switchboard_email::message::mbox;
+use switchboard_email::{NormalizeOptions, ParsedEmail, normalize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 const TENANT: &str = "t1";
 const CHANNEL: &str = "mail1";
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "the mail corpus is missing at {} (required in CI)",
-            dir.display()
-        );
-    }
-    eprintln!("skipped: no mail corpus at {}", dir.display());
-    None
-}
 
 /// The `.eml` files under `dir`, sorted by path, read.
 fn eml_files(dir: &Path) -> Vec<Vec<u8>> {
@@ -244,7 +233,7 @@ async fn switchboard_threads(
             &[ChannelRecord {
                 id: CHANNEL.into(),
                 tenant_id: TENANT.into(),
-                kind: ChannelKind::Email.as_str().into(),
+                kind: "email".into(),
                 address: Some("support@example.test".into()),
             }],
         )
@@ -259,6 +248,7 @@ async fn switchboard_threads(
         ChannelRef {
             tenant_id: TENANT.into(),
             channel_id: CHANNEL.into(),
+            threading: switchboard_core::contract::registry::Threading::MailHeaders,
         },
         Arc::new(Notify::new()),
     );
@@ -513,7 +503,7 @@ async fn measure(corpus: Corpus, floors: Floors) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fedora_devel_threads_agree_with_dovecot() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let data = std::fs::read(dir.join("fedora-devel-2010-01/2010-January.mbox"))
         .expect("readable fedora-devel mbox");
     let raw: Vec<Vec<u8>> = mbox::split(&data).into_iter().map(<[u8]>::to_vec).collect();
@@ -535,7 +525,7 @@ async fn fedora_devel_threads_agree_with_dovecot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notmuch_threads_agree_with_dovecot() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let raw = eml_files(&dir.join("notmuch"));
     assert_eq!(raw.len(), 320, "notmuch holds 320 messages");
     // Measured over the 277 first copies of each Message-ID (43 later copies left out):

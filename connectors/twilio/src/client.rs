@@ -8,13 +8,15 @@
 
 use crate::normalize::map_status;
 use crate::settings::TwilioSettings;
-use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_core::model::{
+use switchboard_core::contract::provider_http::{
+    read_limited, response_too_large, transport_error, with_retry_after,
+};
+use switchboard_core::domain::model::{
     DeliveryStatus, FetchedMedia, IdentityKind, MediaLimits, OutboundMessage, SendError,
     SendReceipt,
 };
@@ -78,17 +80,12 @@ impl TwilioClient {
             .await
             .map_err(transport_error)?;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let body = read_limited(resp, MAX_API_RESPONSE_BYTES)
             .await
-            .map_err(|e| match e {
-                ReadError::Transport(e) => transport_error(e),
-                ReadError::TooLarge => SendError::Transient {
-                    code: Some("invalid_response".into()),
-                    message: "Twilio response too large".into(),
-                },
-            })?;
+            .map_err(|e| e.into_send_error(response_too_large("Twilio response")))?;
         if !status.is_success() {
-            let err = classify(status, &body);
+            let err = with_retry_after(classify(status, &body), &headers);
             tracing::warn!(%status, error = %err, "Twilio refused the message");
             return Err(err);
         }
@@ -102,19 +99,20 @@ impl TwilioClient {
         &self,
         msg: &OutboundMessage,
     ) -> Result<Vec<(&'static str, String)>, SendError> {
-        let to = match msg.to.kind {
-            IdentityKind::Phone => msg.to.value.trim().to_string(),
-            IdentityKind::Whatsapp => {
-                let number = msg.to.value.trim();
-                let number = number.strip_prefix("whatsapp:").unwrap_or(number);
-                format!("whatsapp:+{}", number.trim_start_matches('+'))
-            }
-            IdentityKind::Email => {
-                return Err(SendError::Permanent {
-                    code: "unsupported_recipient".into(),
-                    message: "a Twilio channel cannot send to an email address".into(),
-                });
-            }
+        let to = if msg.to.kind == IdentityKind::PHONE {
+            msg.to.value.trim().to_string()
+        } else if msg.to.kind == IdentityKind::WHATSAPP {
+            let number = msg.to.value.trim();
+            let number = number.strip_prefix("whatsapp:").unwrap_or(number);
+            format!("whatsapp:+{}", number.trim_start_matches('+'))
+        } else {
+            return Err(SendError::Permanent {
+                code: "unsupported_recipient".into(),
+                message: format!(
+                    "a Twilio channel cannot send to an address of kind {}",
+                    msg.to.kind
+                ),
+            });
         };
         let text = msg.text.as_deref().filter(|t| !t.trim().is_empty());
         if text.is_none() && msg.media_urls.is_empty() {
@@ -171,7 +169,7 @@ impl TwilioClient {
         let status = resp.status();
         if !status.is_success() {
             tracing::warn!(%status, "media download refused");
-            return Err(media_status_error(status));
+            return Err(with_retry_after(media_status_error(status), resp.headers()));
         }
         let content_type = resp
             .headers()
@@ -190,10 +188,7 @@ impl TwilioClient {
         }
         let bytes = read_limited(resp, limits.max_bytes)
             .await
-            .map_err(|e| match e {
-                ReadError::Transport(e) => transport_error(e),
-                ReadError::TooLarge => too_large(limits),
-            })?;
+            .map_err(|e| e.into_send_error(too_large(limits)))?;
         tracing::debug!(size = bytes.len(), %content_type, "media downloaded");
         Ok(FetchedMedia {
             content_type,
@@ -292,6 +287,7 @@ fn classify(status: StatusCode, body: &[u8]) -> SendError {
     let http_code = format!("http_{}", status.as_u16());
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
         SendError::Transient {
+            retry_after_ms: None,
             code: Some(code.unwrap_or(http_code)),
             message,
         }
@@ -320,6 +316,7 @@ fn media_status_error(status: StatusCode) -> SendError {
             message,
         },
         s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => SendError::Transient {
+            retry_after_ms: None,
             code: Some(format!("http_{}", s.as_u16())),
             message,
         },
@@ -337,62 +334,12 @@ fn too_large(limits: &MediaLimits) -> SendError {
     }
 }
 
-/// A transport failure: worth retrying, except a request that cannot be built or a
-/// redirect loop.
-fn transport_error(e: reqwest::Error) -> SendError {
-    let (builder, redirect, timeout, connect) = (
-        e.is_builder(),
-        e.is_redirect(),
-        e.is_timeout(),
-        e.is_connect(),
-    );
-    let message = e.without_url().to_string();
-    let transient = |code: &str| SendError::Transient {
-        code: Some(code.into()),
-        message: message.clone(),
-    };
-    if builder {
-        SendError::Permanent {
-            code: "invalid_request".into(),
-            message,
-        }
-    } else if redirect {
-        SendError::Permanent {
-            code: "too_many_redirects".into(),
-            message,
-        }
-    } else if timeout {
-        transient("timeout")
-    } else if connect {
-        transient("connect")
-    } else {
-        transient("network")
-    }
-}
-
-enum ReadError {
-    Transport(reqwest::Error),
-    TooLarge,
-}
-
-/// Reads a body chunk by chunk, giving up as soon as it passes `max` bytes.
-async fn read_limited(mut resp: reqwest::Response, max: u64) -> Result<Bytes, ReadError> {
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
-        if (buf.len() + chunk.len()) as u64 > max {
-            return Err(ReadError::TooLarge);
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
-}
-
-#[cfg(test)]
-#[path = "client_tests/fake.rs"]
-mod fake;
 #[cfg(test)]
 #[path = "client_tests/media.rs"]
 mod media_tests;
 #[cfg(test)]
 #[path = "client_tests/send.rs"]
 mod send_tests;
+#[cfg(test)]
+#[path = "client_tests/setup.rs"]
+mod setup;

@@ -27,12 +27,34 @@ pub use webhook::EMPTY_TWIML;
 use async_trait::async_trait;
 use client::TwilioClient;
 use std::sync::Arc;
-use switchboard_core::config::ConfigError;
-use switchboard_core::connector::{Connector, ConnectorContext};
-use switchboard_core::model::{
-    ChannelKind, FetchedMedia, MediaLimits, OutboundMessage, SendError, SendReceipt,
+use switchboard_core::contract::connector::{Connector, ConnectorContext};
+use switchboard_core::contract::registry::{ConnectorType, FromSettings, Threading, build};
+use switchboard_core::domain::model::{
+    ChannelKind, FetchedMedia, IdentityKind, MediaLimits, OutboundMessage, SendError, SendReceipt,
 };
+use switchboard_core::infra::config::ConfigError;
 use webhook::WebhookState;
+
+/// What a Twilio channel is to core: SMS/MMS to phone numbers and WhatsApp through Twilio,
+/// threaded by contact. Registered in the binary's connector list.
+pub const TYPE: ConnectorType = ConnectorType {
+    kind: ChannelKind::new("twilio"),
+    reaches: &[IdentityKind::PHONE, IdentityKind::WHATSAPP],
+    threading: Threading::ByContact,
+    refusal_codes: &[],
+    validate,
+    build: build::<TwilioConnector>,
+};
+
+impl FromSettings for TwilioConnector {
+    fn from_settings(
+        channel_id: String,
+        settings: &toml::Table,
+        ctx: ConnectorContext,
+    ) -> Result<Self, Vec<ConfigError>> {
+        Self::new(channel_id, settings, ctx)
+    }
+}
 
 /// One Twilio channel: a sender number (or Messaging Service) of one tenant.
 pub struct TwilioConnector {
@@ -87,7 +109,7 @@ impl Connector for TwilioConnector {
     }
 
     fn kind(&self) -> ChannelKind {
-        ChannelKind::Twilio
+        TYPE.kind
     }
 
     fn address(&self) -> Option<String> {

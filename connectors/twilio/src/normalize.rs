@@ -10,7 +10,7 @@
 use crate::form::{self, first, non_empty};
 use crate::settings::is_e164;
 use serde_json::Value;
-use switchboard_core::model::{
+use switchboard_core::domain::model::{
     Consent, DeliveryStatus, Identity, IdentityKind, InboundAttachment, InboundMessage,
     StatusUpdate,
 };
@@ -93,7 +93,7 @@ pub fn normalize_message(params: &[(String, String)]) -> Result<InboundMessage, 
     let sid = message_sid(params).ok_or(NormalizeError::Missing("MessageSid"))?;
     let from_raw = non_empty(params, "From").ok_or(NormalizeError::Missing("From"))?;
     let from = sender_identity(from_raw)?;
-    let whatsapp = from.kind == IdentityKind::Whatsapp;
+    let whatsapp = from.kind == IdentityKind::WHATSAPP;
     let to: Vec<String> = non_empty(params, "To")
         .map(str::to_string)
         .into_iter()
@@ -205,7 +205,7 @@ fn sender_identity(from: &str) -> Result<Identity, NormalizeError> {
             return Err(NormalizeError::UnsupportedAddress(from.to_string()));
         }
         return Ok(Identity {
-            kind: IdentityKind::Whatsapp,
+            kind: IdentityKind::WHATSAPP,
             value: plus.trim_start_matches('+').to_string(),
         });
     }
@@ -221,7 +221,7 @@ fn sender_identity(from: &str) -> Result<Identity, NormalizeError> {
         });
     }
     Ok(Identity {
-        kind: IdentityKind::Phone,
+        kind: IdentityKind::PHONE,
         value: from.to_string(),
     })
 }

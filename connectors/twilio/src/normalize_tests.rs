@@ -23,7 +23,7 @@ fn sms(body: &str) -> Vec<(String, String)> {
 fn sms_basics() {
     let m = normalize_message(&sms("Hello")).expect("valid");
     assert_eq!(m.provider_message_id, "SM1");
-    assert_eq!(m.from.kind, IdentityKind::Phone);
+    assert_eq!(m.from.kind, IdentityKind::PHONE);
     assert_eq!(m.from.value, "+14155550111");
     assert_eq!(m.to, vec!["+14155550100"]);
     assert_eq!(m.text.as_deref(), Some("Hello"));
@@ -91,7 +91,7 @@ fn whatsapp_keywords_need_opt_out_type() {
         ("Body", "cancel"),
     ]);
     let m = normalize_message(&params).expect("valid");
-    assert_eq!(m.from.kind, IdentityKind::Whatsapp);
+    assert_eq!(m.from.kind, IdentityKind::WHATSAPP);
     assert_eq!(m.from.value, "14155550111");
     assert_eq!(m.consent, None);
     assert_eq!(m.external["channel"], "whatsapp");

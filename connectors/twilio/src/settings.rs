@@ -5,10 +5,10 @@
 //! its full path, and [`TwilioSettings::parse`] turns a valid table into settings.
 
 use serde::Deserialize;
-use switchboard_core::config::settings::{
-    FieldType, check_fields, deserialize_settings, key_path as join,
+use switchboard_core::infra::config::settings::{
+    check_fields, deserialize_settings, key_path as join, secs,
 };
-use switchboard_core::config::{ConfigError, Secret};
+use switchboard_core::infra::config::{ConfigError, Secret};
 use toml::{Table, Value};
 
 /// Default Twilio REST API base URL.
@@ -36,10 +36,10 @@ pub struct TwilioSettings {
     #[serde(default = "default_api_base")]
     pub api_base: String,
     /// Per-request timeout for the Messages API and the health check, in seconds.
-    #[serde(default = "default_timeout_secs")]
+    #[serde(default = "default_timeout_secs", deserialize_with = "secs")]
     pub timeout_secs: u64,
     /// Per-request timeout for media downloads, in seconds.
-    #[serde(default = "default_media_timeout_secs")]
+    #[serde(default = "default_media_timeout_secs", deserialize_with = "secs")]
     pub media_timeout_secs: u64,
     /// Ask Twilio for delivery status callbacks on `/webhooks/{channel_id}/status`.
     #[serde(default = "default_true")]
@@ -61,18 +61,6 @@ fn default_media_timeout_secs() -> u64 {
 fn default_true() -> bool {
     true
 }
-
-/// The keys a Twilio channel accepts, with the type each must have.
-const FIELDS: [(&str, FieldType); 8] = [
-    ("account_sid", FieldType::Str),
-    ("auth_token", FieldType::Str),
-    ("from", FieldType::Str),
-    ("messaging_service_sid", FieldType::Str),
-    ("api_base", FieldType::Str),
-    ("timeout_secs", FieldType::Secs),
-    ("media_timeout_secs", FieldType::Secs),
-    ("status_callback", FieldType::Bool),
-];
 
 impl TwilioSettings {
     /// Validates and parses a channel table; every error carries its full path.
@@ -96,7 +84,7 @@ impl TwilioSettings {
 
 /// Checks a Twilio channel table and returns every problem found (empty when valid).
 pub fn validate(settings: &Table, path: &str) -> Vec<ConfigError> {
-    let mut errors = check_fields(settings, path, "twilio", &FIELDS);
+    let mut errors = check_fields::<TwilioSettings>(settings, path, "twilio");
     let text = |key: &str| settings.get(key).and_then(Value::as_str);
 
     match text("account_sid") {

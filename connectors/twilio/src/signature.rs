@@ -21,7 +21,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
-use switchboard_core::config::Secret;
+use switchboard_core::infra::config::Secret;
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";

@@ -17,10 +17,11 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use std::sync::Arc;
-use switchboard_core::config::Secret;
-use switchboard_core::connector::ConnectorContext;
-use switchboard_core::store::{IngestOutcome, JournalEntry, StatusOutcome};
-use switchboard_core::webhook::WebhookError;
+use switchboard_core::contract::connector::ConnectorContext;
+use switchboard_core::contract::ingest_types::{IngestOutcome, StatusOutcome};
+use switchboard_core::contract::journal::JournalEntry;
+use switchboard_core::contract::provider_webhook::WebhookError;
+use switchboard_core::infra::config::Secret;
 
 /// The answer to an incoming message: "received, nothing to reply".
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;

@@ -1,22 +1,18 @@
 //! The connector's webhook routes end to end (signature → normalize → journal → ingest →
 //! answer), against the real SQLite store behind core's real `Ingest`.
 
-mod common;
-
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{CHANNEL, TENANT, TestStore};
-use std::path::Path;
 use std::sync::Arc;
-use switchboard_core::connector::{Connector, ConnectorContext};
-use switchboard_core::ingest::Ingest;
-use switchboard_core::model::*;
-use switchboard_core::store::{ChannelRef, ReplyDraft, StartConversation, Store};
+use switchboard_core::contract::connector::Connector;
+use switchboard_core::domain::model::*;
+use switchboard_core::store::Store;
+use switchboard_testkit::TestStore;
+use switchboard_testkit::connector::{context, ingest};
 use switchboard_twilio::{EMPTY_TWIML, TwilioConnector, body_sha256, sign};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
+const TENANT: &str = "acme";
+const CHANNEL: &str = "acme-sms";
 const TOKEN: &str = "webhook-test-token";
 const PUBLIC: &str = "https://sb.example";
 
@@ -30,31 +26,25 @@ fn settings() -> toml::Table {
 
 /// The connector on a fresh real store.
 async fn connector() -> (TwilioConnector, TestStore) {
-    let store = TestStore::open().await;
+    let store = test_store().await;
     (connector_on(store.store.clone()), store)
 }
 
+/// A fresh SQLite store with the tenant and the channel the tests post to.
+async fn test_store() -> TestStore {
+    TestStore::single_channel(TENANT, CHANNEL, "twilio", "+14155550100").await
+}
+
 fn connector_on(store: Arc<dyn Store>) -> TwilioConnector {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let channel = ChannelRef {
-        tenant_id: TENANT.into(),
-        channel_id: CHANNEL.into(),
-    };
-    let ctx = ConnectorContext {
-        ingest: Ingest::new(store, channel, Arc::new(Notify::new())),
-        http: reqwest::Client::builder().build().expect("http client"),
-        // Fake servers listen on loopback.
-        public_http: switchboard_core::public_http::PublicHttp::new(true).expect("client"),
-        public_url: PUBLIC.into(),
-        shutdown: CancellationToken::new(),
-    };
+    let ctx = context(
+        ingest(store, TENANT, CHANNEL, switchboard_twilio::TYPE.threading),
+        PUBLIC,
+    );
     TwilioConnector::new(CHANNEL.into(), &settings(), ctx).expect("valid settings")
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../fixtures/twilio/{name}.form"));
-    std::fs::read(path).expect("fixture")
+    switchboard_testkit::golden::fixture("twilio", &format!("{name}.form"))
 }
 
 fn signed_form(route_and_query: &str, body: &[u8]) -> Request<Body> {
@@ -80,17 +70,7 @@ fn request(uri: &str, content_type: &str, signature: Option<String>, body: &[u8]
 }
 
 async fn call(c: &TwilioConnector, req: Request<Body>) -> (StatusCode, String, String) {
-    let router = c.routes().expect("routes");
-    let resp = router.oneshot(req).await.expect("infallible");
-    let status = resp.status();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let body = to_bytes(resp.into_body(), 1 << 20).await.expect("body");
-    (status, ct, String::from_utf8_lossy(&body).into_owned())
+    switchboard_testkit::connector::call(c.routes().expect("routes"), req).await
 }
 
 #[tokio::test]
@@ -110,7 +90,7 @@ async fn a_signed_message_is_stored_once_and_answered_with_twiml() {
     assert_eq!(journal[0].kind, "message");
     assert_eq!(journal[0].content_type, "application/x-www-form-urlencoded");
     assert_eq!(journal[0].payload, body);
-    let messages = store.messages().await;
+    let messages = store.conversation_messages().await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].direction, "inbound");
     assert_eq!(messages[0].sender, "+14155550111");
@@ -127,7 +107,7 @@ async fn a_signed_message_is_stored_once_and_answered_with_twiml() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(text, EMPTY_TWIML);
     assert_eq!(store.journal().await.len(), 1);
-    assert_eq!(store.messages().await.len(), 1);
+    assert_eq!(store.conversation_messages().await.len(), 1);
     assert_eq!(store.conversations().await[0].message_count, 1);
 }
 
@@ -137,7 +117,7 @@ async fn the_query_string_is_part_of_the_signed_url() {
     let body = fixture("mms-two-images");
     let (status, _, text) = call(&c, signed_form("/messages?tenant=acme&x=%20y", &body)).await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    let messages = store.messages().await;
+    let messages = store.conversation_messages().await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].attachments.len(), 2);
 }
@@ -211,46 +191,15 @@ async fn signed_but_malformed_payloads_are_bad_requests() {
 async fn status_callbacks_are_applied_once() {
     let (c, store) = connector().await;
     // Our outbound message, sent as the SID the fixture reports on.
-    let (queued, _) = store
-        .store
-        .start_conversation(
-            TENANT,
-            &StartConversation {
-                channel_id: CHANNEL.into(),
-                to: Identity {
-                    kind: IdentityKind::Phone,
-                    value: "+14155550111".into(),
-                },
-                contact_name: None,
-                draft: ReplyDraft {
-                    text: Some("Your order shipped".into()),
-                    subject: None,
-                    media_urls: vec![],
-                    author: "alice".into(),
-                    idempotency_key: None,
-                    template: None,
-                },
-            },
-        )
-        .await
-        .expect("start conversation");
-    let job = store
-        .store
-        .claim_job(now_millis(), 60_000)
-        .await
-        .expect("claim")
-        .expect("a send job");
-    assert_eq!(job.ref_id, queued.id);
-    store.store.outbound_for_job(&job).await.expect("outbound");
-    let receipt = SendReceipt {
-        provider_message_id: "SMfbd95872b4af61a535c28e003e39344e".into(),
-        status: DeliveryStatus::Queued,
-        external: serde_json::json!({}),
+    let to = Identity {
+        kind: IdentityKind::PHONE,
+        value: "+14155550111".into(),
     };
-    store.store.job_sent(&job, &receipt).await.expect("sent");
+    let sid = "SMfbd95872b4af61a535c28e003e39344e";
+    let queued = store.sent_message_as(to, sid, DeliveryStatus::Queued).await;
     let sent = store
         .store
-        .get_message(TENANT, &queued.id)
+        .get_message(TENANT, &queued)
         .await
         .expect("message");
     assert_eq!(sent.delivery_status, DeliveryStatus::Sent.as_str());
@@ -262,7 +211,7 @@ async fn status_callbacks_are_applied_once() {
     assert_eq!(status, StatusCode::OK);
     let failed = store
         .store
-        .get_message(TENANT, &queued.id)
+        .get_message(TENANT, &queued)
         .await
         .expect("message");
     assert_eq!(failed.delivery_status, DeliveryStatus::Failed.as_str());
@@ -313,7 +262,9 @@ async fn json_bodies_are_verified_by_their_hash() {
     .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(
-        store.messages().await[0].provider_message_id.as_deref(),
+        store.conversation_messages().await[0]
+            .provider_message_id
+            .as_deref(),
         Some("SMjson0001")
     );
     assert_eq!(store.journal().await[0].content_type, "application/json");
@@ -330,7 +281,7 @@ async fn json_bodies_are_verified_by_their_hash() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(store.journal().await.len(), 1);
-    assert_eq!(store.messages().await.len(), 1);
+    assert_eq!(store.conversation_messages().await.len(), 1);
 }
 
 #[tokio::test]
@@ -347,9 +298,9 @@ async fn other_content_types_are_unsupported() {
 
 #[tokio::test]
 async fn storage_failures_ask_twilio_to_retry() {
-    let store = TestStore::open().await;
+    let store = test_store().await;
     let c = connector_on(store.store.clone());
-    store.fail_writes().await;
+    store.fail_journal_inserts("").await;
     for (route, name) in [("/messages", "sms"), ("/status", "status-failed-30003")] {
         let (status, _, text) = call(&c, signed_form(route, &fixture(name))).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{route}: {text}");
@@ -366,27 +317,21 @@ async fn storage_failures_ask_twilio_to_retry() {
 async fn connector_identity_and_settings_errors() {
     let (c, store) = connector().await;
     assert_eq!(c.channel_id(), CHANNEL);
-    assert_eq!(c.kind(), ChannelKind::Twilio);
+    assert_eq!(c.kind(), ChannelKind::new("twilio"));
     assert_eq!(c.address().as_deref(), Some("+14155550100"));
 
     let bad: toml::Table = "account_sid = \"nope\"\nauth_token = \"x\""
         .parse()
         .expect("toml");
-    let ctx = ConnectorContext {
-        ingest: Ingest::new(
+    let ctx = context(
+        ingest(
             store.store.clone(),
-            ChannelRef {
-                tenant_id: TENANT.into(),
-                channel_id: "bad".into(),
-            },
-            Arc::new(Notify::new()),
+            TENANT,
+            "bad",
+            switchboard_twilio::TYPE.threading,
         ),
-        http: reqwest::Client::builder().build().expect("http client"),
-        // Fake servers listen on loopback.
-        public_http: switchboard_core::public_http::PublicHttp::new(true).expect("client"),
-        public_url: PUBLIC.into(),
-        shutdown: CancellationToken::new(),
-    };
+        PUBLIC,
+    );
     let errors = match TwilioConnector::new("bad".into(), &bad, ctx) {
         Ok(_) => panic!("invalid settings accepted"),
         Err(e) => e,

@@ -5,14 +5,17 @@
 //! is `sent` (Meta answers only once it has taken the message); failures are classified by
 //! [`crate::graph_error`] for the outbox.
 
-use crate::graph_error::{classify, transport_error};
+use crate::graph_error::classify;
 use crate::outbound::{self, MediaKind};
 use crate::settings::WhatsappSettings;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_core::model::{DeliveryStatus, OutboundMessage, SendError, SendReceipt};
+use switchboard_core::contract::provider_http::{
+    read_limited, response_too_large, transport_error, with_retry_after,
+};
+use switchboard_core::domain::model::{DeliveryStatus, OutboundMessage, SendError, SendReceipt};
 
 /// Largest Graph API JSON answer read (they are a few hundred bytes).
 pub(crate) const MAX_API_RESPONSE_BYTES: u64 = 1024 * 1024;
@@ -22,7 +25,7 @@ pub(crate) const MAX_API_RESPONSE_BYTES: u64 = 1024 * 1024;
 pub(crate) struct GraphClient {
     pub(crate) http: reqwest::Client,
     /// For reply media URLs that API callers name: public addresses only (unless allowed).
-    pub(crate) public_http: switchboard_core::public_http::PublicHttp,
+    pub(crate) public_http: switchboard_core::infra::public_http::PublicHttp,
     pub(crate) settings: Arc<WhatsappSettings>,
     pub(crate) channel_id: String,
 }
@@ -37,7 +40,7 @@ pub(crate) struct Uploaded {
 impl GraphClient {
     pub(crate) fn new(
         http: reqwest::Client,
-        public_http: switchboard_core::public_http::PublicHttp,
+        public_http: switchboard_core::infra::public_http::PublicHttp,
         settings: Arc<WhatsappSettings>,
         channel_id: String,
     ) -> Self {
@@ -79,13 +82,14 @@ impl GraphClient {
             .await
             .map_err(transport_error)?;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let body = read_limited(resp, MAX_API_RESPONSE_BYTES)
             .await
-            .map_err(|e| e.into_send_error("Graph API response"))?;
+            .map_err(|e| e.into_send_error(response_too_large("Graph API response")))?;
         if status.is_success() {
             Ok(body)
         } else {
-            Err(classify(status, &body))
+            Err(with_retry_after(classify(status, &body), &headers))
         }
     }
 
@@ -273,48 +277,12 @@ fn wamid(answer: &Value) -> Option<&str> {
         .filter(|id| !id.is_empty())
 }
 
-/// Why a body could not be read whole.
-pub(crate) enum ReadError {
-    Transport(reqwest::Error),
-    TooLarge,
-}
-
-impl ReadError {
-    pub(crate) fn into_send_error(self, what: &str) -> SendError {
-        match self {
-            Self::Transport(e) => transport_error(e),
-            Self::TooLarge => SendError::Transient {
-                code: Some("invalid_response".into()),
-                message: format!("{what} too large"),
-            },
-        }
-    }
-}
-
-/// Reads a body chunk by chunk, giving up as soon as it passes `max` bytes.
-pub(crate) async fn read_limited(
-    mut resp: reqwest::Response,
-    max: u64,
-) -> Result<Bytes, ReadError> {
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
-        if (buf.len() + chunk.len()) as u64 > max {
-            return Err(ReadError::TooLarge);
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
-}
-
-#[cfg(test)]
-#[path = "client_tests/fake.rs"]
-mod fake;
-#[cfg(test)]
-#[path = "client_tests/fake_upload.rs"]
-mod fake_upload;
 #[cfg(test)]
 #[path = "client_tests/media.rs"]
 mod media_tests;
 #[cfg(test)]
 #[path = "client_tests/send.rs"]
 mod send_tests;
+#[cfg(test)]
+#[path = "client_tests/setup.rs"]
+mod setup;

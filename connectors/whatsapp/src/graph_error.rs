@@ -5,11 +5,13 @@
 //! (rate limits come back as 400). Transient: the throttling codes, Meta's "try again later"
 //! codes, and — whatever the code — HTTP 429 and 5xx, timeouts and connection failures.
 //! Everything else is permanent, with the Graph code as the error code (`131047`,
-//! `132000`, `190`...), or `http_<status>` when the answer carried none.
+//! `132000`, `190`...), or `http_<status>` when the answer carried none. Transport
+//! failures are classified by core, like every connector's
+//! ([`switchboard_core::contract::provider_http::transport_error`]).
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use switchboard_core::model::SendError;
+use switchboard_core::domain::model::SendError;
 
 /// Codes worth retrying whatever the HTTP status says.
 const TRANSIENT_CODES: [i64; 15] = [
@@ -100,45 +102,12 @@ pub(crate) fn classify(status: StatusCode, body: &[u8]) -> SendError {
         || status.is_server_error();
     if transient {
         SendError::Transient {
+            retry_after_ms: None,
             code: Some(code),
             message,
         }
     } else {
         SendError::Permanent { code, message }
-    }
-}
-
-/// A transport failure: worth retrying, except a request that cannot be built or a
-/// redirect loop.
-pub(crate) fn transport_error(e: reqwest::Error) -> SendError {
-    let (builder, redirect, timeout, connect) = (
-        e.is_builder(),
-        e.is_redirect(),
-        e.is_timeout(),
-        e.is_connect(),
-    );
-    // Never log or store a URL: media URLs are signed and may carry tokens.
-    let message = e.without_url().to_string();
-    let transient = |code: &str| SendError::Transient {
-        code: Some(code.into()),
-        message: message.clone(),
-    };
-    if builder {
-        SendError::Permanent {
-            code: "invalid_request".into(),
-            message,
-        }
-    } else if redirect {
-        SendError::Permanent {
-            code: "too_many_redirects".into(),
-            message,
-        }
-    } else if timeout {
-        transient("timeout")
-    } else if connect {
-        transient("connect")
-    } else {
-        transient("network")
     }
 }
 

@@ -38,12 +38,15 @@ pub use webhook::MAX_BODY_BYTES;
 use async_trait::async_trait;
 use client::GraphClient;
 use std::sync::Arc;
-use switchboard_core::config::ConfigError;
-use switchboard_core::connector::{Connector, ConnectorContext};
-use switchboard_core::model::{
-    ChannelKind, FetchedMedia, MediaLimits, Millis, OutboundMessage, Refusal, ReplyCheck,
-    SendError, SendReceipt,
+use switchboard_core::contract::connector::{Connector, ConnectorContext};
+use switchboard_core::contract::registry::{
+    ConnectorType, FromSettings, RefusalCode, Threading, build,
 };
+use switchboard_core::domain::model::{
+    ChannelKind, FetchedMedia, IdentityKind, MediaLimits, Millis, OutboundMessage, Refusal,
+    ReplyCheck, SendError, SendReceipt,
+};
+use switchboard_core::infra::config::ConfigError;
 use webhook::WebhookState;
 
 /// The customer-service window: free-form messages may be sent until 24 hours after the
@@ -52,6 +55,30 @@ pub const SERVICE_WINDOW_MS: Millis = 24 * 60 * 60 * 1000;
 
 /// The refusal code of a free-form reply outside the customer-service window.
 pub const WINDOW_CLOSED: &str = "whatsapp_window_closed";
+
+/// What a WhatsApp Cloud API channel is to core: WhatsApp ids (and phone numbers), threaded
+/// by contact, refusing free-form replies outside the customer-service window.
+pub const TYPE: ConnectorType = ConnectorType {
+    kind: ChannelKind::new("whatsapp"),
+    reaches: &[IdentityKind::WHATSAPP, IdentityKind::PHONE],
+    threading: Threading::ByContact,
+    refusal_codes: &[RefusalCode {
+        code: WINDOW_CLOSED,
+        meaning: "WhatsApp's 24-hour customer-service window is closed: send a template",
+    }],
+    validate,
+    build: build::<WhatsappConnector>,
+};
+
+impl FromSettings for WhatsappConnector {
+    fn from_settings(
+        channel_id: String,
+        settings: &toml::Table,
+        ctx: ConnectorContext,
+    ) -> Result<Self, Vec<ConfigError>> {
+        Self::new(channel_id, settings, ctx)
+    }
+}
 
 /// One WhatsApp channel: a business phone number of one tenant.
 pub struct WhatsappConnector {
@@ -130,7 +157,7 @@ impl Connector for WhatsappConnector {
     }
 
     fn kind(&self) -> ChannelKind {
-        ChannelKind::Whatsapp
+        TYPE.kind
     }
 
     fn address(&self) -> Option<String> {

@@ -10,8 +10,7 @@
 //! limit for its type) and uploaded with `POST /{phone-number-id}/media` (multipart `file`,
 //! `type`, `messaging_product`), which answers the media id the message refers to.
 
-use crate::client::{GraphClient, ReadError, Uploaded, read_limited};
-use crate::graph_error::transport_error;
+use crate::client::{GraphClient, Uploaded};
 use crate::multipart;
 use crate::outbound::MediaKind;
 use crate::settings::is_graph_id;
@@ -19,7 +18,8 @@ use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
-use switchboard_core::model::{FetchedMedia, MediaLimits, SendError};
+use switchboard_core::contract::provider_http::{read_limited, transport_error, with_retry_after};
+use switchboard_core::domain::model::{FetchedMedia, MediaLimits, SendError};
 
 /// What `GET /{media-id}` says about a media item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ impl GraphClient {
         let status = resp.status();
         if !status.is_success() {
             tracing::warn!(%status, "media download refused");
-            return Err(download_error(status));
+            return Err(with_retry_after(download_error(status), resp.headers()));
         }
         let content_type = info
             .mime_type
@@ -96,10 +96,7 @@ impl GraphClient {
         }
         let bytes = read_limited(resp, limits.max_bytes)
             .await
-            .map_err(|e| match e {
-                ReadError::Transport(e) => transport_error(e),
-                ReadError::TooLarge => too_large(limits.max_bytes),
-            })?;
+            .map_err(|e| e.into_send_error(too_large(limits.max_bytes)))?;
         tracing::debug!(size = bytes.len(), %content_type, "media downloaded");
         Ok(FetchedMedia {
             content_type,
@@ -122,6 +119,7 @@ impl GraphClient {
                 .map(str::to_string)
         };
         let url = text("url").ok_or_else(|| SendError::Transient {
+            retry_after_ms: None,
             code: Some("invalid_response".into()),
             message: "the media lookup answered without a URL".into(),
         })?;
@@ -173,7 +171,7 @@ impl GraphClient {
             .send()
             .await
             .map_err(|e| {
-                if switchboard_core::public_http::is_refusal(&e) {
+                if switchboard_core::infra::public_http::is_refusal(&e) {
                     permanent(
                         "invalid_media_url",
                         "media URL leads to a non-public address",
@@ -188,6 +186,7 @@ impl GraphClient {
             return Err(match status {
                 s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
                     SendError::Transient {
+                        retry_after_ms: None,
                         code: Some(format!("http_{}", s.as_u16())),
                         message: format!("media URL answered {s}"),
                     }
@@ -201,10 +200,9 @@ impl GraphClient {
         if resp.content_length().is_some_and(|n| n > max) {
             return Err(too_large(max));
         }
-        let bytes = read_limited(resp, max).await.map_err(|e| match e {
-            ReadError::Transport(e) => transport_error(e),
-            ReadError::TooLarge => too_large(max),
-        })?;
+        let bytes = read_limited(resp, max)
+            .await
+            .map_err(|e| e.into_send_error(too_large(max)))?;
         Ok((content_type, filename_of(&url), bytes))
     }
 
@@ -236,6 +234,7 @@ impl GraphClient {
             .filter(|id| !id.is_empty())
             .map(str::to_string)
             .ok_or_else(|| SendError::Transient {
+                retry_after_ms: None,
                 code: Some("invalid_response".into()),
                 message: "the media upload answered without an id".into(),
             })
@@ -326,10 +325,12 @@ fn download_error(status: StatusCode) -> SendError {
             message,
         },
         StatusCode::NOT_FOUND | StatusCode::GONE | StatusCode::FORBIDDEN => SendError::Transient {
+            retry_after_ms: None,
             code: Some("media_url_expired".into()),
             message,
         },
         s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => SendError::Transient {
+            retry_after_ms: None,
             code: Some(format!("http_{}", s.as_u16())),
             message,
         },

@@ -8,7 +8,7 @@
 use crate::normalize::{ChangeContext, Event, content_key};
 use crate::render;
 use serde_json::{Value, json};
-use switchboard_core::model::{Identity, IdentityKind, InboundMessage, ReactionUpdate};
+use switchboard_core::domain::model::{Identity, IdentityKind, InboundMessage, ReactionUpdate};
 
 /// Normalizes one message object of a change.
 pub(crate) fn message_event(msg: &Value, cx: &ChangeContext<'_>) -> Event {
@@ -26,7 +26,7 @@ pub(crate) fn message_event(msg: &Value, cx: &ChangeContext<'_>) -> Event {
         };
     };
     let from = Identity {
-        kind: IdentityKind::Whatsapp,
+        kind: IdentityKind::WHATSAPP,
         value: from,
     };
     let kind = text("type").unwrap_or("unknown");

@@ -15,7 +15,9 @@
 use crate::message;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use switchboard_core::model::{DeliveryStatus, InboundMessage, ReactionUpdate, StatusUpdate};
+use switchboard_core::domain::model::{
+    DeliveryStatus, InboundMessage, ReactionUpdate, StatusUpdate,
+};
 
 /// The only `object` the Cloud API sends.
 pub const OBJECT: &str = "whatsapp_business_account";

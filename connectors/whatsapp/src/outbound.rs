@@ -2,7 +2,7 @@
 //! built from an [`OutboundMessage`]. Pure: the client sends what these return.
 
 use serde_json::{Value, json};
-use switchboard_core::model::{IdentityKind, OutboundMessage, SendError, Template};
+use switchboard_core::domain::model::{IdentityKind, OutboundMessage, SendError, Template};
 
 /// The media message types we send, chosen from the file's content type. Each has Meta's
 /// size limit; anything WhatsApp does not play inline goes as a document.
@@ -58,13 +58,11 @@ pub(crate) fn recipient(msg: &OutboundMessage) -> Result<String, SendError> {
         code: "unsupported_recipient".into(),
         message: why.to_string(),
     };
-    match msg.to.kind {
-        IdentityKind::Whatsapp | IdentityKind::Phone => {}
-        IdentityKind::Email => {
-            return Err(invalid(
-                "a WhatsApp channel cannot send to an email address",
-            ));
-        }
+    if msg.to.kind != IdentityKind::WHATSAPP && msg.to.kind != IdentityKind::PHONE {
+        return Err(invalid(&format!(
+            "a WhatsApp channel cannot send to an address of kind {}",
+            msg.to.kind
+        )));
     }
     let to = msg.to.value.trim();
     let to = to
@@ -173,7 +171,7 @@ fn json_kind(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_core::model::Identity;
+    use switchboard_core::domain::model::Identity;
 
     fn msg(kind: IdentityKind, to: &str) -> OutboundMessage {
         OutboundMessage {
@@ -198,21 +196,21 @@ mod tests {
     fn recipients() {
         let ok = |k, v| recipient(&msg(k, v));
         assert_eq!(
-            ok(IdentityKind::Whatsapp, "16505551234"),
+            ok(IdentityKind::WHATSAPP, "16505551234"),
             Ok("16505551234".into())
         );
         assert_eq!(
-            ok(IdentityKind::Phone, "+16505551234"),
+            ok(IdentityKind::PHONE, "+16505551234"),
             Ok("16505551234".into())
         );
         assert_eq!(
-            ok(IdentityKind::Whatsapp, "whatsapp:+16505551234"),
+            ok(IdentityKind::WHATSAPP, "whatsapp:+16505551234"),
             Ok("16505551234".into())
         );
         for (k, v) in [
-            (IdentityKind::Email, "a@b.example"),
-            (IdentityKind::Whatsapp, ""),
-            (IdentityKind::Phone, "+1 650"),
+            (IdentityKind::EMAIL, "a@b.example"),
+            (IdentityKind::WHATSAPP, ""),
+            (IdentityKind::PHONE, "+1 650"),
         ] {
             assert!(
                 matches!(ok(k, v), Err(SendError::Permanent { ref code, .. }) if code == "unsupported_recipient"),

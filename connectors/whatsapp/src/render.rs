@@ -7,7 +7,7 @@
 //! instead of being dropped.
 
 use serde_json::Value;
-use switchboard_core::model::InboundAttachment;
+use switchboard_core::domain::model::InboundAttachment;
 
 /// What a message shows: its text and at most one attachment.
 #[derive(Debug, Default, PartialEq)]

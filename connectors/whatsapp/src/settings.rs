@@ -5,10 +5,10 @@
 //! its full path, and [`WhatsappSettings::parse`] turns a valid table into settings.
 
 use serde::Deserialize;
-use switchboard_core::config::settings::{
-    FieldType, check_fields, deserialize_settings, key_path as join,
+use switchboard_core::infra::config::settings::{
+    check_fields, deserialize_settings, key_path as join, secs,
 };
-use switchboard_core::config::{ConfigError, Secret};
+use switchboard_core::infra::config::{ConfigError, Secret};
 use toml::{Table, Value};
 
 /// Default Graph API base URL.
@@ -39,10 +39,10 @@ pub struct WhatsappSettings {
     #[serde(default = "default_graph_version")]
     pub graph_version: String,
     /// Per-request timeout for Graph API calls and the health check, in seconds.
-    #[serde(default = "default_timeout_secs")]
+    #[serde(default = "default_timeout_secs", deserialize_with = "secs")]
     pub timeout_secs: u64,
     /// Timeout for one media transfer (inbound download, outbound download or upload).
-    #[serde(default = "default_media_timeout_secs")]
+    #[serde(default = "default_media_timeout_secs", deserialize_with = "secs")]
     pub media_timeout_secs: u64,
     /// Send read receipts (blue ticks) when staff read a conversation.
     #[serde(default = "default_true")]
@@ -72,20 +72,6 @@ fn default_true() -> bool {
     true
 }
 
-/// The keys a WhatsApp channel accepts, with the type each must have.
-const FIELDS: [(&str, FieldType); 10] = [
-    ("phone_number_id", FieldType::Str),
-    ("access_token", FieldType::Str),
-    ("app_secret", FieldType::Str),
-    ("verify_token", FieldType::Str),
-    ("graph_base", FieldType::Str),
-    ("graph_version", FieldType::Str),
-    ("timeout_secs", FieldType::Secs),
-    ("media_timeout_secs", FieldType::Secs),
-    ("read_receipts", FieldType::Bool),
-    ("business_account_id", FieldType::Str),
-];
-
 impl WhatsappSettings {
     /// Validates and parses a channel table; every error carries its full path.
     pub fn parse(settings: &Table, path: &str) -> Result<Self, Vec<ConfigError>> {
@@ -106,7 +92,7 @@ impl WhatsappSettings {
 
 /// Checks a WhatsApp channel table and returns every problem found (empty when valid).
 pub fn validate(settings: &Table, path: &str) -> Vec<ConfigError> {
-    let mut errors = check_fields(settings, path, "whatsapp", &FIELDS);
+    let mut errors = check_fields::<WhatsappSettings>(settings, path, "whatsapp");
     let text = |key: &str| settings.get(key).and_then(Value::as_str);
 
     for key in [

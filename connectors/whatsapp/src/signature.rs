@@ -4,7 +4,8 @@
 //! keyed with the app secret. Meta serializes the payload with every non-ASCII character
 //! escaped (`\u00e9`, surrogate pairs for emoji) and signs those exact bytes, so the MAC is
 //! computed over the body as received — never over a re-serialization of the parsed JSON.
-//! The comparison is constant-time (`Mac::verify_slice`).
+//! Only that exact form is accepted (no `SHA256=`, no uppercase digits). The comparison of
+//! the digest is constant-time (`Mac::verify_slice`).
 //!
 //! A delivery is an [`Unverified`] value; only [`Unverified::verify`] yields a [`Verified`]
 //! one, and only a [`Verified`] delivery gives access to its body.
@@ -13,7 +14,7 @@ use axum::http::HeaderMap;
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use switchboard_core::config::Secret;
+use switchboard_core::infra::config::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -77,15 +78,14 @@ impl Unverified {
             Some(Ok(s)) if s.is_empty() => return Err(SignatureError::Missing),
             Some(Ok(s)) => s,
         };
+        // Exactly what Meta sends: the lowercase prefix and 64 lowercase hex digits. Any
+        // other spelling (`SHA256=`, uppercase digits) is not Meta's and is refused, so
+        // one signature has one accepted form.
         let digest = header
-            .get(..PREFIX.len())
-            .filter(|p| p.eq_ignore_ascii_case(PREFIX))
-            .and_then(|_| header.get(PREFIX.len()..))
+            .strip_prefix(PREFIX)
+            .filter(|d| d.len() == 64 && d.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
             .ok_or(SignatureError::Malformed)?;
         let expected = hex::decode(digest).map_err(|_| SignatureError::Malformed)?;
-        if expected.len() != 32 {
-            return Err(SignatureError::Malformed);
-        }
         let mac = mac(app_secret.expose(), &self.body).ok_or(SignatureError::Mismatch)?;
         mac.verify_slice(&expected)
             .map_err(|_| SignatureError::Mismatch)?;

@@ -128,14 +128,24 @@ fn missing_or_malformed_headers_are_rejected() {
 }
 
 #[test]
-fn hex_case_and_surrounding_whitespace_do_not_matter() {
-    let upper = format!(
-        "SHA256={}",
-        ESCAPED_SIGNATURE
-            .trim_start_matches("sha256=")
-            .to_ascii_uppercase()
-    );
-    assert!(verify(SECRET, Some(&upper), ESCAPED_BODY.as_bytes()).is_ok());
+fn only_metas_exact_form_verifies() {
+    // Meta sends `sha256=` and lowercase hex; an uppercase prefix or uppercase digits are
+    // another spelling of a valid MAC and must not be accepted (hardening: exact formats).
+    let digest = ESCAPED_SIGNATURE.trim_start_matches("sha256=");
+    for other in [
+        format!("SHA256={digest}"),
+        format!("sha256={}", digest.to_ascii_uppercase()),
+        format!("SHA256={}", digest.to_ascii_uppercase()),
+        format!("Sha256={digest}"),
+    ] {
+        assert_eq!(
+            verify(SECRET, Some(&other), ESCAPED_BODY.as_bytes()).map(|_| ()),
+            Err(SignatureError::Malformed),
+            "{other}"
+        );
+    }
+    assert!(verify(SECRET, Some(ESCAPED_SIGNATURE), ESCAPED_BODY.as_bytes()).is_ok());
+    // Optional whitespace around a header value is not part of it (RFC 9110 §5.5).
     let padded = format!(" {ESCAPED_SIGNATURE} ");
     assert!(verify(SECRET, Some(&padded), ESCAPED_BODY.as_bytes()).is_ok());
 }

@@ -21,11 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
-use switchboard_core::config::Secret;
-use switchboard_core::connector::ConnectorContext;
-use switchboard_core::ingest::IngestError;
-use switchboard_core::store::{IngestOutcome, JournalEntry, ReactionOutcome, StatusOutcome};
-use switchboard_core::webhook::WebhookError;
+use switchboard_core::contract::connector::ConnectorContext;
+use switchboard_core::contract::ingest::IngestError;
+use switchboard_core::contract::ingest_types::{IngestOutcome, ReactionOutcome, StatusOutcome};
+use switchboard_core::contract::journal::JournalEntry;
+use switchboard_core::contract::provider_webhook::WebhookError;
+use switchboard_core::infra::config::Secret;
 
 /// Meta sends deliveries of up to 3 MB.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;

@@ -7,14 +7,18 @@ mod common;
 
 use axum::http::StatusCode;
 use common::harness::*;
-use common::{CHANNEL, PNID, TestStore};
-use std::path::Path;
+use common::{CHANNEL, PNID, test_store};
+use switchboard_core::domain::model::IdentityKind;
+use switchboard_testkit::Golden;
+use switchboard_testkit::golden::fixtures_dir;
 use switchboard_whatsapp::WhatsappConnector;
 
 #[tokio::test]
 async fn out_of_order_statuses_never_move_a_message_backwards() {
     let (c, store) = connector().await;
-    let id = store.sent_message(USER, OUTBOUND).await;
+    let id = store
+        .sent_message(IdentityKind::WHATSAPP, USER, OUTBOUND)
+        .await;
     assert_eq!(deliver(&c, "status-read").await, StatusCode::OK);
     assert_eq!(store.message(&id).await.delivery_status, "read");
     for late in ["status-delivered", "status-sent", "status-failed"] {
@@ -39,7 +43,9 @@ async fn out_of_order_statuses_never_move_a_message_backwards() {
 #[tokio::test]
 async fn a_failed_status_records_metas_error() {
     let (c, store) = connector().await;
-    let id = store.sent_message(USER, OUTBOUND).await;
+    let id = store
+        .sent_message(IdentityKind::WHATSAPP, USER, OUTBOUND)
+        .await;
     assert_eq!(deliver(&c, "status-failed").await, StatusCode::OK);
     let m = store.message(&id).await;
     assert_eq!(m.delivery_status, "failed");
@@ -79,7 +85,9 @@ async fn statuses_for_unknown_messages_are_parked_and_unknown_values_journaled()
 #[tokio::test]
 async fn a_reaction_is_set_then_removed() {
     let (c, store) = connector().await;
-    let id = store.sent_message(USER, OUTBOUND).await;
+    let id = store
+        .sent_message(IdentityKind::WHATSAPP, USER, OUTBOUND)
+        .await;
     assert_eq!(deliver(&c, "reaction").await, StatusCode::OK);
     let m = store.message(&id).await;
     assert_eq!(m.reactions.len(), 1, "{:?}", m.reactions);
@@ -103,7 +111,9 @@ async fn a_reaction_is_set_then_removed() {
 #[tokio::test]
 async fn a_reply_in_context_joins_the_conversation_of_the_message_it_answers() {
     let (c, store) = connector().await;
-    let id = store.sent_message(USER, OUTBOUND).await;
+    let id = store
+        .sent_message(IdentityKind::WHATSAPP, USER, OUTBOUND)
+        .await;
     let conversation = store.message(&id).await.conversation_id;
     assert_eq!(deliver(&c, "context-reply").await, StatusCode::OK);
     let conversations = store.conversations().await;
@@ -115,7 +125,9 @@ async fn a_reply_in_context_joins_the_conversation_of_the_message_it_answers() {
 #[tokio::test]
 async fn a_batched_delivery_stores_every_item_once() {
     let (c, store) = connector().await;
-    store.sent_message(USER, OUTBOUND).await;
+    store
+        .sent_message(IdentityKind::WHATSAPP, USER, OUTBOUND)
+        .await;
     assert_eq!(deliver(&c, "batched").await, StatusCode::OK);
     let journal = store.journal().await;
     assert_eq!(journal.len(), 7, "3 messages, 3 statuses, 1 account update");
@@ -167,7 +179,7 @@ async fn a_storage_failure_mid_delivery_asks_meta_to_retry() {
 
 #[tokio::test]
 async fn other_numbers_and_other_fields_are_journaled_only() {
-    let store = TestStore::open().await;
+    let store = test_store().await;
     let mut other = settings();
     other.insert(
         "phone_number_id".into(),
@@ -201,17 +213,17 @@ async fn other_numbers_and_other_fields_are_journaled_only() {
 #[tokio::test]
 async fn every_fixture_is_accepted_and_stored_idempotently() {
     let (c, store) = connector().await;
-    store.sent_message(USER, OUTBOUND).await;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/whatsapp");
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("fixtures")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| {
-            n.ends_with(".json") && !n.ends_with(".golden.json") && !n.starts_with("invalid-")
-        })
-        .map(|n| n.trim_end_matches(".json").to_string())
+    store
+        .sent_message(IdentityKind::WHATSAPP, USER, OUTBOUND)
+        .await;
+    // The golden suite's inputs (sorted), less those that must be rejected.
+    let names: Vec<String> = Golden::new(fixtures_dir("whatsapp"), ".json")
+        .golden_suffix(".golden.json")
+        .inputs()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|n| !n.starts_with("invalid-"))
         .collect();
-    names.sort();
     for name in &names {
         assert_eq!(deliver(&c, name).await, StatusCode::OK, "{name}");
     }

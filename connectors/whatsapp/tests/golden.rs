@@ -7,15 +7,12 @@
 //! review the diff by eye before committing.
 
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use switchboard_testkit::Golden;
+use switchboard_testkit::golden::fixtures_dir;
 use switchboard_whatsapp::{Event, normalize, normalize_for};
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/whatsapp")
-}
-
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixtures_dir().join(format!("{name}.json"))).expect("fixture")
+    switchboard_testkit::golden::fixture("whatsapp", &format!("{name}.json"))
 }
 
 fn event_json(event: &Event) -> Value {
@@ -41,55 +38,16 @@ fn normalize_fixture(body: &[u8]) -> Value {
 
 #[test]
 fn fixtures_match_their_goldens() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
-    let mut payloads: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
-        .expect("fixtures/whatsapp exists")
-        .map(|e| e.expect("readable entry").path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".json") && !n.ends_with(".golden.json"))
-        })
-        .collect();
-    payloads.sort();
-    assert!(
-        payloads.len() >= 28,
-        "expected the WhatsApp fixtures, found {}",
-        payloads.len()
-    );
-
-    let mut failures = Vec::new();
-    for payload in &payloads {
-        let name = payload
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .expect("utf-8 fixture name");
-        let raw = std::fs::read(payload).expect("readable fixture");
-        assert!(
-            raw.is_ascii(),
-            "{name}: Meta escapes non-ASCII; fixtures must too"
-        );
-        let got = normalize_fixture(&raw);
-        let golden_path = payload.with_file_name(format!("{name}.golden.json"));
-        if update {
-            let text = serde_json::to_string_pretty(&got).expect("serializable") + "\n";
-            std::fs::write(&golden_path, text).expect("golden written");
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&golden_path) else {
-            failures.push(format!("{name}: no golden (run with UPDATE_GOLDEN=1)"));
-            continue;
-        };
-        let want: Value = serde_json::from_str(&text).expect("golden is JSON");
-        if got != want {
-            failures.push(format!(
-                "{name}: output differs from golden\n--- golden\n{}\n--- got\n{}",
-                serde_json::to_string_pretty(&want).unwrap_or_default(),
-                serde_json::to_string_pretty(&got).unwrap_or_default()
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    Golden::new(fixtures_dir("whatsapp"), ".json")
+        .golden_suffix(".golden.json")
+        .at_least(28)
+        .check(|name, raw| {
+            assert!(
+                raw.is_ascii(),
+                "{name}: Meta escapes non-ASCII; fixtures must too"
+            );
+            normalize_fixture(raw)
+        });
 }
 
 #[test]

@@ -7,8 +7,8 @@ mod common;
 use axum::http::StatusCode;
 use common::harness::*;
 use common::{CHANNEL, PNID};
-use switchboard_core::connector::Connector;
-use switchboard_core::model::*;
+use switchboard_core::contract::connector::Connector;
+use switchboard_core::domain::model::*;
 use switchboard_whatsapp::{MAX_BODY_BYTES, WINDOW_CLOSED, WhatsappConnector, sign};
 
 #[tokio::test]
@@ -176,7 +176,7 @@ async fn media_messages_wait_for_the_media_job() {
 async fn connector_identity_window_and_settings_errors() {
     let (c, store) = connector().await;
     assert_eq!(c.channel_id(), CHANNEL);
-    assert_eq!(c.kind(), ChannelKind::Whatsapp);
+    assert_eq!(c.kind(), ChannelKind::new("whatsapp"));
     assert_eq!(c.address().as_deref(), Some(PNID));
     assert!(c.sends_read_receipts());
     let now = now_millis();

@@ -10,6 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiPath, ErrorBody};
 use super::openapi::{Binary, Internal, NotFound, TAG_ATTACHMENTS, Unauthorized};
+use crate::domain::text::is_format_char;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -55,7 +56,8 @@ struct AttachmentId(
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 409, description = "`attachment_pending`: still being fetched from the \
-            provider, try again shortly; `attachment_failed`: it could not be fetched.", body = ErrorBody,
+            provider, try again shortly; `attachment_failed`: it could not be fetched; \
+            `attachment_too_large`: it was over the size limit and not kept.", body = ErrorBody,
             example = json!({"error": {"code": "attachment_pending", "message": "the attachment is still being fetched; try again shortly"}})),
         (status = 500, response = Internal),
     )
@@ -78,6 +80,12 @@ async fn download(
             return Err(ApiError::Conflict {
                 code: "attachment_failed",
                 message: "the attachment could not be fetched".into(),
+            });
+        }
+        "too_large" => {
+            return Err(ApiError::Conflict {
+                code: "attachment_too_large",
+                message: "the attachment was over the size limit and was not kept".into(),
             });
         }
         other => {
@@ -114,12 +122,13 @@ async fn download(
         .map_err(ApiError::internal)
 }
 
-/// The filename without path, control characters or quotes, trimmed and bounded.
+/// The filename without path, control or format characters (bidi overrides) or quotes,
+/// trimmed and bounded.
 fn sanitize(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = base
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '\''))
+        .filter(|c| !c.is_control() && !is_format_char(*c) && !matches!(c, '"' | '\''))
         .take(MAX_FILENAME_CHARS)
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim();
@@ -179,6 +188,14 @@ mod tests {
         assert_eq!(sanitize(".."), FALLBACK_NAME);
         assert_eq!(sanitize(""), FALLBACK_NAME);
         assert_eq!(sanitize(".hidden"), "hidden");
+    }
+
+    #[test]
+    fn dispositions_carry_no_bidi_or_format_characters() {
+        // A name stored before names were cleaned still downloads without its override.
+        assert_eq!(sanitize("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        let d = content_disposition(Some("invoice\u{202E}fdp\u{200B}.exe"));
+        assert_eq!(d, "attachment; filename=\"invoicefdp.exe\"");
     }
 
     #[test]

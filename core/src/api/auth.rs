@@ -4,20 +4,22 @@
 //! (the token's name) that authors replies and reads conversations, and the role that
 //! decides admin-only actions. Missing, malformed, unknown and revoked tokens are all 401;
 //! the message does not say which of the last two it was. When JWTs are configured, a
-//! token of the JWT shape is verified as one instead (see [`crate::auth::jwt`]); its tenant
+//! token of the JWT shape is verified as one instead (see [`crate::infra::auth::jwt`]); its tenant
 //! must be a configured tenant.
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::jwt::JwtVerifier;
+use crate::infra::auth::jwt::JwtVerifier;
+use crate::infra::auth::tokens;
 use crate::store::Role;
-use crate::tokens;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
-/// Longest token accepted before it is even hashed.
-const MAX_TOKEN_LEN: usize = 512;
+/// Longest token accepted before it is even hashed or parsed. Real JWTs reach well past
+/// 512 bytes (an RS256 token of a 4096-bit key, identity-provider tokens with group claims),
+/// so the cap is 8 KiB: room for those, yet a bound on the work an anonymous caller causes.
+const MAX_TOKEN_LEN: usize = 8192;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +94,21 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The caller of a live-event stream. Browsers' `EventSource` and `WebSocket` cannot set an
 /// `Authorization` header, so these two endpoints also take the token as `access_token` in
-/// the query string (use TLS; the token is then in the URL).
-pub struct StreamCaller(pub Caller);
+/// the query string (use TLS; the token is then in the URL). The token is kept so a
+/// long-lived stream can check it again ([`StreamCaller::still_valid`]).
+pub struct StreamCaller(pub Caller, pub StreamCredential);
+
+/// The token a live stream was opened with. Not `Debug`: it is a secret.
+#[derive(Clone)]
+pub struct StreamCredential(String);
+
+impl StreamCredential {
+    /// Whether the token still authenticates as `caller`: not revoked, not expired (a JWT's
+    /// `exp`), same tenant and subject.
+    pub async fn still_valid(&self, state: &AppState, caller: &Caller) -> bool {
+        matches!(Caller::from_token(state, &self.0).await, Ok(c) if c == *caller)
+    }
+}
 
 impl FromRequestParts<AppState> for StreamCaller {
     type Rejection = ApiError;
@@ -104,7 +119,8 @@ impl FromRequestParts<AppState> for StreamCaller {
     ) -> Result<Self, Self::Rejection> {
         if parts.headers.contains_key(header::AUTHORIZATION) {
             let token = bearer_token(&parts.headers)?;
-            return Ok(Self(Caller::from_token(state, token).await?));
+            let caller = Caller::from_token(state, token).await?;
+            return Ok(Self(caller, StreamCredential(token.to_string())));
         }
         let token = parts
             .uri
@@ -118,7 +134,8 @@ impl FromRequestParts<AppState> for StreamCaller {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(ApiError::Unauthorized("malformed access_token"));
         }
-        Ok(Self(Caller::from_token(state, &token).await?))
+        let caller = Caller::from_token(state, &token).await?;
+        Ok(Self(caller, StreamCredential(token)))
     }
 }
 

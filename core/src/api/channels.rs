@@ -4,7 +4,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::openapi::{Internal, TAG_CHANNELS, Unauthorized};
-use crate::store::ChannelView;
+use super::views::ChannelView;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -36,5 +36,7 @@ struct Channels {
 )]
 async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Channels>, ApiError> {
     let items = state.store.list_channels(&caller.tenant).await?;
-    Ok(Json(Channels { items }))
+    Ok(Json(Channels {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
 }

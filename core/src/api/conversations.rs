@@ -15,11 +15,11 @@ use super::openapi::{
 };
 use super::openapi::{TAG_CONVERSATIONS, TAG_MESSAGES};
 use super::validate::{self, non_empty};
-use crate::model::ConversationStatus;
-use crate::store::{
-    AuditEntry, ConversationFilter, ConversationView, MessageView, Page, ParticipantView,
-    UnreadSummary,
+use super::views::{
+    AuditEntry, ConversationView, MessageView, Page, ParticipantView, UnreadSummary,
 };
+use crate::domain::model::ConversationStatus;
+use crate::store::ConversationFilter;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -134,7 +134,8 @@ async fn list(
         state
             .store
             .list_conversations(&caller.tenant, &filter, &page)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -167,8 +168,8 @@ async fn detail(
     let conversation = state.store.get_conversation(&caller.tenant, &id).await?;
     let participants = state.store.list_participants(&caller.tenant, &id).await?;
     Ok(Json(Detail {
-        conversation,
-        participants,
+        conversation: conversation.into(),
+        participants: participants.into_iter().map(Into::into).collect(),
     }))
 }
 
@@ -200,7 +201,8 @@ async fn messages(
         state
             .store
             .list_messages(&caller.tenant, &id, &page)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -229,7 +231,11 @@ async fn audit(
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let page = validate::page_request(q.cursor, q.limit)?;
     Ok(Json(
-        state.store.list_audit(&caller.tenant, &id, &page).await?,
+        state
+            .store
+            .list_audit(&caller.tenant, &id, &page)
+            .await?
+            .into(),
     ))
 }
 
@@ -263,7 +269,7 @@ async fn mark_read(
     if receipts && state.store.queue_read_receipt(&caller.tenant, &id).await? {
         state.jobs.notify_one();
     }
-    Ok(Json(view))
+    Ok(Json(view.into()))
 }
 
 /// Close the conversation.
@@ -334,7 +340,8 @@ async fn change_status(
         state
             .store
             .set_status(&caller.tenant, id, status, &caller.subject)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -398,7 +405,8 @@ async fn set_spam_status(
         state
             .store
             .set_status(&caller.tenant, id, status, &caller.subject)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -484,7 +492,8 @@ async fn assign(
         state
             .store
             .assign(&caller.tenant, &id, assignee.as_deref(), &caller.subject)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -508,6 +517,7 @@ async fn unread(
         state
             .store
             .unread_summary(&caller.tenant, &caller.subject)
-            .await?,
+            .await?
+            .into(),
     ))
 }

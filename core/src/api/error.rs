@@ -5,7 +5,7 @@
 //! message. The extractor wrappers ([`ApiJson`], [`ApiQuery`], [`ApiPath`]) turn axum's
 //! rejections into [`ApiError`] so malformed requests get the same shape.
 
-use crate::store::StoreError;
+use crate::store::{Refusal, StoreError};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
@@ -134,8 +134,9 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// Every code an error response can carry. The HTTP status is fixed per code, except the
-/// conflict codes, which are all 409.
+/// Every code core's own errors can carry. The HTTP status is fixed per code, except the
+/// conflict codes, which are all 409. Connectors declare their own refusal codes (always 409)
+/// in their `ConnectorType`; the served document adds them to this schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -165,12 +166,12 @@ pub enum ErrorCode {
     ChannelNotConfigured,
     /// 409: the channel does not send templates.
     TemplateNotSupported,
-    /// 409: WhatsApp's 24-hour customer-service window is closed; send a template.
-    WhatsappWindowClosed,
     /// 409: the attachment is still being fetched.
     AttachmentPending,
     /// 409: the attachment could not be fetched.
     AttachmentFailed,
+    /// 409: the attachment was over the size limit and not kept.
+    AttachmentTooLarge,
     /// 503: not ready (database unreachable or migrations not applied).
     Unavailable,
     /// 500: a failure of ours; the detail is logged, never shown.
@@ -192,9 +193,9 @@ impl ErrorCode {
         Self::IdempotencyKeyReused,
         Self::ChannelNotConfigured,
         Self::TemplateNotSupported,
-        Self::WhatsappWindowClosed,
         Self::AttachmentPending,
         Self::AttachmentFailed,
+        Self::AttachmentTooLarge,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -215,9 +216,9 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::ChannelNotConfigured => "channel_not_configured",
             Self::TemplateNotSupported => "template_not_supported",
-            Self::WhatsappWindowClosed => "whatsapp_window_closed",
             Self::AttachmentPending => "attachment_pending",
             Self::AttachmentFailed => "attachment_failed",
+            Self::AttachmentTooLarge => "attachment_too_large",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -249,7 +250,14 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound,
-            StoreError::Refused { code, message } => Self::Conflict { code, message },
+            StoreError::Refused(refusal) => Self::Conflict {
+                code: match &refusal {
+                    Refusal::ContactOptedOut { .. } => "contact_opted_out",
+                    Refusal::ChannelTenantChanged { .. } => "channel_tenant_changed",
+                    Refusal::UnknownTenant { .. } => "unknown_tenant",
+                },
+                message: refusal.to_string(),
+            },
             other => Self::internal(other),
         }
     }
@@ -348,10 +356,9 @@ mod tests {
     fn store_errors_map_to_stable_codes() {
         let e: ApiError = StoreError::NotFound.into();
         assert_eq!((e.status(), e.code()), (StatusCode::NOT_FOUND, "not_found"));
-        let e: ApiError = StoreError::Refused {
-            code: "contact_opted_out",
-            message: "nope".into(),
-        }
+        let e: ApiError = StoreError::Refused(Refusal::ContactOptedOut {
+            address: "+15550001".into(),
+        })
         .into();
         assert_eq!(
             (e.status(), e.code()),

@@ -15,17 +15,18 @@ pub mod auth;
 pub mod channels;
 pub mod conversations;
 pub mod error;
-pub mod events;
+pub mod live;
 pub mod openapi;
 pub mod outbound;
+pub mod outgoing_webhooks;
 pub mod validate;
-pub mod webhooks;
+pub mod views;
 
 pub use auth::Caller;
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 
-use crate::blob::BlobStore;
-use crate::connector::Connectors;
+use crate::contract::connector::Connectors;
+use crate::infra::blob::BlobStore;
 use crate::store::Store;
 use axum::Json;
 use axum::Router;
@@ -51,13 +52,16 @@ pub struct AppState {
     /// reading a conversation sends the provider a read receipt.
     pub connectors: Arc<Connectors>,
     /// Signals new events to live SSE and WebSocket clients.
-    pub events: Arc<crate::events::EventHub>,
+    pub events: Arc<crate::infra::event_hub::EventHub>,
     /// Verifies JWT bearer tokens, when configured.
-    pub jwt: Option<Arc<crate::auth::jwt::JwtVerifier>>,
+    pub jwt: Option<Arc<crate::infra::auth::jwt::JwtVerifier>>,
     /// The configured tenants (a JWT must name one of them).
     pub tenants: Arc<std::collections::HashSet<String>>,
     /// Outgoing webhooks: endpoint secrets for test sends, and the relay's wake-up.
-    pub webhooks: Arc<crate::webhooks_out::Webhooks>,
+    pub webhooks: Arc<crate::workers::outgoing_webhooks::Webhooks>,
+    /// What each kind of connector declares: which addresses a channel reaches, and the
+    /// refusal codes the OpenAPI document lists.
+    pub registry: Arc<crate::contract::registry::Registry>,
 }
 
 /// Every route of the API, each registered from its `#[utoipa::path]` annotation: the one
@@ -71,8 +75,8 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(conversations::routes())
         .merge(attachments::routes())
         .merge(channels::routes())
-        .merge(events::routes())
-        .merge(webhooks::routes())
+        .merge(live::routes())
+        .merge(outgoing_webhooks::routes())
 }
 
 /// `(METHOD, path)` of every route in [`api_routes`], in the OpenAPI path syntax

@@ -8,7 +8,10 @@
 //! Served at `GET /api/v1/openapi.json` (no auth) with an interactive viewer at
 //! `GET /api/v1/docs` (Scalar, loaded from a CDN; the document itself always comes from us).
 
+use super::AppState;
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
+use crate::contract::registry::Registry;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use serde::Serialize;
@@ -18,6 +21,8 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
 
 /// Tag names, shared by the annotations and [`ApiDoc`].
 pub const TAG_CONVERSATIONS: &str = "conversations";
+/// Outgoing webhooks (admin only).
+pub const TAG_WEBHOOKS: &str = "webhooks";
 pub const TAG_MESSAGES: &str = "messages";
 pub const TAG_ATTACHMENTS: &str = "attachments";
 pub const TAG_CHANNELS: &str = "channels";
@@ -56,11 +61,11 @@ next page (null on the last page). `limit` is 1 to 100, default 25.",
         (name = TAG_ATTACHMENTS, description = "Attachment download"),
         (name = TAG_CHANNELS, description = "Configured channels and their status"),
         (name = TAG_EVENTS, description = "Live events over Server-Sent Events and WebSocket"),
-        (name = super::webhooks::TAG_WEBHOOKS, description = "Outgoing webhooks: endpoints, delivery logs, test sends (admin only)"),
+        (name = TAG_WEBHOOKS, description = "Outgoing webhooks: endpoints, delivery logs, test sends (admin only)"),
         (name = TAG_SYSTEM, description = "Health, readiness and this document"),
     ),
     components(
-        schemas(ErrorBody, ErrorDetail, ErrorCode, crate::store::EventRecord),
+        schemas(ErrorBody, ErrorDetail, ErrorCode, super::views::EventView),
         responses(
             Unauthorized,
             NotFound,
@@ -108,38 +113,6 @@ impl Modify for SecuritySchemes {
             ))),
         );
     }
-}
-
-/// Who is on a side of a conversation: the contact, or a staff member.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PartyKind {
-    Contact,
-    Staff,
-}
-
-/// Where an attachment's bytes are.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AttachmentState {
-    /// Being fetched from the provider; download answers 409 `attachment_pending`.
-    Pending,
-    /// Downloadable.
-    Stored,
-    /// Could not be fetched; download answers 409 `attachment_failed`.
-    Failed,
-}
-
-/// The addresses of a message: inbound messages have `from`, `to` and `cc`, outbound ones `to`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({"from": ["+14155550123"], "to": ["+14155550100"], "cc": []}))]
-pub struct Recipients {
-    #[schema(required = false)]
-    pub from: Vec<String>,
-    #[schema(required = false)]
-    pub to: Vec<String>,
-    #[schema(required = false)]
-    pub cc: Vec<String>,
 }
 
 /// Raw bytes (a download).
@@ -237,14 +210,40 @@ pub fn openapi() -> &'static utoipa::openapi::OpenApi {
     DOC.get_or_init(|| super::api_routes().split_for_parts().1)
 }
 
-/// The document as JSON.
+/// The document as JSON, with core's own error codes.
 pub fn document() -> serde_json::Value {
     serde_json::to_value(openapi()).unwrap_or_default()
 }
 
-fn document_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| openapi().to_pretty_json().unwrap_or_default())
+/// The document as this server serves it: the `ErrorCode` schema also lists the refusal
+/// codes the registered connectors declare (core itself knows none of them).
+pub fn document_with(registry: &Registry) -> serde_json::Value {
+    let mut doc = document();
+    let schema = &mut doc["components"]["schemas"]["ErrorCode"];
+    if let Some(codes) = schema
+        .get_mut("enum")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for refusal in registry.refusal_codes() {
+            if !codes.iter().any(|c| c == refusal.code) {
+                codes.push(serde_json::Value::from(refusal.code));
+            }
+        }
+    }
+    let mut notes: Vec<String> = registry
+        .refusal_codes()
+        .iter()
+        .map(|r| format!("`{}` (409): {}", r.code, r.meaning))
+        .collect();
+    if !notes.is_empty() {
+        let base = schema["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        notes.insert(0, format!("{base}\n\nCodes of this server's connectors:"));
+        schema["description"] = serde_json::Value::from(notes.join("\n- "));
+    }
+    doc
 }
 
 /// The OpenAPI 3.1 document of this API.
@@ -258,10 +257,11 @@ fn document_json() -> &'static str {
         (status = 200, description = "This document (OpenAPI 3.1, JSON).", content_type = "application/json", body = Object),
     )
 )]
-pub(super) async fn openapi_json() -> impl IntoResponse {
+pub(super) async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    let doc = document_with(&state.registry);
     (
         [(header::CONTENT_TYPE, "application/json")],
-        document_json(),
+        serde_json::to_string_pretty(&doc).unwrap_or_default(),
     )
 }
 

@@ -7,9 +7,9 @@
 //! single-line fields that end up in headers (subject, names), any control character.
 
 use super::error::ApiError;
-use crate::model::Template;
-use crate::model::{Identity, IdentityKind};
-use crate::store::{Cursor, PageRequest, ReplyDraft};
+use crate::domain::model::Template;
+use crate::domain::model::{Identity, IdentityKind};
+use crate::store::{PageCursor, PageRequest, ReplyDraft};
 use axum::http::HeaderMap;
 
 pub const DEFAULT_LIMIT: i64 = 25;
@@ -35,7 +35,7 @@ pub fn page_request(
     let cursor = match non_empty(cursor) {
         // The id goes into a query: a NUL (which PostgreSQL refuses) is never one we issued.
         Some(c) => Some(
-            Cursor::decode(&c)
+            PageCursor::decode(&c)
                 .filter(|c| !c.id.contains('\0'))
                 .ok_or(ApiError::InvalidCursor)?,
         ),
@@ -227,37 +227,41 @@ pub fn single_line(field: &str, value: &str, max: usize) -> Result<(), ApiError>
 /// accepted); email lower-cased with exactly one `@`.
 pub fn identity(kind: IdentityKind, value: &str) -> Result<Identity, ApiError> {
     let value = value.trim();
-    let normalized = match kind {
-        IdentityKind::Phone => {
-            if !is_e164(value) {
-                return Err(ApiError::validation(
-                    "to.value must be an E.164 number: + then 8 to 15 digits",
-                ));
-            }
-            value.to_string()
+    let normalized = if kind == IdentityKind::PHONE {
+        if !is_e164(value) {
+            return Err(ApiError::validation(
+                "to.value must be an E.164 number: + then 8 to 15 digits",
+            ));
         }
-        IdentityKind::Whatsapp => {
-            let digits = value.strip_prefix('+').unwrap_or(value);
-            if !is_e164(&format!("+{digits}")) {
-                return Err(ApiError::validation(
-                    "to.value must be a WhatsApp number: 8 to 15 digits",
-                ));
-            }
-            digits.to_string()
+        value.to_string()
+    } else if kind == IdentityKind::WHATSAPP {
+        let digits = value.strip_prefix('+').unwrap_or(value);
+        if !is_e164(&format!("+{digits}")) {
+            return Err(ApiError::validation(
+                "to.value must be a WhatsApp number: 8 to 15 digits",
+            ));
         }
-        IdentityKind::Email => {
-            let ok = value.len() <= 254
-                && !value.chars().any(|c| c.is_control() || c.is_whitespace())
-                && value.split_once('@').is_some_and(|(local, domain)| {
-                    !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-                });
-            if !ok {
-                return Err(ApiError::validation(
-                    "to.value must be an email address with exactly one @",
-                ));
-            }
-            value.to_lowercase()
+        digits.to_string()
+    } else if kind == IdentityKind::EMAIL {
+        let ok = value.len() <= 254
+            && !value.chars().any(|c| c.is_control() || c.is_whitespace())
+            && value.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+            });
+        if !ok {
+            return Err(ApiError::validation(
+                "to.value must be an email address with exactly one @",
+            ));
         }
+        value.to_lowercase()
+    } else {
+        // A kind a connector declared (a chat visitor id): taken as given, within bounds.
+        if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
+            return Err(ApiError::validation(
+                "to.value must be 1 to 256 characters without control characters",
+            ));
+        }
+        value.to_string()
     };
     Ok(Identity {
         kind,
@@ -307,16 +311,16 @@ mod tests {
 
     #[test]
     fn identities_are_normalized() {
-        let phone = identity(IdentityKind::Phone, "+14155550123").expect("phone");
+        let phone = identity(IdentityKind::PHONE, "+14155550123").expect("phone");
         assert_eq!(phone.value, "+14155550123");
-        assert!(identity(IdentityKind::Phone, "14155550123").is_err());
-        assert!(identity(IdentityKind::Phone, "+1415").is_err());
-        let wa = identity(IdentityKind::Whatsapp, "+14155550123").expect("wa");
+        assert!(identity(IdentityKind::PHONE, "14155550123").is_err());
+        assert!(identity(IdentityKind::PHONE, "+1415").is_err());
+        let wa = identity(IdentityKind::WHATSAPP, "+14155550123").expect("wa");
         assert_eq!(wa.value, "14155550123");
-        let mail = identity(IdentityKind::Email, "Ann@Example.COM").expect("email");
+        let mail = identity(IdentityKind::EMAIL, "Ann@Example.COM").expect("email");
         assert_eq!(mail.value, "ann@example.com");
-        assert!(identity(IdentityKind::Email, "a@b@c").is_err());
-        assert!(identity(IdentityKind::Email, "nobody").is_err());
+        assert!(identity(IdentityKind::EMAIL, "a@b@c").is_err());
+        assert!(identity(IdentityKind::EMAIL, "nobody").is_err());
     }
 
     #[test]
@@ -343,7 +347,7 @@ mod tests {
             page_request(Some("!!".into()), None),
             Err(ApiError::InvalidCursor)
         ));
-        let nul = Cursor {
+        let nul = PageCursor {
             ts: 1,
             id: "a\0b".into(),
         };

@@ -8,36 +8,38 @@
 //! checks in code, decide what is a duplicate.
 
 mod dialect;
-mod journal;
 mod pg_nodelay;
 pub(crate) mod rows;
 mod sql_admin;
 mod sql_common;
 mod sql_contacts;
 mod sql_conversations;
-mod sql_events;
+mod sql_event_log;
 mod sql_ingest;
 mod sql_jobs;
 pub(crate) mod sql_mail_batch;
+mod sql_outgoing_webhooks;
 mod sql_staff;
 mod sql_sync;
 mod sql_threading;
 mod sql_views;
-mod sql_webhooks;
 mod types;
 
 pub mod postgres;
 pub mod sqlite;
 
+use crate::contract::ingest_types::{
+    ChannelRef, FolderPosition, IngestOutcome, ReactionOutcome, StatusOutcome, SyncRun,
+};
+use crate::contract::journal::JournalEntry;
 pub use dialect::{Dialect, EVENTS_CHANNEL};
-pub use journal::{JournalEntry, PayloadEncoding, PayloadError};
-pub use sql_webhooks::{
-    WebhookAttempt, WebhookClaim, WebhookDeliveryView, WebhookEndpointRecord, WebhookEndpointView,
+pub use sql_outgoing_webhooks::{
+    WebhookAttempt, WebhookClaim, WebhookDeliveryRow, WebhookEndpointRecord, WebhookEndpointRow,
     WebhookFailure,
 };
 pub use types::*;
 
-use crate::model::{InboundMessage, Millis, StatusUpdate};
+use crate::domain::model::{InboundMessage, Millis, StatusUpdate};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -47,9 +49,9 @@ use std::sync::Arc;
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    /// The request is valid but the state forbids it; the code is stable (API error code).
-    #[error("{code}: {message}")]
-    Refused { code: &'static str, message: String },
+    /// The request is valid but the stored state forbids it; the API maps it to a 409.
+    #[error("{0}")]
+    Refused(Refusal),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
@@ -59,6 +61,27 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Why the stored state refuses a change. Typed, so each caller says it in its own words
+/// (the API as an error code, the CLI as a message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The contact opted out of messages on the channel (STOP).
+    #[error(
+        "{address} opted out of messages on this channel (they can reply START to opt back in)"
+    )]
+    ContactOptedOut { address: String },
+    /// A configured channel id already belongs to another tenant in the database.
+    #[error("channel {channel} belongs to tenant {owner}, not {tenant}")]
+    ChannelTenantChanged {
+        channel: String,
+        owner: String,
+        tenant: String,
+    },
+    /// A token was requested for a tenant the configuration does not declare.
+    #[error("tenant {tenant:?} is not configured")]
+    UnknownTenant { tenant: String },
+}
 
 /// Ingest: the journal, dedupe, contact resolution, thread decision and persistence of
 /// inbound traffic, each delivery in one transaction.
@@ -97,7 +120,7 @@ pub trait IngestStore: Send + Sync {
         &self,
         channel: &ChannelRef,
         journal: &JournalEntry,
-        reaction: &crate::model::ReactionUpdate,
+        reaction: &crate::domain::model::ReactionUpdate,
     ) -> StoreResult<ReactionOutcome>;
 
     /// Journals an event that carries nothing to apply (kept for replay and audit).
@@ -119,20 +142,20 @@ pub trait ConversationStore: Send + Sync {
         tenant: &str,
         filter: &ConversationFilter,
         page: &PageRequest,
-    ) -> StoreResult<Page<ConversationView>>;
-    async fn get_conversation(&self, tenant: &str, id: &str) -> StoreResult<ConversationView>;
+    ) -> StoreResult<RowPage<ConversationRow>>;
+    async fn get_conversation(&self, tenant: &str, id: &str) -> StoreResult<ConversationRow>;
     async fn list_participants(
         &self,
         tenant: &str,
         conversation: &str,
-    ) -> StoreResult<Vec<ParticipantView>>;
+    ) -> StoreResult<Vec<ParticipantRow>>;
     async fn list_messages(
         &self,
         tenant: &str,
         conversation: &str,
         page: &PageRequest,
-    ) -> StoreResult<Page<MessageView>>;
-    async fn get_message(&self, tenant: &str, id: &str) -> StoreResult<MessageView>;
+    ) -> StoreResult<RowPage<MessageRow>>;
+    async fn get_message(&self, tenant: &str, id: &str) -> StoreResult<MessageRow>;
     /// Writes a staff reply and its outbox job in one transaction. Returns the message and
     /// whether it was created now (false: the idempotency key was used before).
     async fn create_reply(
@@ -140,43 +163,43 @@ pub trait ConversationStore: Send + Sync {
         tenant: &str,
         conversation: &str,
         draft: &ReplyDraft,
-    ) -> StoreResult<(MessageView, bool)>;
+    ) -> StoreResult<(MessageRow, bool)>;
     /// Opens a conversation with a contact on a channel and queues the first message.
     async fn start_conversation(
         &self,
         tenant: &str,
         start: &StartConversation,
-    ) -> StoreResult<(MessageView, bool)>;
+    ) -> StoreResult<(MessageRow, bool)>;
     async fn mark_read(
         &self,
         tenant: &str,
         conversation: &str,
         staff: &str,
-    ) -> StoreResult<ConversationView>;
+    ) -> StoreResult<ConversationRow>;
     async fn set_status(
         &self,
         tenant: &str,
         conversation: &str,
-        status: crate::model::ConversationStatus,
+        status: crate::domain::model::ConversationStatus,
         staff: &str,
-    ) -> StoreResult<ConversationView>;
+    ) -> StoreResult<ConversationRow>;
     async fn assign(
         &self,
         tenant: &str,
         conversation: &str,
         assignee: Option<&str>,
         staff: &str,
-    ) -> StoreResult<ConversationView>;
-    async fn unread_summary(&self, tenant: &str, staff: &str) -> StoreResult<UnreadSummary>;
-    async fn get_attachment(&self, tenant: &str, id: &str) -> StoreResult<AttachmentView>;
-    async fn list_channels(&self, tenant: &str) -> StoreResult<Vec<ChannelView>>;
+    ) -> StoreResult<ConversationRow>;
+    async fn unread_summary(&self, tenant: &str, staff: &str) -> StoreResult<UnreadRow>;
+    async fn get_attachment(&self, tenant: &str, id: &str) -> StoreResult<AttachmentRow>;
+    async fn list_channels(&self, tenant: &str) -> StoreResult<Vec<ChannelRow>>;
     /// The audit trail of staff actions on a conversation, newest first.
     async fn list_audit(
         &self,
         tenant: &str,
         conversation: &str,
         page: &PageRequest,
-    ) -> StoreResult<Page<AuditEntry>>;
+    ) -> StoreResult<RowPage<AuditRow>>;
     /// The reply token of a conversation (for the Reply-To of outbound mail).
     async fn reply_token(&self, conversation: &str) -> StoreResult<Option<String>>;
     /// Queues a read receipt for the conversation's latest inbound message; false if none.
@@ -190,7 +213,11 @@ pub trait JobStore: Send + Sync {
     async fn claim_job(&self, now: Millis, lease_ms: i64) -> StoreResult<Option<Job>>;
     /// Everything a send job needs, with the message set to `sending`.
     async fn outbound_for_job(&self, job: &Job) -> StoreResult<OutboundContext>;
-    async fn job_sent(&self, job: &Job, receipt: &crate::model::SendReceipt) -> StoreResult<()>;
+    async fn job_sent(
+        &self,
+        job: &Job,
+        receipt: &crate::domain::model::SendReceipt,
+    ) -> StoreResult<()>;
     async fn job_retry(&self, job: &Job, next_at: Millis, error: &str) -> StoreResult<()>;
     /// Gives up on a job; a send job's message becomes `failed` with the error code.
     async fn job_failed(&self, job: &Job, code: &str, message: &str) -> StoreResult<()>;
@@ -217,6 +244,10 @@ pub trait AdminStore: Send + Sync {
         tenants: &[TenantRecord],
         channels: &[ChannelRecord],
     ) -> StoreResult<()>;
+    /// Marks `removed` every channel whose id is not in `configured` (the configuration
+    /// dropped it): it stays for its history, but is no longer listed as active. A channel
+    /// configured again becomes active at the next [`Self::sync_tenants_and_channels`].
+    async fn retire_unconfigured_channels(&self, configured: &[String]) -> StoreResult<u64>;
     async fn create_token(&self, token: &NewToken) -> StoreResult<()>;
     /// Revokes by id or name within a tenant; returns how many were revoked.
     async fn revoke_token(&self, tenant: &str, id_or_name: &str) -> StoreResult<u64>;
@@ -239,7 +270,7 @@ pub trait EventStore: Send + Sync {
         tenant: &str,
         after: i64,
         limit: i64,
-    ) -> StoreResult<Vec<EventRecord>>;
+    ) -> StoreResult<Vec<EventRow>>;
     /// The oldest and newest retained event ids of a tenant (0 when none).
     async fn event_bounds(&self, tenant: &str) -> StoreResult<(i64, i64)>;
     /// The newest event id of any tenant: a cheap change signal.
@@ -256,12 +287,9 @@ pub trait WebhookStore: Send + Sync {
     /// newest event (no history flood); a known one keeps its cursor, state and failures; one
     /// no longer configured is marked removed (never delivered to, not listed).
     async fn sync_webhook_endpoints(&self, endpoints: &[WebhookEndpointRecord]) -> StoreResult<()>;
-    async fn list_webhook_endpoints(&self, tenant: &str) -> StoreResult<Vec<WebhookEndpointView>>;
-    async fn get_webhook_endpoint(
-        &self,
-        tenant: &str,
-        id: &str,
-    ) -> StoreResult<WebhookEndpointView>;
+    async fn list_webhook_endpoints(&self, tenant: &str) -> StoreResult<Vec<WebhookEndpointRow>>;
+    async fn get_webhook_endpoint(&self, tenant: &str, id: &str)
+    -> StoreResult<WebhookEndpointRow>;
     /// Claims one enabled, due endpoint that owes events, for `lease_ms`; safe with many
     /// workers and replicas.
     async fn claim_webhook_endpoint(
@@ -300,7 +328,7 @@ pub trait WebhookStore: Send + Sync {
         &self,
         tenant: &str,
         id: &str,
-    ) -> StoreResult<WebhookEndpointView>;
+    ) -> StoreResult<WebhookEndpointRow>;
     /// Logs an attempt made outside a claim (a test send).
     async fn record_webhook_delivery(&self, attempt: &WebhookAttempt) -> StoreResult<()>;
     /// An endpoint's delivery log, newest first; NotFound for another tenant's endpoint.
@@ -309,7 +337,7 @@ pub trait WebhookStore: Send + Sync {
         tenant: &str,
         endpoint: &str,
         page: &PageRequest,
-    ) -> StoreResult<Page<WebhookDeliveryView>>;
+    ) -> StoreResult<RowPage<WebhookDeliveryRow>>;
     /// Deletes log entries created before `before`; returns how many.
     async fn prune_webhook_deliveries(&self, before: Millis) -> StoreResult<u64>;
     /// The earliest future time an enabled endpoint's retry or lease comes due.
@@ -320,7 +348,7 @@ pub trait WebhookStore: Send + Sync {
 #[async_trait]
 pub trait SyncStore: Send + Sync {
     /// Sync state of every mailbox folder, of one tenant or of all.
-    async fn sync_states(&self, tenant: Option<&str>) -> StoreResult<Vec<SyncState>>;
+    async fn sync_states(&self, tenant: Option<&str>) -> StoreResult<Vec<SyncStateRow>>;
     /// Records one sync run of a folder (and emits `channel.updated`).
     async fn record_sync_run(&self, run: &SyncRun) -> StoreResult<()>;
     /// Where a folder's sync stands (`None` before its first batch).
@@ -348,7 +376,7 @@ pub trait Store:
     /// The database URL's backend, for backend-specific wiring (PostgreSQL notifications).
     fn backend(&self) -> Backend;
     /// Sets the threading policy ingest applies (defaults until called).
-    fn set_threading(&self, policy: crate::thread::ThreadingPolicy);
+    fn set_threading(&self, policy: crate::domain::thread::ThreadingPolicy);
 }
 
 /// Which database a store runs on.

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub struct PgStore {
-    threading: std::sync::RwLock<crate::thread::ThreadingPolicy>,
+    threading: std::sync::RwLock<crate::domain::thread::ThreadingPolicy>,
     pool: PgPool,
     /// Mail stored by batches since the tables' statistics were last looked at, and how
     /// many messages the table held then (see [`PgStore::after_mail_batch`]).
@@ -60,13 +60,13 @@ super::sql_mail_batch::impl_mail_batch!(PgStore, sqlx::Postgres);
 super::sql_jobs::impl_job_store!(PgStore, sqlx::Postgres);
 super::sql_admin::impl_admin_store!(PgStore, sqlx::Postgres);
 super::sql_conversations::impl_conversation_store!(PgStore, sqlx::Postgres);
-super::sql_events::impl_event_store!(PgStore, sqlx::Postgres);
+super::sql_event_log::impl_event_store!(PgStore, sqlx::Postgres);
 super::sql_sync::impl_sync_store!(PgStore, sqlx::Postgres);
-super::sql_webhooks::impl_webhook_store!(PgStore, sqlx::Postgres);
+super::sql_outgoing_webhooks::impl_webhook_store!(PgStore, sqlx::Postgres);
 
 impl PgStore {
     /// The threading policy in force (a poisoned lock still holds a valid policy).
-    fn threading(&self) -> crate::thread::ThreadingPolicy {
+    fn threading(&self) -> crate::domain::thread::ThreadingPolicy {
         match self.threading.read() {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -140,7 +140,7 @@ impl PgStore {
 }
 
 impl super::Store for PgStore {
-    fn set_threading(&self, policy: crate::thread::ThreadingPolicy) {
+    fn set_threading(&self, policy: crate::domain::thread::ThreadingPolicy) {
         match self.threading.write() {
             Ok(mut p) => *p = policy,
             Err(poisoned) => *poisoned.into_inner() = policy,

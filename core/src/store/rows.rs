@@ -3,12 +3,12 @@
 //! Only types both drivers decode the same way are used: text, i64, bool and JSON.
 
 use super::types::*;
-use crate::model::Millis;
+use crate::domain::model::Millis;
 use serde_json::Value;
 use sqlx::types::Json;
 
 #[derive(Debug, sqlx::FromRow)]
-pub(crate) struct ConversationRow {
+pub(crate) struct ConversationSql {
     pub id: String,
     pub channel_id: String,
     pub contact_id: String,
@@ -24,7 +24,7 @@ pub(crate) struct ConversationRow {
     pub external: Json<Value>,
 }
 
-/// The select list of [`ConversationRow`] (a macro so that `concat!` can extend it: sqlx
+/// The select list of [`ConversationSql`] (a macro so that `concat!` can extend it: sqlx
 /// wants `&'static str` queries).
 macro_rules! conversation_select {
     () => {
@@ -36,21 +36,21 @@ macro_rules! conversation_select {
 pub(crate) use conversation_select;
 
 #[derive(Debug, sqlx::FromRow)]
-pub(crate) struct IdentityRow {
+pub(crate) struct IdentitySql {
     pub contact_id: String,
     pub kind: String,
     pub value: String,
     pub opted_out_at: Option<Millis>,
 }
 
-impl ConversationRow {
-    pub fn into_view(self, identities: &[IdentityRow]) -> ConversationView {
-        ConversationView {
-            contact: ContactView {
+impl ConversationSql {
+    pub fn into_view(self, identities: &[IdentitySql]) -> ConversationRow {
+        ConversationRow {
+            contact: ContactRow {
                 identities: identities
                     .iter()
                     .filter(|i| i.contact_id == self.contact_id)
-                    .map(|i| IdentityView {
+                    .map(|i| IdentityRow {
                         kind: i.kind.clone(),
                         value: i.value.clone(),
                         opted_out: i.opted_out_at.is_some(),
@@ -75,7 +75,7 @@ impl ConversationRow {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-pub(crate) struct MessageRow {
+pub(crate) struct MessageSql {
     pub id: String,
     pub conversation_id: String,
     pub channel_id: String,
@@ -107,13 +107,9 @@ macro_rules! message_select {
 }
 pub(crate) use message_select;
 
-impl MessageRow {
-    pub fn into_view(
-        self,
-        attachments: &[AttachmentView],
-        reactions: &[ReactionView],
-    ) -> MessageView {
-        MessageView {
+impl MessageSql {
+    pub fn into_view(self, attachments: &[AttachmentRow], reactions: &[ReactionRow]) -> MessageRow {
+        MessageRow {
             reactions: reactions
                 .iter()
                 .filter(|r| r.message_id == self.id)
@@ -148,7 +144,7 @@ impl MessageRow {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-pub(crate) struct AttachmentRow {
+pub(crate) struct AttachmentSql {
     pub id: String,
     pub message_id: String,
     pub filename: Option<String>,
@@ -168,9 +164,9 @@ macro_rules! attachment_select {
 }
 pub(crate) use attachment_select;
 
-impl From<AttachmentRow> for AttachmentView {
-    fn from(r: AttachmentRow) -> Self {
-        AttachmentView {
+impl From<AttachmentSql> for AttachmentRow {
+    fn from(r: AttachmentSql) -> Self {
+        AttachmentRow {
             id: r.id,
             message_id: r.message_id,
             filename: r.filename,
@@ -186,7 +182,7 @@ impl From<AttachmentRow> for AttachmentView {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-pub(crate) struct JobRow {
+pub(crate) struct JobSql {
     pub id: String,
     pub tenant_id: String,
     pub kind: String,
@@ -196,7 +192,7 @@ pub(crate) struct JobRow {
     pub locked_until: Option<Millis>,
 }
 
-impl JobRow {
+impl JobSql {
     pub fn into_job(self) -> Result<Job, super::StoreError> {
         let kind = JobKind::parse(&self.kind)
             .ok_or_else(|| super::StoreError::Corrupt(format!("job kind {:?}", self.kind)))?;
@@ -216,9 +212,9 @@ impl JobRow {
 pub(crate) fn paginate<R, T>(
     mut rows: Vec<R>,
     limit: i64,
-    key: impl Fn(&R) -> Cursor,
+    key: impl Fn(&R) -> PageCursor,
     convert: impl FnMut(R) -> T,
-) -> Page<T> {
+) -> RowPage<T> {
     let limit = usize::try_from(limit).unwrap_or(0);
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
@@ -226,7 +222,7 @@ pub(crate) fn paginate<R, T>(
     } else {
         None
     };
-    Page {
+    RowPage {
         items: rows.into_iter().map(convert).collect(),
         next_cursor,
     }

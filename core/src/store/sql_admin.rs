@@ -29,7 +29,7 @@ macro_rules! impl_admin_store {
                 tenants: &[$crate::store::TenantRecord],
                 channels: &[$crate::store::ChannelRecord],
             ) -> $crate::store::StoreResult<()> {
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 for t in tenants {
                     sqlx::query(
@@ -52,14 +52,16 @@ macro_rules! impl_admin_store {
                     if let Some(owner) = owner
                         && owner != c.tenant_id
                     {
-                        return Err($crate::store::StoreError::Refused {
-                            code: "channel_tenant_changed",
-                            message: format!("channel {} belongs to tenant {owner}, not {}", c.id, c.tenant_id),
-                        });
+                        return Err($crate::store::StoreError::Refused($crate::store::Refusal::ChannelTenantChanged {
+                            channel: c.id.clone(),
+                            owner,
+                            tenant: c.tenant_id.clone(),
+                        }));
                     }
                     sqlx::query(
                         "INSERT INTO channels (id, tenant_id, kind, address, status, updated_at) VALUES ($1, $2, $3, $4, 'active', $5)
-                         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, address = excluded.address, updated_at = excluded.updated_at",
+                         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, address = excluded.address, updated_at = excluded.updated_at,
+                             status = CASE WHEN channels.status = 'removed' THEN 'active' ELSE channels.status END",
                     )
                     .bind(&c.id)
                     .bind(&c.tenant_id)
@@ -73,16 +75,26 @@ macro_rules! impl_admin_store {
                 Ok(())
             }
 
+            async fn retire_unconfigured_channels(&self, configured: &[String]) -> $crate::store::StoreResult<u64> {
+                let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE channels SET status = 'removed', updated_at = ");
+                q.push_bind($crate::domain::model::now_millis());
+                q.push(" WHERE status <> 'removed'");
+                if !configured.is_empty() {
+                    q.push(" AND id NOT IN ");
+                    super::sql_common::push_list(&mut q, configured.iter().cloned());
+                }
+                Ok(q.build().execute(self.writer()).await?.rows_affected())
+            }
+
             async fn create_token(&self, token: &$crate::store::NewToken) -> $crate::store::StoreResult<()> {
                 let exists: Option<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1")
                     .bind(&token.tenant_id)
                     .fetch_optional(self.reader())
                     .await?;
                 if exists.is_none() {
-                    return Err($crate::store::StoreError::Refused {
-                        code: "unknown_tenant",
-                        message: format!("tenant {:?} is not configured", token.tenant_id),
-                    });
+                    return Err($crate::store::StoreError::Refused($crate::store::Refusal::UnknownTenant {
+                        tenant: token.tenant_id.clone(),
+                    }));
                 }
                 sqlx::query(
                     "INSERT INTO api_tokens (id, tenant_id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -92,7 +104,7 @@ macro_rules! impl_admin_store {
                 .bind(&token.name)
                 .bind(token.role.as_str())
                 .bind(&token.hash)
-                .bind($crate::model::now_millis())
+                .bind($crate::domain::model::now_millis())
                 .execute(self.writer())
                 .await?;
                 Ok(())
@@ -102,7 +114,7 @@ macro_rules! impl_admin_store {
                 let r = sqlx::query(
                     "UPDATE api_tokens SET revoked_at = $1 WHERE tenant_id = $2 AND (id = $3 OR name = $3) AND revoked_at IS NULL",
                 )
-                .bind($crate::model::now_millis())
+                .bind($crate::domain::model::now_millis())
                 .bind(tenant.to_string())
                 .bind(id_or_name.to_string())
                 .execute(self.writer())
@@ -126,7 +138,7 @@ macro_rules! impl_admin_store {
             }
 
             async fn set_channel_status(&self, channel: &str, status: &str, error: Option<&str>) -> $crate::store::StoreResult<()> {
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let tenant: Option<String> = sqlx::query_scalar(
                     "UPDATE channels SET status = $1, last_error = $2, updated_at = $3 WHERE id = $4 RETURNING tenant_id",

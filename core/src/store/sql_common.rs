@@ -24,8 +24,8 @@ macro_rules! impl_common_queries {
             /// fetch from, failed otherwise.
             async fn insert_attachments(
                 conn: &mut <$db as sqlx::Database>::Connection,
-                ch: &$crate::store::ChannelRef,
-                rows: &[(String, String, &$crate::model::InboundAttachment)],
+                ch: &$crate::contract::ingest_types::ChannelRef,
+                rows: &[(String, String, &$crate::domain::model::InboundAttachment)],
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
                 for chunk in rows.chunks(100) {
@@ -35,6 +35,10 @@ macro_rules! impl_common_queries {
                     );
                     q.push_values(chunk, |mut row, (aid, mid, a)| {
                         let (state, error) = match (&a.stored, &a.source) {
+                            _ if a.too_large.is_some() => (
+                                "too_large",
+                                a.too_large.map(|n| format!("{n} bytes is over the attachment size limit")),
+                            ),
                             (Some(_), _) => ("stored", None),
                             (None, Some(_)) => ("pending", None),
                             (None, None) => ("failed", Some("no source to fetch from".to_string())),
@@ -49,14 +53,20 @@ macro_rules! impl_common_queries {
                             .push_bind(state)
                             .push_bind(error)
                             .push_bind(now)
-                            .push_bind(a.stored.as_ref().map(|s| s.storage_key.clone()))
-                            .push_bind(a.stored.as_ref().map(|s| s.sha256.clone()))
-                            .push_bind(a.stored.as_ref().map(|s| s.size));
+                            .push_bind(a.stored.as_ref().map(|s| s.key().to_owned()))
+                            .push_bind(a.stored.as_ref().map(|s| s.sha256().to_owned()))
+                            .push_bind(
+                                a.stored
+                                    .as_ref()
+                                    .map(|s| s.size())
+                                    .or(a.too_large)
+                                    .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+                            );
                     });
                     q.build().execute(&mut *conn).await?;
                 }
                 for (aid, _, a) in rows {
-                    if a.stored.is_none() && a.source.is_some() {
+                    if a.stored.is_none() && a.source.is_some() && a.too_large.is_none() {
                         Self::insert_job(&mut *conn, &ch.tenant_id, $crate::store::JobKind::FetchMedia, aid, &ch.channel_id, now).await?;
                     }
                 }
@@ -87,7 +97,7 @@ macro_rules! impl_common_queries {
                         o.insert("assignee".into(), assignee.into());
                         o.insert("unread_count".into(), unread.into());
                         o.insert("message_count".into(), count.into());
-                        o.insert("last_message_at".into(), $crate::store::format_millis(last).into());
+                        o.insert("last_message_at".into(), $crate::domain::model::format_millis(last).into());
                     }
                 }
                 if let Some(lock) = Self::DIALECT.lock_events {
@@ -118,7 +128,7 @@ macro_rules! impl_common_queries {
                     "INSERT INTO jobs (id, tenant_id, kind, ref_id, channel_id, state, attempts, next_attempt_at, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)",
                 )
-                .bind($crate::model::new_id())
+                .bind($crate::domain::model::new_id())
                 .bind(tenant.to_string())
                 .bind(kind.as_str())
                 .bind(ref_id.to_string())
@@ -133,7 +143,7 @@ macro_rules! impl_common_queries {
             async fn advance_status(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 message_id: &str,
-                status: $crate::model::DeliveryStatus,
+                status: $crate::domain::model::DeliveryStatus,
                 error_code: Option<&str>,
                 error_message: Option<&str>,
                 now: i64,

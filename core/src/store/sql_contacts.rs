@@ -7,8 +7,8 @@ macro_rules! impl_journal_and_contact_queries {
             /// Inserts the journal row; false if the key was seen before (a duplicate).
             async fn journal_insert(
                 conn: &mut <$db as sqlx::Database>::Connection,
-                ch: &$crate::store::ChannelRef,
-                journal: &$crate::store::JournalEntry,
+                ch: &$crate::contract::ingest_types::ChannelRef,
+                journal: &$crate::contract::journal::JournalEntry,
                 now: i64,
             ) -> $crate::store::StoreResult<bool> {
                 let r = sqlx::query(
@@ -16,7 +16,7 @@ macro_rules! impl_journal_and_contact_queries {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                      ON CONFLICT (channel_id, idempotency_key) DO NOTHING",
                 )
-                .bind($crate::model::new_id())
+                .bind($crate::domain::model::new_id())
                 .bind(&ch.tenant_id)
                 .bind(&ch.channel_id)
                 .bind(&journal.idempotency_key)
@@ -35,7 +35,7 @@ macro_rules! impl_journal_and_contact_queries {
             async fn resolve_contact(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 tenant: &str,
-                identity: &$crate::model::Identity,
+                identity: &$crate::domain::model::Identity,
                 name: Option<&str>,
                 now: i64,
             ) -> $crate::store::StoreResult<String> {
@@ -59,7 +59,7 @@ macro_rules! impl_journal_and_contact_queries {
                     }
                     return Ok(id);
                 }
-                let id = $crate::model::new_id();
+                let id = $crate::domain::model::new_id();
                 sqlx::query("INSERT INTO contacts (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(&id)
                     .bind(tenant.to_string())

@@ -10,9 +10,9 @@ macro_rules! impl_conversation_store {
                 tenant: &str,
                 f: &$crate::store::ConversationFilter,
                 page: &$crate::store::PageRequest,
-            ) -> $crate::store::StoreResult<$crate::store::Page<$crate::store::ConversationView>> {
+            ) -> $crate::store::StoreResult<$crate::store::RowPage<$crate::store::ConversationRow>> {
                 let mut conn = self.reader().acquire().await?;
-                let rows: Vec<$crate::store::rows::ConversationRow> = sqlx::query_as(concat!(
+                let rows: Vec<$crate::store::rows::ConversationSql> = sqlx::query_as(concat!(
                     $crate::store::rows::conversation_select!(),
                     "WHERE c.tenant_id = $1
                        AND ($2 IS NULL OR c.status = $2)
@@ -39,17 +39,17 @@ macro_rules! impl_conversation_store {
                 Ok($crate::store::rows::paginate(
                     rows,
                     page.limit,
-                    |r| $crate::store::Cursor { ts: r.last_message_at, id: r.id.clone() },
+                    |r| $crate::store::PageCursor { ts: r.last_message_at, id: r.id.clone() },
                     |r| r.into_view(&identities),
                 ))
             }
 
-            async fn get_conversation(&self, tenant: &str, id: &str) -> $crate::store::StoreResult<$crate::store::ConversationView> {
+            async fn get_conversation(&self, tenant: &str, id: &str) -> $crate::store::StoreResult<$crate::store::ConversationRow> {
                 let mut conn = self.reader().acquire().await?;
                 Self::conversation_view(&mut conn, tenant, id).await
             }
 
-            async fn list_participants(&self, tenant: &str, conversation: &str) -> $crate::store::StoreResult<Vec<$crate::store::ParticipantView>> {
+            async fn list_participants(&self, tenant: &str, conversation: &str) -> $crate::store::StoreResult<Vec<$crate::store::ParticipantRow>> {
                 let mut conn = self.reader().acquire().await?;
                 Self::conversation_view(&mut conn, tenant, conversation).await?;
                 let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
@@ -62,7 +62,7 @@ macro_rules! impl_conversation_store {
                 .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(kind, id, unread_count, last_read_at)| $crate::store::ParticipantView { kind, id, unread_count, last_read_at })
+                    .map(|(kind, id, unread_count, last_read_at)| $crate::store::ParticipantRow { kind, id, unread_count, last_read_at })
                     .collect())
             }
 
@@ -71,10 +71,10 @@ macro_rules! impl_conversation_store {
                 tenant: &str,
                 conversation: &str,
                 page: &$crate::store::PageRequest,
-            ) -> $crate::store::StoreResult<$crate::store::Page<$crate::store::MessageView>> {
+            ) -> $crate::store::StoreResult<$crate::store::RowPage<$crate::store::MessageRow>> {
                 let mut conn = self.reader().acquire().await?;
                 Self::conversation_view(&mut conn, tenant, conversation).await?;
-                let rows: Vec<$crate::store::rows::MessageRow> = sqlx::query_as(concat!(
+                let rows: Vec<$crate::store::rows::MessageSql> = sqlx::query_as(concat!(
                     $crate::store::rows::message_select!(),
                     "WHERE conversation_id = $1 AND tenant_id = $2
                        AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4))
@@ -93,12 +93,12 @@ macro_rules! impl_conversation_store {
                 Ok($crate::store::rows::paginate(
                     rows,
                     page.limit,
-                    |r| $crate::store::Cursor { ts: r.created_at, id: r.id.clone() },
+                    |r| $crate::store::PageCursor { ts: r.created_at, id: r.id.clone() },
                     |r| r.into_view(&attachments, &reactions),
                 ))
             }
 
-            async fn get_message(&self, tenant: &str, id: &str) -> $crate::store::StoreResult<$crate::store::MessageView> {
+            async fn get_message(&self, tenant: &str, id: &str) -> $crate::store::StoreResult<$crate::store::MessageRow> {
                 let mut conn = self.reader().acquire().await?;
                 Self::message_view(&mut conn, tenant, id).await
             }
@@ -108,11 +108,11 @@ macro_rules! impl_conversation_store {
                 tenant: &str,
                 conversation: &str,
                 draft: &$crate::store::ReplyDraft,
-            ) -> $crate::store::StoreResult<($crate::store::MessageView, bool)> {
+            ) -> $crate::store::StoreResult<($crate::store::MessageRow, bool)> {
                 if let Some(existing) = self.replay(tenant, draft.idempotency_key.as_deref()).await? {
                     return Ok((existing, false));
                 }
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 match Self::queue_outbound(&mut tx, tenant, conversation, draft, now).await? {
                     Some(id) => {
@@ -132,25 +132,28 @@ macro_rules! impl_conversation_store {
                 &self,
                 tenant: &str,
                 start: &$crate::store::StartConversation,
-            ) -> $crate::store::StoreResult<($crate::store::MessageView, bool)> {
+            ) -> $crate::store::StoreResult<($crate::store::MessageRow, bool)> {
                 if let Some(existing) = self.replay(tenant, start.draft.idempotency_key.as_deref()).await? {
                     return Ok((existing, false));
                 }
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
+                // The channel must be one of the tenant's.
                 let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM channels WHERE id = $1 AND tenant_id = $2")
                     .bind(&start.channel_id)
                     .bind(tenant.to_string())
                     .fetch_optional(&mut *tx)
                     .await?;
-                let kind = kind.ok_or($crate::store::StoreError::NotFound)?;
+                if kind.is_none() {
+                    return Err($crate::store::StoreError::NotFound);
+                }
                 let contact = Self::resolve_contact(&mut tx, tenant, &start.to, start.contact_name.as_deref(), now).await?;
                 if let Some(lock) = Self::DIALECT.lock_contact {
                     sqlx::query(lock).bind(&contact).execute(&mut *tx).await?;
                 }
-                // Chat channels thread by contact: reuse the open conversation. Email threads
+                // Chat channels thread by contact: reuse the open conversation. Mail threads
                 // by message, so a new outbound mail is a new conversation.
-                let existing: Option<String> = if kind == "email" {
+                let existing: Option<String> = if start.threading == $crate::contract::ingest_types::Threading::MailHeaders {
                     None
                 } else {
                     sqlx::query_scalar(
@@ -168,7 +171,7 @@ macro_rules! impl_conversation_store {
                 let conversation = match existing {
                     Some(id) => id,
                     None => {
-                        let id = $crate::model::new_id();
+                        let id = $crate::domain::model::new_id();
                         sqlx::query(
                             "INSERT INTO conversations (id, tenant_id, channel_id, contact_id, contact_kind, contact_address, subject, status,
                                                         last_message_at, created_at, updated_at, subject_key, reply_token)
@@ -182,8 +185,8 @@ macro_rules! impl_conversation_store {
                         .bind(&start.to.value)
                         .bind(start.draft.subject.clone())
                         .bind(now)
-                        .bind(start.draft.subject.as_deref().map($crate::thread::subject_key))
-                        .bind($crate::thread::new_reply_token())
+                        .bind(start.draft.subject.as_deref().map($crate::domain::thread::subject_key))
+                        .bind($crate::domain::thread::new_reply_token())
                         .execute(&mut *tx)
                         .await?;
                         sqlx::query(
@@ -220,8 +223,8 @@ macro_rules! impl_conversation_store {
                 }
             }
 
-            async fn mark_read(&self, tenant: &str, conversation: &str, staff: &str) -> $crate::store::StoreResult<$crate::store::ConversationView> {
-                let now = $crate::model::now_millis();
+            async fn mark_read(&self, tenant: &str, conversation: &str, staff: &str) -> $crate::store::StoreResult<$crate::store::ConversationRow> {
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 Self::conversation_view(&mut tx, tenant, conversation).await?;
                 Self::staff_read(&mut tx, tenant, conversation, staff, now).await?;
@@ -248,9 +251,9 @@ macro_rules! impl_conversation_store {
                 &self,
                 tenant: &str,
                 conversation: &str,
-                status: $crate::model::ConversationStatus,
+                status: $crate::domain::model::ConversationStatus,
                 staff: &str,
-            ) -> $crate::store::StoreResult<$crate::store::ConversationView> {
+            ) -> $crate::store::StoreResult<$crate::store::ConversationRow> {
                 self.update_conversation(
                     tenant,
                     conversation,
@@ -268,7 +271,7 @@ macro_rules! impl_conversation_store {
                 conversation: &str,
                 assignee: Option<&str>,
                 staff: &str,
-            ) -> $crate::store::StoreResult<$crate::store::ConversationView> {
+            ) -> $crate::store::StoreResult<$crate::store::ConversationRow> {
                 self.update_conversation(
                     tenant,
                     conversation,
@@ -280,7 +283,7 @@ macro_rules! impl_conversation_store {
                 .await
             }
 
-            async fn unread_summary(&self, tenant: &str, staff: &str) -> $crate::store::StoreResult<$crate::store::UnreadSummary> {
+            async fn unread_summary(&self, tenant: &str, staff: &str) -> $crate::store::StoreResult<$crate::store::UnreadRow> {
                 let (conversations, messages): (i64, i64) = sqlx::query_as(
                     "SELECT COUNT(*), CAST(COALESCE(SUM(unread_count), 0) AS BIGINT) FROM conversations
                       WHERE tenant_id = $1 AND status = 'open' AND unread_count > 0",
@@ -297,11 +300,11 @@ macro_rules! impl_conversation_store {
                 .bind(staff.to_string())
                 .fetch_one(self.reader())
                 .await?;
-                Ok($crate::store::UnreadSummary { conversations, messages, mine })
+                Ok($crate::store::UnreadRow { conversations, messages, mine })
             }
 
-            async fn get_attachment(&self, tenant: &str, id: &str) -> $crate::store::StoreResult<$crate::store::AttachmentView> {
-                let row: Option<$crate::store::rows::AttachmentRow> =
+            async fn get_attachment(&self, tenant: &str, id: &str) -> $crate::store::StoreResult<$crate::store::AttachmentRow> {
+                let row: Option<$crate::store::rows::AttachmentSql> =
                     sqlx::query_as(concat!($crate::store::rows::attachment_select!(), "WHERE id = $1 AND tenant_id = $2"))
                         .bind(id.to_string())
                         .bind(tenant.to_string())
@@ -315,10 +318,10 @@ macro_rules! impl_conversation_store {
                 tenant: &str,
                 conversation: &str,
                 page: &$crate::store::PageRequest,
-            ) -> $crate::store::StoreResult<$crate::store::Page<$crate::store::AuditEntry>> {
+            ) -> $crate::store::StoreResult<$crate::store::RowPage<$crate::store::AuditRow>> {
                 let mut conn = self.reader().acquire().await?;
                 Self::conversation_view(&mut conn, tenant, conversation).await?;
-                let rows: Vec<$crate::store::AuditEntry> = sqlx::query_as(
+                let rows: Vec<$crate::store::AuditRow> = sqlx::query_as(
                     "SELECT id, actor, action, detail, created_at FROM audit_log
                       WHERE conversation_id = $1 AND tenant_id = $2
                         AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4))
@@ -334,7 +337,7 @@ macro_rules! impl_conversation_store {
                 Ok($crate::store::rows::paginate(
                     rows,
                     page.limit,
-                    |r| $crate::store::Cursor { ts: r.created_at, id: r.id.clone() },
+                    |r| $crate::store::PageCursor { ts: r.created_at, id: r.id.clone() },
                     |r| r,
                 ))
             }
@@ -348,7 +351,7 @@ macro_rules! impl_conversation_store {
             }
 
             async fn queue_read_receipt(&self, tenant: &str, conversation: &str) -> $crate::store::StoreResult<bool> {
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let latest: Option<(String, String)> = sqlx::query_as(
                     "SELECT id, channel_id FROM messages
@@ -367,7 +370,7 @@ macro_rules! impl_conversation_store {
                 Ok(true)
             }
 
-            async fn list_channels(&self, tenant: &str) -> $crate::store::StoreResult<Vec<$crate::store::ChannelView>> {
+            async fn list_channels(&self, tenant: &str) -> $crate::store::StoreResult<Vec<$crate::store::ChannelRow>> {
                 let rows: Vec<(String, String, Option<String>, String, Option<String>, i64, i64)> = sqlx::query_as(
                     "SELECT ch.id, ch.kind, ch.address, ch.status, ch.last_error, ch.updated_at,
                             (SELECT COUNT(*) FROM jobs j WHERE j.channel_id = ch.id AND j.kind = 'send' AND j.state = 'pending')
@@ -379,7 +382,7 @@ macro_rules! impl_conversation_store {
                 let sync = $crate::store::SyncStore::sync_states(self, Some(tenant)).await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(id, kind, address, status, last_error, updated_at, outbox_pending)| $crate::store::ChannelView {
+                    .map(|(id, kind, address, status, last_error, updated_at, outbox_pending)| $crate::store::ChannelRow {
                         sync: sync.iter().filter(|s| s.channel_id == id).cloned().collect(),
                         id,
                         kind,

@@ -13,13 +13,13 @@ macro_rules! impl_ingest_store {
             async fn ingest_one(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
-                ch: &$crate::store::ChannelRef,
-                journal: &$crate::store::JournalEntry,
-                msg: &$crate::model::InboundMessage,
+                ch: &$crate::contract::ingest_types::ChannelRef,
+                journal: &$crate::contract::journal::JournalEntry,
+                msg: &$crate::domain::model::InboundMessage,
                 now: i64,
-            ) -> $crate::store::StoreResult<Option<$crate::store::IngestOutcome>> {
-                use $crate::store::IngestOutcome;
-                use $crate::thread::ThreadDecision;
+            ) -> $crate::store::StoreResult<Option<$crate::contract::ingest_types::IngestOutcome>> {
+                use $crate::contract::ingest_types::IngestOutcome;
+                use $crate::domain::thread::ThreadDecision;
                 if !Self::journal_insert(&mut *conn, ch, journal, now).await? {
                     return Ok(Some(IngestOutcome::Duplicate));
                 }
@@ -39,8 +39,8 @@ macro_rules! impl_ingest_store {
                     sqlx::query(lock).bind(&contact).execute(&mut *conn).await?;
                 }
                 match msg.consent {
-                    Some($crate::model::Consent::OptOut) | Some($crate::model::Consent::OptIn) => {
-                        let at = (msg.consent == Some($crate::model::Consent::OptOut)).then_some(now);
+                    Some($crate::domain::model::Consent::OptOut) | Some($crate::domain::model::Consent::OptIn) => {
+                        let at = (msg.consent == Some($crate::domain::model::Consent::OptOut)).then_some(now);
                         sqlx::query("UPDATE contact_identities SET opted_out_at = $1 WHERE tenant_id = $2 AND kind = $3 AND value = $4")
                             .bind(at)
                             .bind(&ch.tenant_id)
@@ -52,10 +52,10 @@ macro_rules! impl_ingest_store {
                     None => {}
                 }
                 let policy = self.threading();
-                let facts = Self::thread_facts(&mut *conn, &ch.channel_id, &contact, msg, &policy, now).await?;
-                let decision = $crate::thread::decide_with(&facts, &msg.flags, &policy);
-                let quiet = $crate::thread::is_quiet(&msg.flags);
-                let spam = $crate::thread::is_spam(&msg.flags);
+                let facts = Self::thread_facts(&mut *conn, &ch.channel_id, ch.threading, &contact, msg, &policy, now).await?;
+                let decision = $crate::domain::thread::decide_with(&facts, &msg.flags, &policy);
+                let quiet = $crate::domain::thread::is_quiet(&msg.flags);
+                let spam = $crate::domain::thread::is_spam(&msg.flags);
                 let (conversation_id, created) = match decision {
                     ThreadDecision::Join { conversation_id, new_status } => {
                         if let Some(status) = new_status {
@@ -68,7 +68,7 @@ macro_rules! impl_ingest_store {
                         (conversation_id, false)
                     }
                     ThreadDecision::New { status } => {
-                        let id = $crate::model::new_id();
+                        let id = $crate::domain::model::new_id();
                         sqlx::query(
                             "INSERT INTO conversations (id, tenant_id, channel_id, contact_id, contact_kind, contact_address, subject, status,
                                                         last_message_at, created_at, updated_at, subject_key, reply_token)
@@ -83,8 +83,8 @@ macro_rules! impl_ingest_store {
                         .bind(now)
                         .bind(msg.from.kind.as_str())
                         .bind(&msg.from.value)
-                        .bind(msg.subject.as_deref().map($crate::thread::subject_key))
-                        .bind($crate::thread::new_reply_token())
+                        .bind(msg.subject.as_deref().map($crate::domain::thread::subject_key))
+                        .bind($crate::domain::thread::new_reply_token())
                         .execute(&mut *conn)
                         .await?;
                         sqlx::query(
@@ -99,13 +99,13 @@ macro_rules! impl_ingest_store {
                         (id, true)
                     }
                 };
-                let message_id = $crate::model::new_id();
+                let message_id = $crate::domain::model::new_id();
                 let recipients = serde_json::json!({
                     "from": [msg.from.value],
                     "to": msg.to,
                     "cc": msg.cc,
                 });
-                let flags: Vec<$crate::model::Flag> = msg.flags.clone();
+                let flags: Vec<$crate::domain::model::Flag> = msg.flags.clone();
                 let inserted = sqlx::query(
                     "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, direction, sender_kind, sender, recipients,
                                            subject, text_body, html_body, external, provider_message_id, delivery_status, status_rank,
@@ -144,21 +144,28 @@ macro_rules! impl_ingest_store {
                     q.build().execute(&mut *conn).await?;
                 }
                 Self::adopt_orphans(&mut *conn, &ch.tenant_id, &ch.channel_id, &msg.provider_message_id, &conversation_id, now).await?;
-                let attachments: Vec<(String, String, &$crate::model::InboundAttachment)> = msg
+                let attachments: Vec<(String, String, &$crate::domain::model::InboundAttachment)> = msg
                     .attachments
                     .iter()
-                    .map(|a| (a.id.clone().unwrap_or_else($crate::model::new_id), message_id.clone(), a))
+                    .map(|a| (a.id.clone().unwrap_or_else($crate::domain::model::new_id), message_id.clone(), a))
                     .collect();
                 Self::insert_attachments(&mut *conn, ch, &attachments, now).await?;
                 let bump: i64 = if quiet { 0 } else { 1 };
+                // A provider's reply window (WhatsApp's 24 hours) runs from when the contact
+                // sent the message, not from when it reached us: a delivery retried for hours
+                // must not reopen it. A timestamp in the future counts as now, and a late,
+                // older message never moves the window back.
+                let inbound_at = msg.sent_at.map_or(now, |t| t.min(now));
                 sqlx::query(
                     "UPDATE conversations SET message_count = message_count + 1, unread_count = unread_count + $1,
-                            last_message_at = $2, last_inbound_at = $2, updated_at = $2
+                            last_message_at = $2, updated_at = $2,
+                            last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < $4 THEN $4 ELSE last_inbound_at END
                       WHERE id = $3",
                 )
                 .bind(bump)
                 .bind(now)
                 .bind(&conversation_id)
+                .bind(inbound_at)
                 .execute(&mut *conn)
                 .await?;
                 if bump > 0 {
@@ -190,11 +197,11 @@ macro_rules! impl_ingest_store {
         impl $crate::store::IngestStore for $store {
             async fn ingest_message(
                 &self,
-                ch: &$crate::store::ChannelRef,
-                journal: &$crate::store::JournalEntry,
-                msg: &$crate::model::InboundMessage,
-            ) -> $crate::store::StoreResult<$crate::store::IngestOutcome> {
-                let now = $crate::model::now_millis();
+                ch: &$crate::contract::ingest_types::ChannelRef,
+                journal: &$crate::contract::journal::JournalEntry,
+                msg: &$crate::domain::model::InboundMessage,
+            ) -> $crate::store::StoreResult<$crate::contract::ingest_types::IngestOutcome> {
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 match self.ingest_one(&mut tx, ch, journal, msg, now).await? {
                     Some(outcome) => {
@@ -203,21 +210,21 @@ macro_rules! impl_ingest_store {
                     }
                     None => {
                         tx.rollback().await?;
-                        Ok($crate::store::IngestOutcome::Duplicate)
+                        Ok($crate::contract::ingest_types::IngestOutcome::Duplicate)
                     }
                 }
             }
 
             async fn ingest_mail_batch(
                 &self,
-                ch: &$crate::store::ChannelRef,
-                position: &$crate::store::FolderPosition,
-                items: &[($crate::store::JournalEntry, $crate::model::InboundMessage)],
-            ) -> $crate::store::StoreResult<Vec<$crate::store::IngestOutcome>> {
-                let now = $crate::model::now_millis();
+                ch: &$crate::contract::ingest_types::ChannelRef,
+                position: &$crate::contract::ingest_types::FolderPosition,
+                items: &[($crate::contract::journal::JournalEntry, $crate::domain::model::InboundMessage)],
+            ) -> $crate::store::StoreResult<Vec<$crate::contract::ingest_types::IngestOutcome>> {
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let mut outcomes = Vec::with_capacity(items.len());
-                let set_based = $crate::store::sql_mail_batch::set_based(items);
+                let set_based = $crate::store::sql_mail_batch::set_based(ch, items);
                 if set_based {
                     outcomes = self.ingest_mail_set(&mut tx, ch, items, now).await?;
                 }
@@ -240,11 +247,11 @@ macro_rules! impl_ingest_store {
                         }
                         None => {
                             sp.rollback().await?;
-                            outcomes.push($crate::store::IngestOutcome::Duplicate);
+                            outcomes.push($crate::contract::ingest_types::IngestOutcome::Duplicate);
                         }
                     }
                 }
-                let stored = outcomes.iter().filter(|o| matches!(o, $crate::store::IngestOutcome::Stored { .. })).count();
+                let stored = outcomes.iter().filter(|o| matches!(o, $crate::contract::ingest_types::IngestOutcome::Stored { .. })).count();
                 // The cursor moves in the same transaction as the messages it covers.
                 sqlx::query(
                     "INSERT INTO sync_cursors (channel_id, folder, uidvalidity, last_uid, highestmodseq, seen, stored)
@@ -273,12 +280,12 @@ macro_rules! impl_ingest_store {
 
             async fn ingest_status(
                 &self,
-                ch: &$crate::store::ChannelRef,
-                journal: &$crate::store::JournalEntry,
-                update: &$crate::model::StatusUpdate,
-            ) -> $crate::store::StoreResult<$crate::store::StatusOutcome> {
-                use $crate::store::StatusOutcome;
-                let now = $crate::model::now_millis();
+                ch: &$crate::contract::ingest_types::ChannelRef,
+                journal: &$crate::contract::journal::JournalEntry,
+                update: &$crate::domain::model::StatusUpdate,
+            ) -> $crate::store::StoreResult<$crate::contract::ingest_types::StatusOutcome> {
+                use $crate::contract::ingest_types::StatusOutcome;
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 if !Self::journal_insert(&mut tx, ch, journal, now).await? {
                     return Ok(StatusOutcome::Duplicate);
@@ -337,12 +344,12 @@ macro_rules! impl_ingest_store {
 
             async fn ingest_reaction(
                 &self,
-                ch: &$crate::store::ChannelRef,
-                journal: &$crate::store::JournalEntry,
-                reaction: &$crate::model::ReactionUpdate,
-            ) -> $crate::store::StoreResult<$crate::store::ReactionOutcome> {
-                use $crate::store::ReactionOutcome;
-                let now = $crate::model::now_millis();
+                ch: &$crate::contract::ingest_types::ChannelRef,
+                journal: &$crate::contract::journal::JournalEntry,
+                reaction: &$crate::domain::model::ReactionUpdate,
+            ) -> $crate::store::StoreResult<$crate::contract::ingest_types::ReactionOutcome> {
+                use $crate::contract::ingest_types::ReactionOutcome;
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 if !Self::journal_insert(&mut tx, ch, journal, now).await? {
                     return Ok(ReactionOutcome::Duplicate);
@@ -401,10 +408,10 @@ macro_rules! impl_ingest_store {
 
             async fn journal_only(
                 &self,
-                ch: &$crate::store::ChannelRef,
-                journal: &$crate::store::JournalEntry,
+                ch: &$crate::contract::ingest_types::ChannelRef,
+                journal: &$crate::contract::journal::JournalEntry,
             ) -> $crate::store::StoreResult<bool> {
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let fresh = Self::journal_insert(&mut tx, ch, journal, now).await?;
                 tx.commit().await?;
@@ -415,7 +422,7 @@ macro_rules! impl_ingest_store {
                 &self,
                 channel_id: &str,
                 limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::JournalEntry>> {
+            ) -> $crate::store::StoreResult<Vec<$crate::contract::journal::JournalEntry>> {
                 let rows: Vec<(String, String, String, Vec<u8>, String)> = sqlx::query_as(
                     "SELECT idempotency_key, kind, content_type, payload, payload_encoding FROM inbound_events
                       WHERE channel_id = $1 ORDER BY received_at, id LIMIT $2",
@@ -426,10 +433,10 @@ macro_rules! impl_ingest_store {
                 .await?;
                 rows.into_iter()
                     .map(|(idempotency_key, kind, content_type, payload, encoding)| {
-                        let encoding = $crate::store::PayloadEncoding::parse(&encoding).ok_or_else(|| {
+                        let encoding = $crate::contract::journal::PayloadEncoding::parse(&encoding).ok_or_else(|| {
                             $crate::store::StoreError::Corrupt(format!("journal payload encoding {encoding:?}"))
                         })?;
-                        Ok($crate::store::JournalEntry { idempotency_key, kind, content_type, payload, encoding })
+                        Ok($crate::contract::journal::JournalEntry { idempotency_key, kind, content_type, payload, encoding })
                     })
                     .collect()
             }

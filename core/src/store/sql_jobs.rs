@@ -36,7 +36,7 @@ macro_rules! impl_job_store {
         #[async_trait::async_trait]
         impl $crate::store::JobStore for $store {
             async fn claim_job(&self, now: i64, lease_ms: i64) -> $crate::store::StoreResult<Option<$crate::store::Job>> {
-                let row: Option<$crate::store::rows::JobRow> = sqlx::query_as(Self::DIALECT.claim_job)
+                let row: Option<$crate::store::rows::JobSql> = sqlx::query_as(Self::DIALECT.claim_job)
                     .bind(now + lease_ms)
                     .bind(now)
                     .fetch_optional(self.writer())
@@ -59,7 +59,7 @@ macro_rules! impl_job_store {
                     reply_token: Option<String>,
                     created_at: i64,
                 }
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let row: Option<Row> = sqlx::query_as(
                     "SELECT m.conversation_id, m.subject, m.text_body, m.in_reply_to, m.external,
@@ -104,16 +104,16 @@ macro_rules! impl_job_store {
                         references.push(r);
                     }
                 }
-                Self::advance_status(&mut tx, &job.ref_id, $crate::model::DeliveryStatus::Sending, None, None, now).await?;
+                Self::advance_status(&mut tx, &job.ref_id, $crate::domain::model::DeliveryStatus::Sending, None, None, now).await?;
                 tx.commit().await?;
-                let kind = $crate::model::IdentityKind::parse(&row.kind)
+                let kind = $crate::domain::model::IdentityKind::parse(&row.kind)
                     .ok_or_else(|| $crate::store::StoreError::Corrupt(format!("identity kind {:?}", row.kind)))?;
                 let template = row
                     .external
                     .0
                     .get("template")
                     .filter(|t| !t.is_null())
-                    .map(|t| serde_json::from_value::<$crate::model::Template>(t.clone()))
+                    .map(|t| serde_json::from_value::<$crate::domain::model::Template>(t.clone()))
                     .transpose()
                     .map_err(|e| $crate::store::StoreError::Corrupt(format!("stored template: {e}")))?;
                 let media_urls = row
@@ -124,18 +124,18 @@ macro_rules! impl_job_store {
                     .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_string)).collect())
                     .unwrap_or_default();
                 Ok($crate::store::OutboundContext {
-                    message: $crate::model::OutboundMessage {
+                    message: $crate::domain::model::OutboundMessage {
                         message_id: job.ref_id.clone(),
                         tenant_id: job.tenant_id.clone(),
                         channel_id: job.channel_id.clone(),
                         conversation_id: row.conversation_id,
-                        to: $crate::model::Identity { kind, value: row.value },
+                        to: $crate::domain::model::Identity { kind, value: row.value },
                         subject: row.subject,
                         text: row.text_body,
                         media_urls,
                         in_reply_to: row.in_reply_to,
                         template,
-                        thread: $crate::model::OutboundThread {
+                        thread: $crate::domain::model::OutboundThread {
                             subject: row.conversation_subject,
                             reply_token: row.reply_token,
                             references,
@@ -145,8 +145,8 @@ macro_rules! impl_job_store {
                 })
             }
 
-            async fn job_sent(&self, job: &$crate::store::Job, receipt: &$crate::model::SendReceipt) -> $crate::store::StoreResult<()> {
-                let now = $crate::model::now_millis();
+            async fn job_sent(&self, job: &$crate::store::Job, receipt: &$crate::domain::model::SendReceipt) -> $crate::store::StoreResult<()> {
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 if !Self::finish_job(&mut tx, job, "done", None, None, now).await? {
                     tracing::warn!(job = %job.id, "lease lost before the send was recorded");
@@ -170,7 +170,7 @@ macro_rules! impl_job_store {
                 .execute(&mut *tx)
                 .await?;
                 let status = match receipt.status {
-                    $crate::model::DeliveryStatus::Queued | $crate::model::DeliveryStatus::Sending => $crate::model::DeliveryStatus::Sent,
+                    $crate::domain::model::DeliveryStatus::Queued | $crate::domain::model::DeliveryStatus::Sending => $crate::domain::model::DeliveryStatus::Sent,
                     s => s,
                 };
                 Self::advance_status(&mut tx, &job.ref_id, status, None, None, now).await?;
@@ -184,7 +184,7 @@ macro_rules! impl_job_store {
                 .fetch_all(&mut *tx)
                 .await?;
                 for (status, code, message) in parked {
-                    if let Some(s) = $crate::model::DeliveryStatus::parse(&status) {
+                    if let Some(s) = $crate::domain::model::DeliveryStatus::parse(&status) {
                         Self::advance_status(&mut tx, &job.ref_id, s, code.as_deref(), message.as_deref(), now).await?;
                     }
                 }
@@ -210,7 +210,7 @@ macro_rules! impl_job_store {
             }
 
             async fn job_retry(&self, job: &$crate::store::Job, next_at: i64, error: &str) -> $crate::store::StoreResult<()> {
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 Self::finish_job(&mut tx, job, "pending", Some(error), Some(next_at), now).await?;
                 tx.commit().await?;
@@ -218,7 +218,7 @@ macro_rules! impl_job_store {
             }
 
             async fn job_failed(&self, job: &$crate::store::Job, code: &str, message: &str) -> $crate::store::StoreResult<()> {
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let error = format!("{code}: {message}");
                 if !Self::finish_job(&mut tx, job, "failed", Some(&error), None, now).await? {
@@ -226,7 +226,7 @@ macro_rules! impl_job_store {
                 }
                 match job.kind {
                     $crate::store::JobKind::Send => {
-                        Self::advance_status(&mut tx, &job.ref_id, $crate::model::DeliveryStatus::Failed, Some(code), Some(message), now).await?;
+                        Self::advance_status(&mut tx, &job.ref_id, $crate::domain::model::DeliveryStatus::Failed, Some(code), Some(message), now).await?;
                         Self::insert_event(
                             &mut tx,
                             &job.tenant_id,
@@ -264,7 +264,7 @@ macro_rules! impl_job_store {
             }
 
             async fn attachment_stored(&self, job: &$crate::store::Job, blob: &$crate::store::StoredBlob) -> $crate::store::StoreResult<()> {
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 Self::finish_job(&mut tx, job, "done", None, None, now).await?;
                 let message_id: Option<String> = sqlx::query_scalar(
@@ -300,7 +300,7 @@ macro_rules! impl_job_store {
             }
 
             async fn job_done(&self, job: &$crate::store::Job) -> $crate::store::StoreResult<()> {
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 Self::finish_job(&mut tx, job, "done", None, None, now).await?;
                 tx.commit().await?;

@@ -3,7 +3,7 @@
 //! of a dozen per message. Every statement is a round trip to the database thread, which
 //! costs more than the statement itself, and a first sync fetches mail by the thousand.
 //!
-//! Thread decisions stay sequential and pure ([`crate::thread::decide_with`], in the batch's
+//! Thread decisions stay sequential and pure ([`crate::domain::thread::decide_with`], in the batch's
 //! order): the facts come from a few lookups of everything the batch refers to, overlaid
 //! with what the batch itself created so far (a reply later in the batch finds a parent
 //! earlier in it).
@@ -19,7 +19,7 @@
 /// by the batch).
 #[derive(Debug, Clone)]
 pub(crate) struct BatchConversation {
-    pub status: crate::model::ConversationStatus,
+    pub status: crate::domain::model::ConversationStatus,
 }
 
 /// A conversation the batch opens.
@@ -31,17 +31,23 @@ pub(crate) struct NewConversation {
     pub address: String,
     pub subject: Option<String>,
     pub subject_key: Option<String>,
-    pub status: crate::model::ConversationStatus,
+    pub status: crate::domain::model::ConversationStatus,
 }
 
-/// Whether a batch can take the set-based path: mail without consent changes (those update
-/// identities message by message).
+/// Whether a batch can take the set-based path: a mail-threaded channel's messages from email
+/// addresses without consent changes (those update identities message by message).
 pub(crate) fn set_based(
-    items: &[(crate::store::JournalEntry, crate::model::InboundMessage)],
+    ch: &crate::contract::ingest_types::ChannelRef,
+    items: &[(
+        crate::contract::journal::JournalEntry,
+        crate::domain::model::InboundMessage,
+    )],
 ) -> bool {
-    items
-        .iter()
-        .all(|(_, m)| m.from.kind == crate::model::IdentityKind::Email && m.consent.is_none())
+    // The set-based statements write the senders as email identities.
+    ch.threading == crate::contract::ingest_types::Threading::MailHeaders
+        && items.iter().all(|(_, m)| {
+            m.from.kind == crate::domain::model::IdentityKind::EMAIL && m.consent.is_none()
+        })
 }
 
 macro_rules! impl_mail_batch {
@@ -52,15 +58,15 @@ macro_rules! impl_mail_batch {
             async fn ingest_mail_set(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
-                ch: &$crate::store::ChannelRef,
-                items: &[($crate::store::JournalEntry, $crate::model::InboundMessage)],
+                ch: &$crate::contract::ingest_types::ChannelRef,
+                items: &[($crate::contract::journal::JournalEntry, $crate::domain::model::InboundMessage)],
                 now: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::IngestOutcome>> {
+            ) -> $crate::store::StoreResult<Vec<$crate::contract::ingest_types::IngestOutcome>> {
                 use std::collections::{HashMap, HashSet};
-                use $crate::model::ConversationStatus;
-                use $crate::store::IngestOutcome;
+                use $crate::domain::model::ConversationStatus;
+                use $crate::contract::ingest_types::IngestOutcome;
                 use $crate::store::sql_mail_batch::{BatchConversation, NewConversation};
-                use $crate::thread::{Candidate, ThreadDecision, ThreadFacts};
+                use $crate::domain::thread::{Candidate, ThreadDecision, ThreadFacts};
 
                 let mut outcomes = vec![IngestOutcome::Duplicate; items.len()];
                 if items.is_empty() {
@@ -73,7 +79,7 @@ macro_rules! impl_mail_batch {
                         "INSERT INTO inbound_events (id, tenant_id, channel_id, idempotency_key, kind, content_type, payload, payload_encoding, received_at) ",
                     );
                     q.push_values(chunk, |mut row, (journal, _)| {
-                        row.push_bind($crate::model::new_id())
+                        row.push_bind($crate::domain::model::new_id())
                             .push_bind(ch.tenant_id.clone())
                             .push_bind(ch.channel_id.clone())
                             .push_bind(journal.idempotency_key.clone())
@@ -146,7 +152,7 @@ macro_rules! impl_mail_batch {
                             }
                         }
                         None => {
-                            let id = $crate::model::new_id();
+                            let id = $crate::domain::model::new_id();
                             contacts.insert(msg.from.value.clone(), id.clone());
                             names.insert(id.clone(), msg.from_name.clone());
                             new_contacts.push((id, msg.from.value.clone(), msg.from_name.clone()));
@@ -249,7 +255,7 @@ macro_rules! impl_mail_batch {
                         .map(|&i| &items[i].1)
                         .filter(|m| m.reply_to.is_empty())
                         .filter_map(|m| {
-                            let key = m.subject.as_deref().map($crate::thread::subject_key).filter(|k| !k.is_empty())?;
+                            let key = m.subject.as_deref().map($crate::domain::thread::subject_key).filter(|k| !k.is_empty())?;
                             Some((contacts.get(&m.from.value)?.clone(), key))
                         })
                         .collect();
@@ -305,7 +311,7 @@ macro_rules! impl_mail_batch {
                         .find_map(|r| by_pid.get(*r).and_then(|c| candidate(c, &conversations)))
                         .or_else(|| mine.iter().find_map(|r| by_ref.get(*r).and_then(|c| candidate(c, &conversations))));
                     facts.by_token = msg.thread_token.as_ref().and_then(|t| by_token.get(t)).and_then(|c| candidate(c, &conversations));
-                    let key = msg.subject.as_deref().map($crate::thread::subject_key).unwrap_or_default();
+                    let key = msg.subject.as_deref().map($crate::domain::thread::subject_key).unwrap_or_default();
                     if policy.subject_matching && !key.is_empty() && msg.reply_to.is_empty() && facts.replied_to.is_none() && facts.by_token.is_none() {
                         let at = msg.sent_at.map_or(now, |t| t.min(now));
                         let window = policy.subject_window_ms;
@@ -327,7 +333,7 @@ macro_rules! impl_mail_batch {
                         }
                         facts.by_subject = pool.iter().max().and_then(|(_, id)| candidate(id, &conversations));
                     }
-                    let (conversation, is_new) = match $crate::thread::decide_with(&facts, &msg.flags, &policy) {
+                    let (conversation, is_new) = match $crate::domain::thread::decide_with(&facts, &msg.flags, &policy) {
                         ThreadDecision::Join { conversation_id, new_status } => {
                             if let Some(status) = new_status {
                                 if let Some(c) = conversations.get_mut(&conversation_id) {
@@ -338,7 +344,7 @@ macro_rules! impl_mail_batch {
                             (conversation_id, false)
                         }
                         ThreadDecision::New { status } => {
-                            let id = $crate::model::new_id();
+                            let id = $crate::domain::model::new_id();
                             conversations.insert(id.clone(), BatchConversation { status });
                             created.push(NewConversation {
                                 id: id.clone(),
@@ -346,7 +352,7 @@ macro_rules! impl_mail_batch {
                                 kind: msg.from.kind.as_str().to_string(),
                                 address: msg.from.value.clone(),
                                 subject: msg.subject.clone(),
-                                subject_key: msg.subject.as_deref().map($crate::thread::subject_key),
+                                subject_key: msg.subject.as_deref().map($crate::domain::thread::subject_key),
                                 status,
                             });
                             (id, true)
@@ -360,14 +366,14 @@ macro_rules! impl_mail_batch {
                     // Subject matching looks for the conversation's own contact and subject
                     // key, so only conversations opened here are indexed (a message joining
                     // by references keeps the conversation's key).
-                    if is_new && let Some(k) = msg.subject.as_deref().map($crate::thread::subject_key).filter(|k| !k.is_empty()) {
+                    if is_new && let Some(k) = msg.subject.as_deref().map($crate::domain::thread::subject_key).filter(|k| !k.is_empty()) {
                         batch_subjects.entry((contact, k)).or_default().push(conversation.clone());
                     }
                     conversation_dates
                         .entry(conversation.clone())
                         .or_default()
                         .push(msg.sent_at.unwrap_or(now));
-                    placed.push((i, $crate::model::new_id(), conversation, is_new));
+                    placed.push((i, $crate::domain::model::new_id(), conversation, is_new));
                 }
 
                 // Apply: conversations, participants, messages, references, attachments.
@@ -389,7 +395,7 @@ macro_rules! impl_mail_batch {
                             .push_bind(now)
                             .push_bind(now)
                             .push_bind(c.subject_key.clone())
-                            .push_bind($crate::thread::new_reply_token());
+                            .push_bind($crate::domain::thread::new_reply_token());
                     });
                     q.build().execute(&mut *conn).await?;
                     let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO participants (conversation_id, tenant_id, kind, ref_id, joined_at) ");
@@ -434,7 +440,7 @@ macro_rules! impl_mail_batch {
                             .push_bind("received")
                             .push_bind(0i64)
                             .push_bind(sqlx::types::Json(&msg.flags))
-                            .push_bind($crate::thread::is_spam(&msg.flags))
+                            .push_bind($crate::domain::thread::is_spam(&msg.flags))
                             .push_bind(msg.reply_to.first().cloned())
                             .push_bind(msg.sent_at)
                             .push_bind(now)
@@ -457,10 +463,10 @@ macro_rules! impl_mail_batch {
                     q.push(" ON CONFLICT DO NOTHING");
                     q.build().execute(&mut *conn).await?;
                 }
-                let attachment_rows: Vec<(String, String, &$crate::model::InboundAttachment)> = placed
+                let attachment_rows: Vec<(String, String, &$crate::domain::model::InboundAttachment)> = placed
                     .iter()
                     .flat_map(|(i, id, _, _)| {
-                        items[*i].1.attachments.iter().map(move |a| (a.id.clone().unwrap_or_else($crate::model::new_id), id.clone(), a))
+                        items[*i].1.attachments.iter().map(move |a| (a.id.clone().unwrap_or_else($crate::domain::model::new_id), id.clone(), a))
                     })
                     .collect();
                 Self::insert_attachments(&mut *conn, ch, &attachment_rows, now).await?;
@@ -468,7 +474,7 @@ macro_rules! impl_mail_batch {
                 // Counters (late parents adopting earlier replies move them, below).
                 let mut counts: Vec<(String, i64, i64)> = Vec::new(); // (conversation, messages, unread)
                 for (i, _, conv, _) in &placed {
-                    let bump = i64::from(!$crate::thread::is_quiet(&items[*i].1.flags));
+                    let bump = i64::from(!$crate::domain::thread::is_quiet(&items[*i].1.flags));
                     match counts.iter_mut().find(|(c, _, _)| c == conv) {
                         Some(entry) => {
                             entry.1 += 1;
@@ -525,7 +531,7 @@ macro_rules! impl_mail_batch {
                             o.insert("assignee".into(), assignee.clone().into());
                             o.insert("unread_count".into(), (*unread).into());
                             o.insert("message_count".into(), (*count).into());
-                            o.insert("last_message_at".into(), $crate::store::format_millis(*last).into());
+                            o.insert("last_message_at".into(), $crate::domain::model::format_millis(*last).into());
                         }
                         events.push((if *is_new { "conversation.created" } else { "conversation.updated" }, payload));
                     }

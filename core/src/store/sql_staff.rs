@@ -19,7 +19,7 @@ macro_rules! impl_staff_queries {
                     "INSERT INTO audit_log (id, tenant_id, conversation_id, actor, action, detail, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
-                .bind($crate::model::new_id())
+                .bind($crate::domain::model::new_id())
                 .bind(tenant.to_string())
                 .bind(conversation.to_string())
                 .bind(actor.to_string())
@@ -79,12 +79,11 @@ macro_rules! impl_staff_queries {
                 .fetch_optional(&mut *conn)
                 .await?;
                 if opted_out.flatten().is_some() {
-                    return Err($crate::store::StoreError::Refused {
-                        code: "contact_opted_out",
-                        message: format!("{address} opted out of messages on this channel (they can reply START to opt back in)"),
-                    });
+                    return Err($crate::store::StoreError::Refused($crate::store::Refusal::ContactOptedOut {
+                        address: address.to_string(),
+                    }));
                 }
-                let id = $crate::model::new_id();
+                let id = $crate::domain::model::new_id();
                 let in_reply_to: Option<String> = sqlx::query_scalar(
                     "SELECT provider_message_id FROM messages WHERE conversation_id = $1 AND direction = 'inbound'
                       ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -93,7 +92,8 @@ macro_rules! impl_staff_queries {
                 .fetch_optional(&mut *conn)
                 .await?
                 .flatten();
-                let external = serde_json::json!({ "media_urls": draft.media_urls, "author": draft.author, "template": draft.template });
+                let mut external = serde_json::json!({ "media_urls": draft.media_urls, "author": draft.author, "template": draft.template });
+                external[$crate::store::ReplyDraft::FINGERPRINT_KEY] = draft.fingerprint().into();
                 let r = sqlx::query(
                     "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, direction, sender_kind, sender, recipients,
                                            subject, text_body, external, delivery_status, status_rank, flags, spam,
@@ -110,7 +110,7 @@ macro_rules! impl_staff_queries {
                 .bind(draft.subject.clone().or(subject))
                 .bind(draft.text.clone())
                 .bind(sqlx::types::Json(external))
-                .bind($crate::model::DeliveryStatus::Queued.rank())
+                .bind($crate::domain::model::DeliveryStatus::Queued.rank())
                 .bind(sqlx::types::Json(Vec::<String>::new()))
                 .bind(draft.idempotency_key.clone())
                 .bind(in_reply_to)
@@ -143,7 +143,7 @@ macro_rules! impl_staff_queries {
             }
 
             /// Returns the message an idempotency key already names, if any.
-            async fn replay(&self, tenant: &str, key: Option<&str>) -> $crate::store::StoreResult<Option<$crate::store::MessageView>> {
+            async fn replay(&self, tenant: &str, key: Option<&str>) -> $crate::store::StoreResult<Option<$crate::store::MessageRow>> {
                 let Some(key) = key else { return Ok(None) };
                 let mut conn = self.writer().acquire().await?;
                 match Self::message_by_key(&mut conn, tenant, key).await? {
@@ -160,8 +160,8 @@ macro_rules! impl_staff_queries {
                 value: Option<String>,
                 staff: &str,
                 (action, event): (&str, serde_json::Value),
-            ) -> $crate::store::StoreResult<$crate::store::ConversationView> {
-                let now = $crate::model::now_millis();
+            ) -> $crate::store::StoreResult<$crate::store::ConversationRow> {
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let r = sqlx::query(sql)
                     .bind(value)

@@ -6,7 +6,7 @@ macro_rules! impl_sync_store {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::SyncStore for $store {
-            async fn sync_states(&self, tenant: Option<&str>) -> $crate::store::StoreResult<Vec<$crate::store::SyncState>> {
+            async fn sync_states(&self, tenant: Option<&str>) -> $crate::store::StoreResult<Vec<$crate::store::SyncStateRow>> {
                 Ok(sqlx::query_as(
                     "SELECT s.channel_id, s.folder, s.uidvalidity, s.last_uid, s.highestmodseq, s.last_run_at, s.last_success_at,
                             s.last_error, s.seen, s.stored, s.backlog_total, s.backlog_done
@@ -19,8 +19,8 @@ macro_rules! impl_sync_store {
                 .await?)
             }
 
-            async fn record_sync_run(&self, run: &$crate::store::SyncRun) -> $crate::store::StoreResult<()> {
-                let now = $crate::model::now_millis();
+            async fn record_sync_run(&self, run: &$crate::contract::ingest_types::SyncRun) -> $crate::store::StoreResult<()> {
+                let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let tenant: Option<String> = sqlx::query_scalar("SELECT tenant_id FROM channels WHERE id = $1")
                     .bind(&run.channel_id)
@@ -59,7 +59,7 @@ macro_rules! impl_sync_store {
                 Ok(())
             }
 
-            async fn folder_position(&self, channel_id: &str, folder: &str) -> $crate::store::StoreResult<Option<$crate::store::FolderPosition>> {
+            async fn folder_position(&self, channel_id: &str, folder: &str) -> $crate::store::StoreResult<Option<$crate::contract::ingest_types::FolderPosition>> {
                 let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
                     "SELECT uidvalidity, last_uid, highestmodseq FROM sync_cursors WHERE channel_id = $1 AND folder = $2 AND uidvalidity <> 0",
                 )
@@ -67,7 +67,7 @@ macro_rules! impl_sync_store {
                 .bind(folder)
                 .fetch_optional(self.writer())
                 .await?;
-                Ok(row.map(|(uidvalidity, last_uid, highestmodseq)| $crate::store::FolderPosition {
+                Ok(row.map(|(uidvalidity, last_uid, highestmodseq)| $crate::contract::ingest_types::FolderPosition {
                     folder: folder.to_string(),
                     uidvalidity,
                     last_uid,
@@ -76,7 +76,7 @@ macro_rules! impl_sync_store {
             }
 
             async fn acquire_sync_lease(&self, channel_id: &str, holder: &str, ttl_ms: i64) -> $crate::store::StoreResult<bool> {
-                let now = $crate::model::now_millis();
+                let now = $crate::domain::model::now_millis();
                 // One statement: insert, or take over an expired lease, or renew our own.
                 let r = sqlx::query(
                     "INSERT INTO sync_leases (channel_id, holder, expires_at) VALUES ($1, $2, $3)

@@ -1,4 +1,4 @@
-//! The store's side of thread assignment: gathering the facts [`crate::thread::decide`]
+//! The store's side of thread assignment: gathering the facts [`crate::domain::thread::decide`]
 //! needs (all within the channel), and merging conversations when a parent message arrives
 //! after its replies.
 
@@ -8,9 +8,11 @@ pub(crate) fn pick_by_order<F>(
     refs: &[&String],
     found: &[(String, String, String)],
     candidate: F,
-) -> crate::store::StoreResult<Option<crate::thread::Candidate>>
+) -> crate::store::StoreResult<Option<crate::domain::thread::Candidate>>
 where
-    F: Fn(Option<(String, String)>) -> crate::store::StoreResult<Option<crate::thread::Candidate>>,
+    F: Fn(
+        Option<(String, String)>,
+    ) -> crate::store::StoreResult<Option<crate::domain::thread::Candidate>>,
 {
     for r in refs {
         if let Some((_, id, status)) = found.iter().find(|(key, _, _)| key == *r) {
@@ -27,20 +29,21 @@ macro_rules! impl_threading_queries {
             async fn thread_facts(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 channel: &str,
+                threading: $crate::contract::ingest_types::Threading,
                 contact: &str,
-                msg: &$crate::model::InboundMessage,
-                policy: &$crate::thread::ThreadingPolicy,
+                msg: &$crate::domain::model::InboundMessage,
+                policy: &$crate::domain::thread::ThreadingPolicy,
                 now: i64,
-            ) -> $crate::store::StoreResult<$crate::thread::ThreadFacts> {
-                let candidate = |row: Option<(String, String)>| -> $crate::store::StoreResult<Option<$crate::thread::Candidate>> {
+            ) -> $crate::store::StoreResult<$crate::domain::thread::ThreadFacts> {
+                let candidate = |row: Option<(String, String)>| -> $crate::store::StoreResult<Option<$crate::domain::thread::Candidate>> {
                     row.map(|(id, status)| {
-                        let status = $crate::model::ConversationStatus::parse(&status)
+                        let status = $crate::domain::model::ConversationStatus::parse(&status)
                             .ok_or_else(|| $crate::store::StoreError::Corrupt(format!("conversation status {status:?}")))?;
-                        Ok($crate::thread::Candidate { id, status })
+                        Ok($crate::domain::thread::Candidate { id, status })
                     })
                     .transpose()
                 };
-                let mut facts = $crate::thread::ThreadFacts::default();
+                let mut facts = $crate::domain::thread::ThreadFacts::default();
                 let refs: Vec<&String> = msg.reply_to.iter().take(50).collect();
                 if !refs.is_empty() {
                     // One query for all referenced ids; the most specific one found wins.
@@ -79,9 +82,9 @@ macro_rules! impl_threading_queries {
                     facts.by_token = candidate(row)?;
                 }
                 // Mail threads by headers and subject; chat channels by the contact's latest
-                // active conversation. The sender's identity says which this is.
-                if msg.from.kind == $crate::model::IdentityKind::Email {
-                    let key = msg.subject.as_deref().map($crate::thread::subject_key).unwrap_or_default();
+                // active conversation. The channel's connector declared which this is.
+                if threading == $crate::contract::ingest_types::Threading::MailHeaders {
+                    let key = msg.subject.as_deref().map($crate::domain::thread::subject_key).unwrap_or_default();
                     // Only mail that names no parent is matched by subject: a message whose
                     // References point at mail we do not have answers some other thread.
                     if policy.subject_matching && !key.is_empty() && msg.reply_to.is_empty() {

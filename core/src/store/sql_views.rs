@@ -8,7 +8,7 @@ macro_rules! impl_view_queries {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 tenant: &str,
                 contacts: &[&str],
-            ) -> $crate::store::StoreResult<Vec<$crate::store::rows::IdentityRow>> {
+            ) -> $crate::store::StoreResult<Vec<$crate::store::rows::IdentitySql>> {
                 if contacts.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -28,7 +28,7 @@ macro_rules! impl_view_queries {
             async fn attachments_of(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 messages: &[&str],
-            ) -> $crate::store::StoreResult<Vec<$crate::store::AttachmentView>> {
+            ) -> $crate::store::StoreResult<Vec<$crate::store::AttachmentRow>> {
                 if messages.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -39,14 +39,14 @@ macro_rules! impl_view_queries {
                     list.push_bind(m.to_string());
                 }
                 list.push_unseparated(") ORDER BY created_at, id");
-                let rows: Vec<$crate::store::rows::AttachmentRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                let rows: Vec<$crate::store::rows::AttachmentSql> = qb.build_query_as().fetch_all(&mut *conn).await?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
             async fn reactions_of(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 messages: &[&str],
-            ) -> $crate::store::StoreResult<Vec<$crate::store::ReactionView>> {
+            ) -> $crate::store::StoreResult<Vec<$crate::store::ReactionRow>> {
                 if messages.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -65,8 +65,8 @@ macro_rules! impl_view_queries {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 tenant: &str,
                 id: &str,
-            ) -> $crate::store::StoreResult<$crate::store::ConversationView> {
-                let row: Option<$crate::store::rows::ConversationRow> = sqlx::query_as(concat!(
+            ) -> $crate::store::StoreResult<$crate::store::ConversationRow> {
+                let row: Option<$crate::store::rows::ConversationSql> = sqlx::query_as(concat!(
                     $crate::store::rows::conversation_select!(),
                     "WHERE c.id = $1 AND c.tenant_id = $2"
                 ))
@@ -83,8 +83,8 @@ macro_rules! impl_view_queries {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 tenant: &str,
                 id: &str,
-            ) -> $crate::store::StoreResult<$crate::store::MessageView> {
-                let row: Option<$crate::store::rows::MessageRow> =
+            ) -> $crate::store::StoreResult<$crate::store::MessageRow> {
+                let row: Option<$crate::store::rows::MessageSql> =
                     sqlx::query_as(concat!($crate::store::rows::message_select!(), "WHERE id = $1 AND tenant_id = $2"))
                         .bind(id.to_string())
                         .bind(tenant.to_string())

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub struct SqliteStore {
-    threading: std::sync::RwLock<crate::thread::ThreadingPolicy>,
+    threading: std::sync::RwLock<crate::domain::thread::ThreadingPolicy>,
     writer: Pool<Sqlite>,
     reader: Pool<Sqlite>,
 }
@@ -81,9 +81,9 @@ super::sql_mail_batch::impl_mail_batch!(SqliteStore, sqlx::Sqlite);
 super::sql_jobs::impl_job_store!(SqliteStore, sqlx::Sqlite);
 super::sql_admin::impl_admin_store!(SqliteStore, sqlx::Sqlite);
 super::sql_conversations::impl_conversation_store!(SqliteStore, sqlx::Sqlite);
-super::sql_events::impl_event_store!(SqliteStore, sqlx::Sqlite);
+super::sql_event_log::impl_event_store!(SqliteStore, sqlx::Sqlite);
 super::sql_sync::impl_sync_store!(SqliteStore, sqlx::Sqlite);
-super::sql_webhooks::impl_webhook_store!(SqliteStore, sqlx::Sqlite);
+super::sql_outgoing_webhooks::impl_webhook_store!(SqliteStore, sqlx::Sqlite);
 
 impl SqliteStore {
     /// Nothing to do: SQLite plans with its indexes whatever the table sizes.
@@ -92,7 +92,7 @@ impl SqliteStore {
 
 impl SqliteStore {
     /// The threading policy in force (a poisoned lock still holds a valid policy).
-    fn threading(&self) -> crate::thread::ThreadingPolicy {
+    fn threading(&self) -> crate::domain::thread::ThreadingPolicy {
         match self.threading.read() {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -101,7 +101,7 @@ impl SqliteStore {
 }
 
 impl super::Store for SqliteStore {
-    fn set_threading(&self, policy: crate::thread::ThreadingPolicy) {
+    fn set_threading(&self, policy: crate::domain::thread::ThreadingPolicy) {
         match self.threading.write() {
             Ok(mut p) => *p = policy,
             Err(poisoned) => *poisoned.into_inner() = policy,

@@ -3,7 +3,7 @@
 
 use crate::support::{TestApp, sms};
 use axum::http::{StatusCode, header};
-use switchboard_core::model::{InboundAttachment, now_millis};
+use switchboard_core::domain::model::{InboundAttachment, now_millis};
 use switchboard_core::store::StoredBlob;
 
 #[tokio::test]

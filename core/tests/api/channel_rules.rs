@@ -4,13 +4,13 @@
 use crate::support::{TestApp, sms};
 use axum::http::StatusCode;
 use serde_json::json;
-use switchboard_core::model::{Identity, IdentityKind, now_millis};
+use switchboard_core::domain::model::{Identity, IdentityKind, now_millis};
 use switchboard_core::store::JobKind;
 
-fn wa(text: &str) -> switchboard_core::model::InboundMessage {
+fn wa(text: &str) -> switchboard_core::domain::model::InboundMessage {
     let mut m = sms("ignored", text);
     m.from = Identity {
-        kind: IdentityKind::Whatsapp,
+        kind: IdentityKind::WHATSAPP,
         value: "4915112345678".into(),
     };
     m

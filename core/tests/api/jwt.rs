@@ -6,13 +6,13 @@ use axum::http::StatusCode;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use switchboard_core::auth::jwt::JwtVerifier;
-use switchboard_core::config::{AuthConfig, Secret};
+use switchboard_core::infra::auth::jwt::JwtVerifier;
+use switchboard_core::infra::config::{AuthConfig, Secret};
 
 const SECRET: &str = "jwt-test-secret-0123456789abcdef-xyz";
 
 fn now() -> i64 {
-    switchboard_core::model::now_millis() / 1000
+    switchboard_core::domain::model::now_millis() / 1000
 }
 
 fn jwt(claims: Value, secret: &str) -> String {
@@ -146,4 +146,102 @@ async fn bad_jwts_are_401() {
             .status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// An HS256 token over hand-written JSON (jsonwebtoken cannot write repeated keys).
+fn raw_jwt(header: &str, payload: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn configured_issuer_and_audience_are_required_and_odd_tokens_refused() {
+    let mut app = TestApp::spawn().await;
+    let cfg = AuthConfig {
+        jwt_algorithm: "HS256".into(),
+        jwt_secret: Secret::new(SECRET),
+        jwt_public_key_file: String::new(),
+        jwt_jwks_file: String::new(),
+        jwt_issuer: "https://login.example".into(),
+        jwt_audience: "switchboard".into(),
+        jwt_tenant_claim: "tenant".into(),
+        jwt_role_claim: "role".into(),
+        jwt_leeway_secs: 10,
+    };
+    app.jwt = JwtVerifier::from_config(&cfg)
+        .expect("config")
+        .map(Arc::new);
+    let exp = now() + 300;
+    let good = jwt(
+        json!({"sub": "carol", "tenant": "acme", "iss": "https://login.example", "aud": "switchboard", "exp": exp}),
+        SECRET,
+    );
+    let r = app.get("/api/v1/conversations", &good).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+    let claims =
+        format!(r#""sub":"carol","iss":"https://login.example","aud":"switchboard","exp":{exp}"#);
+    let mut crit = Header::new(Algorithm::HS256);
+    crit.crit = Some(vec!["urn:example:must-understand".into()]);
+    let cases = [
+        (
+            "no iss",
+            jwt(
+                json!({"sub": "carol", "tenant": "acme", "aud": "switchboard", "exp": exp}),
+                SECRET,
+            ),
+        ),
+        (
+            "no aud",
+            jwt(
+                json!({"sub": "carol", "tenant": "acme", "iss": "https://login.example", "exp": exp}),
+                SECRET,
+            ),
+        ),
+        (
+            "unknown critical extension",
+            encode(
+                &crit,
+                &json!({"sub": "carol", "tenant": "acme", "iss": "https://login.example", "aud": "switchboard", "exp": exp}),
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .expect("encode"),
+        ),
+        (
+            "tenant twice",
+            raw_jwt(
+                header,
+                &format!(r#"{{{claims},"tenant":"globex","tenant":"acme"}}"#),
+            ),
+        ),
+        (
+            "role twice",
+            raw_jwt(
+                header,
+                &format!(r#"{{{claims},"tenant":"acme","role":"agent","role":"admin"}}"#),
+            ),
+        ),
+        (
+            "header key twice",
+            raw_jwt(
+                r#"{"alg":"HS256","typ":"JWT","typ":"JWT"}"#,
+                &format!(r#"{{{claims},"tenant":"acme"}}"#),
+            ),
+        ),
+    ];
+    // The hand-written path itself is sound: the same token without repeats is accepted.
+    let plain = raw_jwt(header, &format!(r#"{{{claims},"tenant":"acme"}}"#));
+    assert_eq!(
+        app.get("/api/v1/conversations", &plain).await.status,
+        StatusCode::OK
+    );
+    for (name, token) in cases {
+        let r = app.get("/api/v1/conversations", &token).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}: {}", r.body);
+    }
 }

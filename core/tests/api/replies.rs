@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use std::time::Duration;
-use switchboard_core::model::Consent;
+use switchboard_core::domain::model::Consent;
 
 #[tokio::test]
 async fn reply_is_accepted_once_and_replayed_idempotently() {

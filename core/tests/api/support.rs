@@ -7,21 +7,71 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use switchboard_core::api::{AppState, router};
-use switchboard_core::blob::BlobStore;
-use switchboard_core::connector::{Connector, Connectors};
-use switchboard_core::model::{
+use switchboard_core::contract::connector::{Connector, Connectors};
+use switchboard_core::contract::ingest_types::{ChannelRef, IngestOutcome};
+use switchboard_core::contract::journal::JournalEntry;
+use switchboard_core::contract::registry::{ConnectorType, RefusalCode, Registry, Threading};
+use switchboard_core::domain::model::{
     ChannelKind, FetchedMedia, Identity, IdentityKind, InboundMessage, MediaLimits,
     OutboundMessage, Refusal, ReplyCheck, SendError, SendReceipt, new_id,
 };
-use switchboard_core::store::{
-    self, ChannelRecord, ChannelRef, IngestOutcome, JournalEntry, NewToken, Role, Store,
-    TenantRecord,
-};
-use switchboard_core::tokens;
+use switchboard_core::infra::auth::tokens;
+use switchboard_core::infra::blob::BlobStore;
+use switchboard_core::store::{self, ChannelRecord, NewToken, Role, Store, TenantRecord};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
 pub const MAX_BODY: usize = 16 * 1024;
+
+fn no_settings(_: &toml::Table, _: &str) -> Vec<switchboard_core::infra::config::ConfigError> {
+    Vec::new()
+}
+
+fn not_built(
+    id: String,
+    _: &toml::Table,
+    _: switchboard_core::contract::connector::ConnectorContext,
+) -> Result<Arc<dyn Connector>, Vec<switchboard_core::infra::config::ConfigError>> {
+    Err(vec![switchboard_core::infra::config::ConfigError::new(
+        id,
+        "API tests use TestConnector",
+    )])
+}
+
+/// Connector types as the real connectors declare them (kind, reach, threading, refusal
+/// codes), so the API's rules are tested without depending on the connector crates.
+pub fn test_registry() -> Registry {
+    const TYPES: &[ConnectorType] = &[
+        ConnectorType {
+            kind: ChannelKind::new("email"),
+            reaches: &[IdentityKind::EMAIL],
+            threading: Threading::MailHeaders,
+            refusal_codes: &[],
+            validate: no_settings,
+            build: not_built,
+        },
+        ConnectorType {
+            kind: ChannelKind::new("twilio"),
+            reaches: &[IdentityKind::PHONE, IdentityKind::WHATSAPP],
+            threading: Threading::ByContact,
+            refusal_codes: &[],
+            validate: no_settings,
+            build: not_built,
+        },
+        ConnectorType {
+            kind: ChannelKind::new("whatsapp"),
+            reaches: &[IdentityKind::WHATSAPP, IdentityKind::PHONE],
+            threading: Threading::ByContact,
+            refusal_codes: &[RefusalCode {
+                code: "whatsapp_window_closed",
+                meaning: "the 24-hour window is closed",
+            }],
+            validate: no_settings,
+            build: not_built,
+        },
+    ];
+    Registry::new(TYPES)
+}
 
 /// A connector standing in for a provider in API tests: it never sends (the API only
 /// queues), and, when `window_ms` is set, enforces a customer-service window the way the
@@ -86,9 +136,13 @@ impl Connector for TestConnector {
 fn test_connectors() -> Arc<Connectors> {
     let mut map: Connectors = Connectors::new();
     for (id, kind, window_ms) in [
-        ("acme-sms", ChannelKind::Twilio, None),
-        ("globex-sms", ChannelKind::Twilio, None),
-        ("acme-wa", ChannelKind::Whatsapp, Some(24 * 3600 * 1000)),
+        ("acme-sms", ChannelKind::new("twilio"), None),
+        ("globex-sms", ChannelKind::new("twilio"), None),
+        (
+            "acme-wa",
+            ChannelKind::new("whatsapp"),
+            Some(24 * 3600 * 1000),
+        ),
     ] {
         map.insert(
             id.to_string(),
@@ -108,7 +162,7 @@ pub struct TestApp {
     pub blobs: BlobStore,
     pub jobs: Arc<Notify>,
     /// JWT verification, when a test turns it on.
-    pub jwt: Option<Arc<switchboard_core::auth::jwt::JwtVerifier>>,
+    pub jwt: Option<Arc<switchboard_core::infra::auth::jwt::JwtVerifier>>,
     /// acme, subject "alice", admin.
     pub admin: String,
     /// acme, subject "bob", agent.
@@ -206,16 +260,17 @@ impl TestApp {
             blobs: self.blobs.clone(),
             jobs: self.jobs.clone(),
             connectors: test_connectors(),
-            events: switchboard_core::events::EventHub::new(
+            events: switchboard_core::infra::event_hub::EventHub::new(
                 self.store.clone(),
-                &switchboard_core::config::EventsConfig {
+                &switchboard_core::infra::config::EventsConfig {
                     retention_hours: 1,
                     heartbeat_secs: 15,
                 },
             ),
             jwt: self.jwt.clone(),
             tenants: Arc::new(["acme", "globex"].map(String::from).into_iter().collect()),
-            webhooks: switchboard_core::webhooks_out::Webhooks::none(),
+            webhooks: switchboard_core::workers::outgoing_webhooks::Webhooks::none(),
+            registry: Arc::new(test_registry()),
         };
         let response = router(state, MAX_BODY)
             .oneshot(request)
@@ -284,6 +339,7 @@ impl TestApp {
         let ch = ChannelRef {
             tenant_id: tenant.into(),
             channel_id: channel.into(),
+            threading: switchboard_core::contract::registry::Threading::ByContact,
         };
         match self
             .store
@@ -315,7 +371,7 @@ pub fn sms(from: &str, text: &str) -> InboundMessage {
     InboundMessage {
         provider_message_id: format!("SM{}", new_id()),
         from: Identity {
-            kind: IdentityKind::Phone,
+            kind: IdentityKind::PHONE,
             value: from.into(),
         },
         from_name: None,

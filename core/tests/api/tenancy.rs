@@ -4,7 +4,7 @@
 use crate::support::{TestApp, sms};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use switchboard_core::model::InboundAttachment;
+use switchboard_core::domain::model::InboundAttachment;
 
 #[tokio::test]
 async fn another_tenants_objects_are_404_everywhere() {

@@ -2,10 +2,13 @@
 
 use crate::support::*;
 use std::sync::Arc;
-use switchboard_core::model::*;
+use switchboard_core::contract::ingest_types::*;
+use switchboard_core::contract::journal::*;
+use switchboard_core::domain::model::*;
 use switchboard_core::store::*;
 
-store_tests!(
+switchboard_testkit::store_tests!(
+    seed = seeded_store;
     mail_batches_move_the_cursor_with_their_messages,
     email_threads_by_references_token_and_subject,
     parent_arriving_late_adopts_its_replies,
@@ -110,7 +113,7 @@ async fn email_threads_by_references_token_and_subject(store: Arc<dyn Store>) {
     assert!(new2 && c2 != c1, "email never joins by contact alone");
     let (c3, _) = stored(&store, mail("<g@x>", "dora@example.com", "Order 42", &[])).await;
     assert!(c3 != c1, "subject matching needs the same contact");
-    store.set_threading(switchboard_core::thread::ThreadingPolicy {
+    store.set_threading(switchboard_core::domain::thread::ThreadingPolicy {
         subject_matching: false,
         ..Default::default()
     });
@@ -124,7 +127,7 @@ async fn email_threads_by_references_token_and_subject(store: Arc<dyn Store>) {
         .set_status("t1", &c1, ConversationStatus::Closed, "ann")
         .await
         .expect("close");
-    store.set_threading(switchboard_core::thread::ThreadingPolicy {
+    store.set_threading(switchboard_core::domain::thread::ThreadingPolicy {
         reopen_closed: false,
         ..Default::default()
     });
@@ -467,7 +470,7 @@ async fn a_late_parent_in_a_batch_merges_after_the_events_that_announce_its_repl
     let merge = &events[merges[0]].payload.0;
     let gone = merge["merged_conversation_id"].as_str().expect("merged id");
     assert_eq!(merge["into_conversation_id"].as_str(), Some(into.as_str()));
-    let names_gone = |e: &EventRecord| e.payload.0["conversation_id"].as_str() == Some(gone);
+    let names_gone = |e: &EventRow| e.payload.0["conversation_id"].as_str() == Some(gone);
     assert!(
         events[..merges[0]]
             .iter()

@@ -2,16 +2,19 @@
 
 use crate::support::*;
 use std::sync::Arc;
-use switchboard_core::model::*;
+use switchboard_core::contract::ingest_types::*;
+use switchboard_core::domain::model::*;
 use switchboard_core::store::*;
 
-store_tests!(
+switchboard_testkit::store_tests!(
+    seed = seeded_store;
     ingest_creates_contact_conversation_message,
     duplicates_change_nothing,
     concurrent_duplicate_deliveries_store_once,
     concurrent_messages_from_new_contact_share_one_conversation,
     reply_context_joins_that_conversation_and_reopens,
     media_job_marks_attachment_stored,
+    too_large_attachment_is_recorded_with_its_size_and_no_job,
     reactions_attach_to_their_message_and_can_be_removed,
     event_readers_never_skip_under_concurrent_writes,
 );
@@ -220,6 +223,36 @@ async fn reply_context_joins_that_conversation_and_reopens(store: Arc<dyn Store>
     assert!(fourth != first && fourth != second);
 }
 
+/// An attachment a connector refused to keep (over its size cap): the message is stored,
+/// the attachment is `too_large` with its size, and no media job tries to fetch it.
+async fn too_large_attachment_is_recorded_with_its_size_and_no_job(store: Arc<dyn Store>) {
+    let mut m = sms("MMBIG", "+15550001", "big file");
+    m.attachments = vec![InboundAttachment {
+        filename: Some("big.bin".into()),
+        content_type: Some("application/octet-stream".into()),
+        too_large: Some(31_457_280),
+        ..Default::default()
+    }];
+    let IngestOutcome::Stored { message_id, .. } = store
+        .ingest_message(&channel("t1", "sms1"), &journal("kbig"), &m)
+        .await
+        .expect("ingest")
+    else {
+        panic!("not stored")
+    };
+    let msg = store.get_message("t1", &message_id).await.expect("msg");
+    assert_eq!(msg.attachments[0].state, "too_large");
+    assert_eq!(msg.attachments[0].size, Some(31_457_280));
+    assert!(msg.attachments[0].storage_key.is_none());
+    assert!(
+        store
+            .claim_job(now_millis(), 60_000)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+}
+
 async fn media_job_marks_attachment_stored(store: Arc<dyn Store>) {
     let mut m = sms("MM1", "+15550001", "pic");
     m.attachments = vec![InboundAttachment {
@@ -282,7 +315,7 @@ async fn reactions_attach_to_their_message_and_can_be_removed(store: Arc<dyn Sto
         provider_message_id: id.into(),
         target_provider_id: "wamid.A".into(),
         from: Identity {
-            kind: IdentityKind::Phone,
+            kind: IdentityKind::PHONE,
             value: "+15550001".into(),
         },
         emoji: emoji.map(str::to_string),

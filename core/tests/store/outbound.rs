@@ -2,10 +2,12 @@
 
 use crate::support::*;
 use std::sync::Arc;
-use switchboard_core::model::*;
+use switchboard_core::contract::ingest_types::*;
+use switchboard_core::domain::model::*;
 use switchboard_core::store::*;
 
-store_tests!(
+switchboard_testkit::store_tests!(
+    seed = seeded_store;
     status_moves_forward_only,
     status_before_send_record_is_applied_later,
     jobs_are_claimed_once_and_leases_expire,
@@ -184,10 +186,7 @@ async fn reply_idempotency_and_opt_out(store: Arc<dyn Store>) {
     assert!(
         matches!(
             err,
-            StoreError::Refused {
-                code: "contact_opted_out",
-                ..
-            }
+            StoreError::Refused(switchboard_core::store::Refusal::ContactOptedOut { .. })
         ),
         "{err:?}"
     );

@@ -2,14 +2,18 @@
 
 use crate::support::*;
 use std::sync::Arc;
-use switchboard_core::model::*;
+use switchboard_core::contract::ingest_types::*;
+use switchboard_core::contract::journal::*;
+use switchboard_core::domain::model::*;
 use switchboard_core::store::*;
 
-store_tests!(
+switchboard_testkit::store_tests!(
+    seed = seeded_store;
     tenants_are_isolated,
     pagination_has_no_gaps_or_repeats,
     tokens_create_find_revoke,
     sync_runs_are_recorded_per_folder,
+    channels_dropped_from_configuration_are_listed_as_removed,
 );
 
 async fn tenants_are_isolated(store: Arc<dyn Store>) {
@@ -109,7 +113,7 @@ async fn pagination_has_no_gaps_or_repeats(store: Arc<dyn Store>) {
         assert!(p.items.len() <= 5);
         seen.extend(p.items.into_iter().map(|c| c.id));
         match p.next_cursor {
-            Some(c) => cursor = Some(Cursor::decode(&c).expect("cursor")),
+            Some(c) => cursor = Some(PageCursor::decode(&c).expect("cursor")),
             None => break,
         }
     }
@@ -132,7 +136,7 @@ async fn pagination_has_no_gaps_or_repeats(store: Arc<dyn Store>) {
 }
 
 async fn tokens_create_find_revoke(store: Arc<dyn Store>) {
-    let (token, hash) = switchboard_core::tokens::generate();
+    let (token, hash) = switchboard_core::infra::auth::tokens::generate();
     store
         .create_token(&NewToken {
             id: new_id(),
@@ -144,7 +148,7 @@ async fn tokens_create_find_revoke(store: Arc<dyn Store>) {
         .await
         .expect("create");
     let found = store
-        .find_token(&switchboard_core::tokens::hash(&token))
+        .find_token(&switchboard_core::infra::auth::tokens::hash(&token))
         .await
         .expect("find");
     assert_eq!(
@@ -172,10 +176,7 @@ async fn tokens_create_find_revoke(store: Arc<dyn Store>) {
         .expect_err("unknown tenant");
     assert!(matches!(
         err,
-        StoreError::Refused {
-            code: "unknown_tenant",
-            ..
-        }
+        StoreError::Refused(switchboard_core::store::Refusal::UnknownTenant { .. })
     ));
 }
 
@@ -257,4 +258,47 @@ async fn sync_runs_are_recorded_per_folder(store: Arc<dyn Store>) {
             .await,
         Err(StoreError::NotFound)
     ));
+}
+
+async fn channels_dropped_from_configuration_are_listed_as_removed(store: Arc<dyn Store>) {
+    let status = |channels: &[ChannelRow], id: &str| {
+        channels
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.status.clone())
+            .expect("listed")
+    };
+    let before = store.list_channels("t1").await.expect("list");
+    assert!(before.len() >= 2, "{before:?}");
+    let kept = before[0].id.clone();
+    let dropped = before[1].id.clone();
+    let retired = store
+        .retire_unconfigured_channels(std::slice::from_ref(&kept))
+        .await
+        .expect("retire");
+    assert!(retired >= 1);
+    let after = store.list_channels("t1").await.expect("list");
+    assert_eq!(status(&after, &kept), "active");
+    assert_eq!(status(&after, &dropped), "removed");
+    // Configured again: active again.
+    let record = ChannelRecord {
+        id: dropped.clone(),
+        tenant_id: "t1".into(),
+        kind: before[1].kind.clone(),
+        address: before[1].address.clone(),
+    };
+    store
+        .sync_tenants_and_channels(&[], &[record])
+        .await
+        .expect("sync");
+    let again = store.list_channels("t1").await.expect("list");
+    assert_eq!(status(&again, &dropped), "active");
+    // Retiring twice changes nothing more.
+    assert_eq!(
+        store
+            .retire_unconfigured_channels(&[kept.clone(), dropped.clone()])
+            .await
+            .expect("retire"),
+        0
+    );
 }

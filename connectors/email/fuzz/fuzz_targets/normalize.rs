@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use switchboard_email::{NormalizeOptions, Problem, mbox, normalize};
+use switchboard_email::message::mbox;
+use switchboard_email::{NormalizeOptions, Problem, normalize};
 
 fuzz_target!(|data: &[u8]| {
     let options = NormalizeOptions::default();

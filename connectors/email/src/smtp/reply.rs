@@ -2,7 +2,7 @@
 //! the thread, a `Re:` subject that is never doubled, the reply token in Reply-To
 //! (`local+TOKEN@domain`), text, optional HTML with inline parts, attachments.
 
-use super::SmtpError;
+use super::error::SmtpError;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox as Address, MultiPart, SinglePart};
@@ -59,7 +59,7 @@ pub struct OutgoingAttachment {
 
 /// What a reply (or a first outbound message) is made of.
 #[derive(Debug, Clone, Default)]
-pub struct ReplyDraft {
+pub struct MailReply {
     /// The channel's address, optionally with a display name.
     pub from_address: String,
     pub from_name: Option<String>,
@@ -110,7 +110,7 @@ fn bracketed(id: &str) -> String {
 
 /// Writes the message: From, To/Cc/Bcc, Subject, Date, Message-ID, In-Reply-To, References,
 /// Reply-To with the token, text and optional HTML, inline parts and attachments.
-pub fn build_reply(draft: &ReplyDraft) -> Result<BuiltMessage, SmtpError> {
+pub fn build_reply(draft: &MailReply) -> Result<BuiltMessage, SmtpError> {
     let build_err = |what: &str, e: &dyn fmt::Display| SmtpError::Build(format!("{what}: {e}"));
     let addr = |a: &str| -> Result<Address, SmtpError> {
         a.parse()
@@ -185,7 +185,7 @@ enum Body {
 
 /// text | alternative(text, html) | alternative(text, related(html, inline...)),
 /// wrapped in mixed(..., attachments...) when there are attachments.
-fn body(draft: &ReplyDraft) -> Result<Body, SmtpError> {
+fn body(draft: &MailReply) -> Result<Body, SmtpError> {
     let ctype = |t: &str| {
         ContentType::parse(t).map_err(|e| SmtpError::Build(format!("content type {t:?}: {e}")))
     };
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn reply_headers_and_parts() {
-        let draft = ReplyDraft {
+        let draft = MailReply {
             from_address: "support@acme.example".into(),
             from_name: Some("Acme Support".into()),
             to: vec!["Jane <jane@example.org>".into()],
@@ -277,7 +277,7 @@ mod tests {
                     bytes: b"%PDF".to_vec(),
                 },
             ],
-            ..ReplyDraft::default()
+            ..MailReply::default()
         };
         let built = build_reply(&draft).unwrap();
         let raw = String::from_utf8(built.raw()).unwrap();
@@ -293,12 +293,12 @@ mod tests {
         assert!(raw.contains("multipart/mixed") && raw.contains("multipart/related"));
         assert!(raw.contains("multipart/alternative") && raw.contains("Content-ID: <logo>"));
         assert!(raw.contains("filename=\"invoice.pdf\""));
-        let plain = build_reply(&ReplyDraft {
+        let plain = build_reply(&MailReply {
             from_address: "support@acme.example".into(),
             to: vec!["jane@example.org".into()],
             subject: "Hi".into(),
             text: "x".into(),
-            ..ReplyDraft::default()
+            ..MailReply::default()
         })
         .unwrap();
         let raw = String::from_utf8(plain.raw()).unwrap();
@@ -308,9 +308,9 @@ mod tests {
                 && !raw.contains("multipart")
         );
         assert!(
-            build_reply(&ReplyDraft {
+            build_reply(&MailReply {
                 from_address: "a@b.c".into(),
-                ..ReplyDraft::default()
+                ..MailReply::default()
             })
             .is_err()
         );

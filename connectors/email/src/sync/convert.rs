@@ -4,10 +4,10 @@
 //! hash, and — for a bounce of one of our messages — the delivery status update.
 
 use crate::imap::FetchedMessage;
-use crate::normalize::{CidTarget, NormalizeOptions, normalize};
+use crate::message::normalize::{CidTarget, NormalizeOptions, normalize};
 use std::cell::RefCell;
-use switchboard_core::model::{InboundMessage, StatusUpdate};
-use switchboard_core::store::JournalEntry;
+use switchboard_core::contract::journal::JournalEntry;
+use switchboard_core::domain::model::{InboundMessage, StatusUpdate};
 
 /// What one fetched message becomes.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub struct ConvertOptions {
     pub uid_validity: u32,
     pub spam_folder: bool,
     pub allow_remote_images: bool,
+    /// Attachments larger than this are not kept (marked `too_large` with their size).
+    pub max_attachment_bytes: u64,
     /// Our own mailbox address, lower-cased (loop detection).
     pub own_address: String,
     /// The domain of our Message-IDs (loop detection).
@@ -88,11 +90,14 @@ pub fn thread_token(recipients: &[String], own: &str) -> Option<String> {
     })
 }
 
-/// Normalizes one fetched message and prepares it for ingest. `new_id` makes attachment ids.
+/// Normalizes one fetched message and prepares it for ingest. `new_id` makes attachment ids;
+/// `attachment_url` is where core serves an attachment by id (`cid:` images point there:
+/// [`switchboard_core::contract::connector::ConnectorContext::attachment_url`]).
 pub fn convert(
     fetched: FetchedMessage,
     options: &ConvertOptions,
     new_id: &dyn Fn() -> String,
+    attachment_url: &dyn Fn(&str) -> String,
 ) -> Converted {
     let ids: RefCell<Vec<String>> = RefCell::new(Vec::new());
     let id_for = |index: usize| -> String {
@@ -102,9 +107,7 @@ pub fn convert(
         }
         ids[index].clone()
     };
-    let cid_url = |t: &CidTarget<'_>| -> Option<String> {
-        Some(format!("/api/v1/attachments/{}", id_for(t.index)))
-    };
+    let cid_url = |t: &CidTarget<'_>| -> Option<String> { Some(attachment_url(&id_for(t.index))) };
     let own_id = |id: &str| is_own_message_id(id, &options.message_id_domain);
     let own_addr = |a: &str| is_own_address(a, &options.own_address);
     let normalize_options = NormalizeOptions {
@@ -115,10 +118,10 @@ pub fn convert(
         is_own_address: &own_addr,
     };
     let parsed = normalize(&fetched.raw, &normalize_options);
-    let crate::parsed::ParsedEmail {
+    let crate::message::parsed::ParsedEmail {
         mut message,
         mut parts,
-        verdicts,
+        own_bounce,
         raw_sha256,
         ..
     } = parsed;
@@ -129,7 +132,14 @@ pub fn convert(
         .enumerate()
     {
         attachment.id = Some(id_for(index));
-        attachment.content = Some(std::mem::take(&mut part.bytes));
+        let bytes = std::mem::take(&mut part.bytes);
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if size > options.max_attachment_bytes {
+            // Not stored: an unbounded attachment would fill the blob store.
+            attachment.too_large = Some(size);
+        } else {
+            attachment.content = Some(bytes);
+        }
     }
     let mut recipients = message.to.clone();
     recipients.extend(message.cc.iter().cloned());
@@ -147,25 +157,15 @@ pub fn convert(
         );
     }
     let key = journal_key(&message.provider_message_id, &raw_sha256);
-    let status = verdicts
-        .bounce
-        .as_ref()
-        .and_then(|b| b.status_update())
-        .map(|mut update| {
-            update.provider_message_id = update
-                .provider_message_id
-                .trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_owned();
-            let journal = JournalEntry::new(
-                format!("bounce:{key}"),
-                "status",
-                "application/json",
-                serde_json::to_vec(&update.external).unwrap_or_default(),
-            );
-            (journal, update)
-        });
+    let status = own_bounce.map(|update| {
+        let journal = JournalEntry::new(
+            format!("bounce:{key}"),
+            "status",
+            "application/json",
+            serde_json::to_vec(&update.external).unwrap_or_default(),
+        );
+        (journal, update)
+    });
     Converted {
         uid: fetched.uid,
         // Compressed here, on the parsing threads, not on the store's path.
@@ -207,5 +207,57 @@ mod tests {
         let evil = vec!["support+a b@acme.example".to_string()];
         assert_eq!(thread_token(&evil, "support@acme.example"), None);
         assert!(journal_key(&"x".repeat(1000), "ab").len() < 512);
+    }
+
+    #[test]
+    fn attachments_over_the_cap_are_marked_too_large_and_not_kept() {
+        let big = "A".repeat(3000);
+        let raw = format!(
+            "Message-ID: <big@x.example>\r\nFrom: a@x.example\r\nTo: support@acme.example\r\n\
+             Subject: files\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+             --b\r\nContent-Type: application/octet-stream\r\n\
+             Content-Disposition: attachment; filename=big.bin\r\n\r\n{big}\r\n\
+             --b\r\nContent-Type: application/octet-stream\r\n\
+             Content-Disposition: attachment; filename=small.bin\r\n\r\nsmall\r\n--b--\r\n"
+        );
+        let fetched = FetchedMessage {
+            uid: 1,
+            raw: raw.into_bytes(),
+            internal_date: None,
+            flags: Vec::new(),
+            size: None,
+            modseq: None,
+        };
+        let options = ConvertOptions {
+            folder: "INBOX".into(),
+            uid_validity: 1,
+            spam_folder: false,
+            allow_remote_images: false,
+            max_attachment_bytes: 1000,
+            own_address: "support@acme.example".into(),
+            message_id_domain: "acme.example".into(),
+        };
+        let converted = convert(fetched, &options, &|| "id".to_string(), &|id| {
+            format!("/a/{id}")
+        });
+        let atts = &converted.message.attachments;
+        assert_eq!(atts.len(), 2, "the message keeps both attachments");
+        let big = atts
+            .iter()
+            .find(|a| a.filename.as_deref() == Some("big.bin"))
+            .expect("big");
+        assert!(big.content.is_none());
+        assert!(
+            big.too_large.is_some_and(|n| n >= 3000),
+            "{:?}",
+            big.too_large
+        );
+        let small = atts
+            .iter()
+            .find(|a| a.filename.as_deref() == Some("small.bin"))
+            .expect("small");
+        assert!(small.content.is_some());
+        assert_eq!(small.too_large, None);
     }
 }

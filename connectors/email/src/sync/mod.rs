@@ -19,13 +19,14 @@ pub mod schedule;
 
 use crate::imap::{FetchedMessage, ImapError, Mailbox};
 use crate::settings::EmailSettings;
-use convert::{ConvertOptions, Converted, convert, is_own_message_id};
+use convert::{ConvertOptions, Converted, convert};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_core::ingest::{Ingest, IngestError};
-use switchboard_core::model::new_id;
-use switchboard_core::store::{FolderPosition, IngestOutcome, StatusOutcome, StoreError};
+use switchboard_core::contract::connector::ConnectorContext;
+use switchboard_core::contract::ingest::{Ingest, IngestError};
+use switchboard_core::contract::ingest_types::{FolderPosition, IngestOutcome, StatusOutcome};
+use switchboard_core::domain::model::new_id;
 use tokio::sync::{Mutex, mpsc};
 
 /// Why a sync run stopped.
@@ -35,8 +36,6 @@ pub enum SyncError {
     Imap(#[from] ImapError),
     #[error("storing synced mail: {0}")]
     Ingest(#[from] IngestError),
-    #[error("sync state: {0}")]
-    Store(#[from] StoreError),
     #[error("another replica took over this mailbox's sync lease")]
     LeaseLost,
     #[error("parsing task failed: {0}")]
@@ -110,7 +109,8 @@ impl SyncReport {
 /// The sync engine of one email channel.
 pub struct SyncEngine {
     settings: Arc<EmailSettings>,
-    ingest: Ingest,
+    /// The channel's ingest handle, and core's attachment URLs for `cid:` images.
+    ctx: ConnectorContext,
     /// This process's name for the lease.
     holder: String,
     running: Mutex<()>,
@@ -122,10 +122,10 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 const FETCH_AHEAD: usize = 2;
 
 impl SyncEngine {
-    pub fn new(settings: Arc<EmailSettings>, ingest: Ingest) -> Self {
+    pub fn new(settings: Arc<EmailSettings>, ctx: ConnectorContext) -> Self {
         Self {
             settings,
-            ingest,
+            ctx,
             holder: format!("{}:{}", hostname(), uuid::Uuid::new_v4().simple()),
             running: Mutex::new(()),
         }
@@ -136,7 +136,7 @@ impl SyncEngine {
     }
 
     pub fn ingest(&self) -> &Ingest {
-        &self.ingest
+        &self.ctx.ingest
     }
 
     fn lease_ttl_ms(&self) -> i64 {
@@ -145,6 +145,7 @@ impl SyncEngine {
 
     async fn renew_lease(&self) -> Result<bool, SyncError> {
         Ok(self
+            .ctx
             .ingest
             .acquire_sync_lease(&self.holder, self.lease_ttl_ms())
             .await?)
@@ -152,7 +153,7 @@ impl SyncEngine {
 
     /// Gives the lease up (shutdown), so another replica need not wait for it to expire.
     pub async fn release_lease(&self) {
-        if let Err(e) = self.ingest.release_sync_lease(&self.holder).await {
+        if let Err(e) = self.ctx.ingest.release_sync_lease(&self.holder).await {
             tracing::warn!(error = %e, "releasing the sync lease failed");
         }
     }
@@ -179,7 +180,7 @@ impl SyncEngine {
                 Err(e) => {
                     // The run record carries the error for the API; a folder that cannot be
                     // opened (deleted, renamed) must not stop the others.
-                    let _ = self.ingest.record_sync_run(&folder, error, 0, 0).await;
+                    let _ = self.ctx.ingest.record_sync_run(&folder, error, 0, 0).await;
                     match (back, &e) {
                         (Some(m), SyncError::Imap(ie)) if ie.is_permanent() => {
                             tracing::warn!(folder, error = %e, "folder skipped");
@@ -220,7 +221,12 @@ impl SyncEngine {
             return (r, Some(mailbox));
         }
         let total = plan.uids.len();
-        if let Err(e) = self.ingest.record_sync_run(folder, None, total, 0).await {
+        if let Err(e) = self
+            .ctx
+            .ingest
+            .record_sync_run(folder, None, total, 0)
+            .await
+        {
             return (Err(e.into()), Some(mailbox));
         }
         tracing::info!(folder, total, resync = plan.resync, "fetching");
@@ -229,11 +235,11 @@ impl SyncEngine {
         let max_bytes = self.settings.imap.max_batch_bytes.max(1);
         let uids = plan.uids.clone();
         let options = self.convert_options(&plan);
-        let ingest = self.ingest.clone();
+        let ctx = self.ctx.clone();
         // Fetching, parsing and writing attachment files run ahead on their own task while
         // earlier batches are stored.
         let fetcher = tokio::spawn(async move {
-            fetch_into(&mut mailbox, uids, batch, max_bytes, &options, &ingest, tx).await;
+            fetch_into(&mut mailbox, uids, batch, max_bytes, &options, &ctx, tx).await;
             mailbox
         });
         let result = self.store_batches(&plan, &mut rx, &mut report).await;
@@ -246,6 +252,7 @@ impl SyncEngine {
             Err(e) => (Some(e.to_string()), 0),
         };
         if let Err(e) = self
+            .ctx
             .ingest
             .record_sync_run(folder, error, total, done)
             .await
@@ -258,7 +265,7 @@ impl SyncEngine {
     /// Opens the folder and decides what to fetch.
     async fn plan(&self, mailbox: &mut Mailbox, folder: &str) -> Result<Plan, SyncError> {
         let state = mailbox.examine(folder).await?;
-        let stored = self.ingest.folder_position(folder).await?;
+        let stored = self.ctx.ingest.folder_position(folder).await?;
         let validity = i64::from(state.uid_validity);
         let resync = stored.as_ref().is_some_and(|p| p.uidvalidity != validity);
         let cursor = stored.as_ref().filter(|p| p.uidvalidity == validity);
@@ -299,9 +306,10 @@ impl SyncEngine {
     async fn finish_empty(&self, plan: &Plan) -> Result<(), SyncError> {
         if plan.changed {
             let position = plan.position(plan.start_uid, true);
-            self.ingest.mail_batch(&position, Vec::new()).await?;
+            self.ctx.ingest.mail_batch(&position, Vec::new()).await?;
         }
-        self.ingest
+        self.ctx
+            .ingest
             .record_sync_run(&plan.folder, None, 0, 0)
             .await?;
         Ok(())
@@ -341,7 +349,7 @@ impl SyncEngine {
             }
             let last = report.fetched >= total;
             let position = plan.position(last_uid, last);
-            let outcomes = self.ingest.mail_batch(&position, items).await?;
+            let outcomes = self.ctx.ingest.mail_batch(&position, items).await?;
             storing += t.elapsed();
             for o in outcomes {
                 match o {
@@ -351,7 +359,8 @@ impl SyncEngine {
             }
             if last_progress.elapsed() >= PROGRESS_EVERY && !last {
                 last_progress = Instant::now();
-                self.ingest
+                self.ctx
+                    .ingest
                     .record_sync_run(&plan.folder, None, total, report.fetched)
                     .await?;
             }
@@ -374,20 +383,20 @@ impl SyncEngine {
         report: &mut FolderReport,
     ) -> Result<
         Option<(
-            switchboard_core::store::JournalEntry,
-            switchboard_core::model::InboundMessage,
+            switchboard_core::contract::journal::JournalEntry,
+            switchboard_core::domain::model::InboundMessage,
         )>,
         SyncError,
     > {
-        let domain = self.settings.message_id_domain();
+        // Conversion decided whether the bounce is of our mail (ParsedEmail::own_bounce).
         match c.status {
-            Some((mut journal, update))
-                if is_own_message_id(&update.provider_message_id, &domain) =>
-            {
+            Some((mut journal, update)) => {
                 // The raw bounce is kept in the status's journal entry.
                 journal.payload = c.journal.payload;
+                // The payload may be zstd-compressed: its encoding travels with it.
+                journal.encoding = c.journal.encoding;
                 journal.content_type = "message/rfc822".into();
-                let outcome = self.ingest.status(journal, update).await?;
+                let outcome = self.ctx.ingest.status(journal, update).await?;
                 if matches!(
                     outcome,
                     StatusOutcome::Applied { .. } | StatusOutcome::Stale { .. }
@@ -396,7 +405,7 @@ impl SyncEngine {
                 }
                 Ok(None)
             }
-            _ => Ok(Some((c.journal, c.message))),
+            None => Ok(Some((c.journal, c.message))),
         }
     }
 
@@ -407,28 +416,32 @@ impl SyncEngine {
             uid_validity: plan.uid_validity,
             spam_folder: self.settings.imap.is_spam_folder(&plan.folder),
             allow_remote_images: self.settings.allow_remote_images,
+            max_attachment_bytes: self.settings.max_attachment_bytes,
             own_address: self.settings.address.to_ascii_lowercase(),
             message_id_domain: self.settings.message_id_domain(),
         }
     }
 }
 
-/// Parses a batch and writes its attachment bytes to the blob store.
+/// Parses a batch and writes its attachment bytes to the blob store now, while earlier
+/// batches are stored: each attachment then holds the `PreparedBlob` its row will name, and
+/// storing this batch writes no files.
 async fn prepare(
     options: &ConvertOptions,
-    ingest: &Ingest,
+    ctx: &ConnectorContext,
     batch: Vec<FetchedMessage>,
 ) -> Result<Vec<Converted>, SyncError> {
-    let mut converted = convert_batch(options, batch).await?;
-    let mut messages: Vec<&mut switchboard_core::model::InboundMessage> =
+    let mut converted = convert_batch(options, ctx, batch).await?;
+    let mut messages: Vec<&mut switchboard_core::domain::model::InboundMessage> =
         converted.iter_mut().map(|c| &mut c.message).collect();
-    ingest.store_attachment_bytes(&mut messages).await?;
+    ctx.ingest.store_attachment_bytes(&mut messages).await?;
     Ok(converted)
 }
 
 /// Parses a batch on blocking threads, split across the cores.
 async fn convert_batch(
     options: &ConvertOptions,
+    ctx: &ConnectorContext,
     batch: Vec<FetchedMessage>,
 ) -> Result<Vec<Converted>, SyncError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -445,9 +458,11 @@ async fn convert_batch(
     let mut tasks = Vec::with_capacity(chunks.len());
     for part in chunks {
         let options = options.clone();
+        let ctx = ctx.clone();
         tasks.push(tokio::task::spawn_blocking(move || {
+            let attachment_url = |id: &str| ctx.attachment_url(id);
             part.into_iter()
-                .map(|m| convert(m, &options, &new_id))
+                .map(|m| convert(m, &options, &new_id, &attachment_url))
                 .collect::<Vec<_>>()
         }));
     }
@@ -498,7 +513,7 @@ async fn fetch_into(
     batch: u32,
     max_bytes: u64,
     options: &ConvertOptions,
-    ingest: &Ingest,
+    ctx: &ConnectorContext,
     tx: mpsc::Sender<Result<Vec<Converted>, SyncError>>,
 ) {
     let batch = usize::try_from(batch).unwrap_or(usize::MAX);
@@ -513,7 +528,7 @@ async fn fetch_into(
                 buf.push(m);
                 if buf.len() >= batch || bytes >= max_bytes {
                     bytes = 0;
-                    let converted = prepare(options, ingest, std::mem::take(&mut buf)).await;
+                    let converted = prepare(options, ctx, std::mem::take(&mut buf)).await;
                     if tx.send(converted).await.is_err() {
                         return;
                     }
@@ -526,7 +541,7 @@ async fn fetch_into(
         }
     }
     if !buf.is_empty() {
-        let _ = tx.send(prepare(options, ingest, buf).await).await;
+        let _ = tx.send(prepare(options, ctx, buf).await).await;
     }
 }
 

@@ -1,8 +1,8 @@
 //! Client tests: media downloads (credentials, redirects, limits, errors).
 
-use super::fake::*;
+use super::setup::*;
 use super::*;
-use switchboard_core::config::Secret;
+use switchboard_core::infra::config::Secret;
 
 #[tokio::test]
 async fn media_is_fetched_with_credentials_and_same_host_redirects() {

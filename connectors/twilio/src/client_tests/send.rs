@@ -1,8 +1,8 @@
 //! Client tests: sending through the Messages API and the health check.
 
-use super::fake::*;
+use super::setup::*;
 use super::*;
-use switchboard_core::config::Secret;
+use switchboard_core::infra::config::Secret;
 
 #[tokio::test]
 async fn send_posts_the_form_and_parses_the_receipt() {
@@ -11,7 +11,7 @@ async fn send_posts_the_form_and_parses_the_receipt() {
         settings(&base),
         Some("https://sb.example/webhooks/test/status"),
     );
-    let mut msg = outbound(IdentityKind::Phone, "+14155550111");
+    let mut msg = outbound(IdentityKind::PHONE, "+14155550111");
     msg.media_urls = vec![
         "https://cdn.example/a.png".into(),
         "https://cdn.example/b.png".into(),
@@ -24,7 +24,7 @@ async fn send_posts_the_form_and_parses_the_receipt() {
     assert_eq!(receipt.status, DeliveryStatus::Queued);
     assert_eq!(receipt.external["account_sid"], SID);
 
-    let sent = fake.sent.lock().expect("lock").clone();
+    let sent = fake.sent();
     let pairs: Vec<(&str, &str)> = sent[0]
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -50,10 +50,10 @@ async fn whatsapp_and_messaging_service_fields() {
     s.messaging_service_sid = Some("MG123".into());
     let client = client_with(s, None);
     client
-        .send(&outbound(IdentityKind::Whatsapp, "5511987654321"))
+        .send(&outbound(IdentityKind::WHATSAPP, "5511987654321"))
         .await
         .expect("sent");
-    let sent = fake.sent.lock().expect("lock").clone();
+    let sent = fake.sent();
     assert_eq!(
         crate::form::first(&sent[0], "To"),
         Some("whatsapp:+5511987654321")
@@ -71,7 +71,7 @@ async fn twilio_refusals_are_permanent_with_their_code() {
     let (_fake, base) = spawn_fake().await;
     let client = client_with(settings(&base), None);
     let err = client
-        .send(&outbound(IdentityKind::Phone, "+15005550001"))
+        .send(&outbound(IdentityKind::PHONE, "+15005550001"))
         .await
         .expect_err("refused");
     match err {
@@ -86,7 +86,7 @@ async fn twilio_refusals_are_permanent_with_their_code() {
         other => panic!("expected permanent, got {other:?}"),
     }
     let err = client
-        .send(&outbound(IdentityKind::Phone, "+15005550404"))
+        .send(&outbound(IdentityKind::PHONE, "+15005550404"))
         .await
         .expect_err("404");
     assert!(
@@ -100,7 +100,7 @@ async fn rate_limits_server_errors_and_timeouts_are_transient() {
     let (_fake, base) = spawn_fake().await;
     let client = client_with(settings(&base), None);
     let err = client
-        .send(&outbound(IdentityKind::Phone, "+15005550429"))
+        .send(&outbound(IdentityKind::PHONE, "+15005550429"))
         .await
         .expect_err("429");
     assert!(
@@ -108,7 +108,7 @@ async fn rate_limits_server_errors_and_timeouts_are_transient() {
         "{err:?}"
     );
     let err = client
-        .send(&outbound(IdentityKind::Phone, "+15005550500"))
+        .send(&outbound(IdentityKind::PHONE, "+15005550500"))
         .await
         .expect_err("500");
     assert!(
@@ -116,7 +116,7 @@ async fn rate_limits_server_errors_and_timeouts_are_transient() {
         "{err:?}"
     );
     let err = client
-        .send(&outbound(IdentityKind::Phone, "+15005550009"))
+        .send(&outbound(IdentityKind::PHONE, "+15005550009"))
         .await
         .expect_err("timeout");
     assert!(
@@ -134,7 +134,7 @@ async fn connection_failures_are_transient() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = client_with(settings(&format!("http://127.0.0.1:{port}")), None);
     let err = client
-        .send(&outbound(IdentityKind::Phone, "+14155550111"))
+        .send(&outbound(IdentityKind::PHONE, "+14155550111"))
         .await
         .expect_err("no server");
     assert!(
@@ -149,7 +149,7 @@ async fn bad_credentials_and_bad_answers_are_permanent() {
     let mut s = settings(&base);
     s.auth_token = Secret::new("wrong");
     let err = client_with(s, None)
-        .send(&outbound(IdentityKind::Phone, "+14155550111"))
+        .send(&outbound(IdentityKind::PHONE, "+14155550111"))
         .await
         .expect_err("401");
     assert!(
@@ -159,7 +159,7 @@ async fn bad_credentials_and_bad_answers_are_permanent() {
 
     let client = client_with(settings(&base), None);
     let err = client
-        .send(&outbound(IdentityKind::Phone, "+15005550002"))
+        .send(&outbound(IdentityKind::PHONE, "+15005550002"))
         .await
         .expect_err("not json");
     assert!(
@@ -173,17 +173,17 @@ async fn unsendable_messages_fail_before_calling_twilio() {
     let (fake, base) = spawn_fake().await;
     let client = client_with(settings(&base), None);
     let err = client
-        .send(&outbound(IdentityKind::Email, "a@example.com"))
+        .send(&outbound(IdentityKind::EMAIL, "a@example.com"))
         .await
         .expect_err("email");
     assert!(
         matches!(err, SendError::Permanent { ref code, .. } if code == "unsupported_recipient")
     );
-    let mut empty = outbound(IdentityKind::Phone, "+14155550111");
+    let mut empty = outbound(IdentityKind::PHONE, "+14155550111");
     empty.text = Some("  ".into());
     let err = client.send(&empty).await.expect_err("empty");
     assert!(matches!(err, SendError::Permanent { ref code, .. } if code == "empty_message"));
-    assert!(fake.sent.lock().expect("lock").is_empty());
+    assert!(fake.sent().is_empty());
 }
 
 #[tokio::test]

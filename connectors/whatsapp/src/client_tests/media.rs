@@ -1,9 +1,9 @@
 //! Client tests: inbound media (resolve by media id, download with the bearer token, limits,
 //! expiring URLs, checksums, errors).
 
-use super::fake::*;
+use super::setup::*;
 use super::*;
-use switchboard_core::config::Secret;
+use switchboard_core::infra::config::Secret;
 
 fn is_permanent(e: &SendError, want: &str) -> bool {
     matches!(e, SendError::Permanent { code, .. } if code == want)

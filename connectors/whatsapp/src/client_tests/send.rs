@@ -1,11 +1,11 @@
 //! Client tests: sending (text, replies, templates, media), read receipts, the health check
 //! and error mapping, against the fake Graph API.
 
-use super::fake::*;
+use super::setup::*;
 use super::*;
 use serde_json::json;
-use switchboard_core::config::Secret;
-use switchboard_core::model::{IdentityKind, Template};
+use switchboard_core::domain::model::{IdentityKind, Template};
+use switchboard_core::infra::config::Secret;
 
 fn is_permanent(e: &SendError, want: &str) -> bool {
     matches!(e, SendError::Permanent { code, .. } if code == want)
@@ -45,7 +45,7 @@ async fn a_reply_carries_its_context_and_phone_recipients_lose_the_plus() {
     let (fake, base) = spawn_fake().await;
     let client = client_with(settings(&base));
     let mut msg = outbound("+16505551234");
-    msg.to.kind = IdentityKind::Phone;
+    msg.to.kind = IdentityKind::PHONE;
     msg.in_reply_to = Some("wamid.INBOUND".into());
     client.send(&msg).await.expect("sent");
     let sent = fake.sent();
@@ -169,12 +169,7 @@ async fn outbound_media_failures_send_nothing() {
     assert!(is_permanent(&err, "invalid_media_url"), "{err:?}");
     assert!(fake.sent().is_empty(), "no message went out");
     // The public media host never saw our token (the fake answers 400 if it does).
-    assert!(
-        fake.public_fetches
-            .lock()
-            .expect("lock")
-            .contains(&"photo.jpg".to_string())
-    );
+    assert!(fake.public_fetches().contains(&"photo.jpg".to_string()));
 }
 
 #[tokio::test]
@@ -269,7 +264,7 @@ async fn bad_requests_are_refused_before_any_call() {
     let (fake, base) = spawn_fake().await;
     let client = client_with(settings(&base));
     let mut email = outbound("a@b.example");
-    email.to.kind = IdentityKind::Email;
+    email.to.kind = IdentityKind::EMAIL;
     let err = client.send(&email).await.expect_err("email");
     assert!(is_permanent(&err, "unsupported_recipient"), "{err:?}");
     let mut empty = outbound("16505551234");

@@ -1,18 +1,13 @@
 //! The connector under test and how to talk to it: settings, a context bound to the real
 //! store, fixtures, signed requests and the router's answers.
 
-use super::{CHANNEL, PNID, TENANT, TestStore};
-use axum::body::{Body, to_bytes};
+use super::{CHANNEL, PNID, TENANT, TestStore, test_store};
+use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use std::path::Path;
 use std::sync::Arc;
-use switchboard_core::connector::{Connector, ConnectorContext};
-use switchboard_core::ingest::Ingest;
-use switchboard_core::store::{ChannelRef, Store};
+use switchboard_core::contract::connector::{Connector, ConnectorContext};
+use switchboard_core::store::Store;
 use switchboard_whatsapp::{WhatsappConnector, sign};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 pub const APP_SECRET: &str = "webhook-test-app-secret";
 pub const VERIFY_TOKEN: &str = "verify-me-please";
@@ -30,26 +25,19 @@ pub fn settings() -> toml::Table {
 }
 
 pub fn context(store: Arc<dyn Store>, channel: &str) -> ConnectorContext {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    ConnectorContext {
-        ingest: Ingest::new(
+    switchboard_testkit::connector::context(
+        switchboard_testkit::connector::ingest(
             store,
-            ChannelRef {
-                tenant_id: TENANT.into(),
-                channel_id: channel.into(),
-            },
-            Arc::new(Notify::new()),
+            TENANT,
+            channel,
+            switchboard_whatsapp::TYPE.threading,
         ),
-        http: reqwest::Client::builder().build().expect("http client"),
-        // Fake servers listen on loopback.
-        public_http: switchboard_core::public_http::PublicHttp::new(true).expect("client"),
-        public_url: "https://sb.example".into(),
-        shutdown: CancellationToken::new(),
-    }
+        "https://sb.example",
+    )
 }
 
 pub async fn connector() -> (WhatsappConnector, TestStore) {
-    let store = TestStore::open().await;
+    let store = test_store().await;
     let c = WhatsappConnector::new(
         CHANNEL.into(),
         &settings(),
@@ -60,9 +48,7 @@ pub async fn connector() -> (WhatsappConnector, TestStore) {
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../fixtures/whatsapp/{name}.json"));
-    std::fs::read(path).expect("fixture")
+    switchboard_testkit::golden::fixture("whatsapp", &format!("{name}.json"))
 }
 
 pub fn post(signature: Option<String>, body: &[u8]) -> Request<Body> {
@@ -81,17 +67,7 @@ pub fn signed(body: &[u8]) -> Request<Body> {
 }
 
 pub async fn call(c: &WhatsappConnector, req: Request<Body>) -> (StatusCode, String, String) {
-    let router = c.routes().expect("routes");
-    let resp = router.oneshot(req).await.expect("infallible");
-    let status = resp.status();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let body = to_bytes(resp.into_body(), 1 << 20).await.expect("body");
-    (status, ct, String::from_utf8_lossy(&body).into_owned())
+    switchboard_testkit::connector::call(c.routes().expect("routes"), req).await
 }
 
 pub async fn deliver(c: &WhatsappConnector, name: &str) -> StatusCode {

@@ -1,3 +1,0 @@
-//! Credentials beside API tokens: JWT verification for frontends with their own login.
-
-pub mod jwt;
