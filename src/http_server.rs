@@ -7,10 +7,18 @@
 //! - idle: a connection with no bytes read or written for `server.idle_timeout_secs` is
 //!   closed (this also cuts a request body that stalls; live streams write a heartbeat
 //!   every `events.heartbeat_secs`, which must be shorter);
-//! - limit: past `server.max_connections` a new connection is closed at once, with a
-//!   warning at most once a minute, so the process never runs out of descriptors.
+//! - body: a request body must arrive completely within `server.request_body_timeout_secs`
+//!   of its headers (a trickling body is not idle, see [`crate::body_deadline`]);
+//! - limit: past `server.max_connections`, a small reserve of connections still gets one
+//!   quick request each (headers within a second, then closed), so a health probe keeps
+//!   answering while idle clients hold every slot; past the reserve a new connection is
+//!   closed at once. The limit is logged at most once a minute; the process never runs out
+//!   of descriptors.
 
+use crate::body_deadline::DeadlineBody;
 use axum::Router;
+use axum::http::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -22,10 +30,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
 /// Timeouts and the connection limit (from `[server]`).
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +42,13 @@ pub struct Limits {
     pub header_read: Duration,
     pub idle: Duration,
     pub max_connections: usize,
+    pub request_body: Duration,
 }
+
+/// Connections past the limit that still get one quick request each.
+const RESERVE: usize = 32;
+/// How long a reserve connection may take to send its headers, and stay idle.
+const RESERVE_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Serves `app` until `shutdown`, then lets open connections finish (the caller bounds how
 /// long with its grace period).
@@ -44,6 +59,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let reserve = Arc::new(Semaphore::new(RESERVE));
     let connections = TaskTracker::new();
     let mut last_warning: Option<Instant> = None;
     loop {
@@ -59,46 +75,92 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
-                tracing::warn!(
-                    max_connections = limits.max_connections,
-                    "connection limit reached: closing new connections until some end \
-                     (server.max_connections)"
-                );
-                last_warning = Some(Instant::now());
-            }
-            drop(stream);
-            continue;
-        };
-        let app = app.clone();
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            let io = TokioIo::new(IdleTimeout::new(stream, limits.idle));
-            let service = TowerToHyperService::new(app);
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read)
-                .serve_connection(io, service)
-                .with_upgrades();
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::trace!(error = %e, "connection ended with an error");
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(permit) => Slot {
+                _permit: permit,
+                reserve: false,
+            },
+            Err(_) => {
+                if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        "connection limit reached: new connections get one quick request \
+                         each, past a reserve of {RESERVE} they are closed at once \
+                         (server.max_connections)"
+                    );
+                    last_warning = Some(Instant::now());
+                }
+                match reserve.clone().try_acquire_owned() {
+                    Ok(permit) => Slot {
+                        _permit: permit,
+                        reserve: true,
+                    },
+                    Err(_) => {
+                        drop(stream);
+                        continue;
                     }
                 }
-                () = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
             }
-            drop(slot);
-        });
+        };
+        connections.spawn(serve_connection(
+            stream,
+            app.clone(),
+            limits,
+            slot,
+            shutdown.clone(),
+        ));
     }
     drop(listener);
     connections.close();
     connections.wait().await;
+}
+
+/// Which pool a connection's permit came from; dropped when the connection ends.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    reserve: bool,
+}
+
+/// Serves one connection: hyper with the header-read timeout, the idle timeout and a
+/// deadline on every request body; a reserve connection gets one quick request only.
+async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    limits: Limits,
+    slot: Slot,
+    shutdown: CancellationToken,
+) {
+    let reserve = slot.reserve;
+    let (header_read, idle) = if reserve {
+        (RESERVE_PATIENCE, RESERVE_PATIENCE)
+    } else {
+        (limits.header_read, limits.idle)
+    };
+    let io = TokioIo::new(IdleTimeout::new(stream, idle));
+    let body_timeout = limits.request_body;
+    let app = app.map_request(move |req: Request<Incoming>| {
+        req.map(|body| axum::body::Body::new(DeadlineBody::new(body, body_timeout)))
+    });
+    let service = TowerToHyperService::new(app);
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read)
+        .keep_alive(!reserve)
+        .serve_connection(io, service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        }
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+    drop(slot);
 }
 
 /// A TCP stream that fails with `TimedOut` once neither a read nor a write made progress

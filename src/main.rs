@@ -3,6 +3,7 @@
 //! binary only chooses and connects them.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod body_deadline;
 mod channels;
 mod cli;
 mod commands;

@@ -157,6 +157,7 @@ pub async fn serve(config: Config) -> Result<()> {
         header_read: Duration::from_secs(config.server.header_read_timeout_secs.max(1)),
         idle: Duration::from_secs(config.server.idle_timeout_secs.max(1)),
         max_connections: config.server.max_connections,
+        request_body: Duration::from_secs(config.server.request_body_timeout_secs.max(1)),
     };
     let server = async move {
         crate::http_server::serve(listener, app, limits, server_shutdown).await;

@@ -356,30 +356,44 @@ async fn slow_and_idle_connections_are_cut_and_healthz_keeps_answering() {
         .expect("healthz within 2 s under load")
         .expect("healthz");
     assert_eq!(r.status(), 200);
-    // Past the limit, new connections are closed at once (and the limit is logged).
+    // Fill every slot: the limit is logged, and /healthz still answers (from the reserve,
+    // with a fresh connection each time, as a probe does).
     let mut extra = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..10 {
         extra.push(
             tokio::net::TcpStream::connect(&addr)
                 .await
                 .expect("connect"),
         );
     }
-    let mut refused = 0;
-    for c in extra.iter_mut() {
-        if closed_within(c, 1).await {
-            refused += 1;
-        }
+    let probe = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    for _ in 0..3 {
+        let r = tokio::time::timeout(Duration::from_secs(2), probe.get(&healthz).send())
+            .await
+            .expect("healthz within 2 s with every slot taken")
+            .expect("healthz with every slot taken");
+        assert_eq!(r.status(), 200);
     }
-    assert!(
-        refused > 0,
-        "no connection was refused past max_connections"
-    );
     assert!(
         app.log().contains("connection limit reached"),
         "{}",
         app.log()
     );
+    // Past the limit, silent connections are closed quickly: the reserve's within about a
+    // second, past the reserve (32) at once.
+    for _ in 0..40 {
+        extra.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    for (i, c) in extra.iter_mut().enumerate() {
+        assert!(closed_within(c, 3).await, "extra connection {i} still open");
+    }
     // The header timeout and the idle timeout close the rest.
     for (i, c) in half_open.iter_mut().enumerate() {
         assert!(
@@ -408,5 +422,49 @@ async fn slow_and_idle_connections_are_cut_and_healthz_keeps_answering() {
     assert!(
         !ends_within(&mut sse, 5).await,
         "the idle timeout cut a live stream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_request_body_is_cut_at_its_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = App::builder(switchboard_bin!())
+        .env("SWITCHBOARD_SERVER__REQUEST_BODY_TIMEOUT_SECS", "2")
+        .env("SWITCHBOARD_SERVER__IDLE_TIMEOUT_SECS", "60")
+        .spawn()
+        .await;
+    let token = app.token("acme", "agent", "ui");
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut c = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /api/v1/conversations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    c.write_all(head.as_bytes()).await.expect("write");
+    // A byte every 400 ms is never idle, but the whole body is late.
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        tokio::select! {
+            read = c.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            },
+            () = tokio::time::sleep(Duration::from_millis(400)) => {
+                assert!(started.elapsed() < Duration::from_secs(10), "body never cut");
+                let _ = c.write_all(b" ").await;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("request_body_timeout_secs"), "{answer}");
+    assert!(
+        elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_secs(6),
+        "cut after {elapsed:?}"
     );
 }

@@ -59,8 +59,11 @@ pub struct ServerConfig {
     pub header_read_timeout_secs: u64,
     /// Seconds a connection may go without a byte read or written before it is closed.
     pub idle_timeout_secs: u64,
-    /// Open connections at most; more are closed at once.
+    /// Open connections at most; more get one quick request each (a small reserve) or are
+    /// closed at once.
     pub max_connections: usize,
+    /// Seconds a request body may take to arrive completely, counted from its headers.
+    pub request_body_timeout_secs: u64,
 }
 
 impl ServerConfig {
