@@ -2,10 +2,12 @@
 //!
 //! Providers retry on 5xx and give up on 4xx, so the mapping matters: a bad signature is a
 //! 403 (never retried into success), a body we cannot parse is a 400, and a storage failure
-//! is a 503 so the provider retries later. Internals never reach the response body.
+//! is a 503 so the provider retries later (with `Retry-After` when the write queue is full). Internals never reach the response body.
 
 use crate::contract::ingest::IngestError;
-use axum::http::StatusCode;
+use crate::store::StoreError;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,19 @@ impl IntoResponse for WebhookError {
                 "unsupported_media_type",
                 m.clone(),
             ),
+            Self::Ingest(IngestError::Store(StoreError::Overloaded)) => {
+                tracing::warn!("webhook refused: the write queue is full (503, Retry-After: 1)");
+                let body = serde_json::json!({ "error": {
+                    "code": "overloaded",
+                    "message": "too many deliveries waiting to be stored; retry later",
+                } });
+                let mut response =
+                    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            }
             Self::Ingest(e @ (IngestError::Store(_) | IngestError::Blob(_))) => {
                 tracing::error!(error = %e, "webhook could not be stored");
                 (

@@ -36,6 +36,10 @@ pub const OUTBOX_AGE: &str = "switchboard_outbox_oldest_age_seconds";
 pub const LIVE_CONNECTIONS: &str = "switchboard_live_connections";
 pub const MAILBOX_LAST_SUCCESS: &str = "switchboard_mailbox_last_success_timestamp_seconds";
 pub const MAILBOX_SYNC_LAG: &str = "switchboard_mailbox_sync_lag_seconds";
+/// Write transactions of the group-commit writers, and the deliveries they carried: the
+/// ratio is the mean batch size.
+pub const GROUP_COMMITS: &str = "switchboard_group_commits_total";
+pub const GROUP_COMMIT_ITEMS: &str = "switchboard_group_commit_items_total";
 
 /// Installs the process-wide Prometheus recorder.
 pub fn install() -> Result<PrometheusHandle, String> {

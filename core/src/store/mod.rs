@@ -8,6 +8,7 @@
 //! checks in code, decide what is a duplicate.
 
 mod dialect;
+pub(crate) mod group_commit;
 mod pg_nodelay;
 pub(crate) mod rows;
 mod sql_admin;
@@ -15,6 +16,7 @@ mod sql_common;
 mod sql_contacts;
 mod sql_conversations;
 mod sql_event_log;
+mod sql_group_commit;
 mod sql_ingest;
 mod sql_jobs;
 pub(crate) mod sql_mail_batch;
@@ -58,6 +60,13 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// Too many deliveries are waiting for the writer: refuse this one at once (the
+    /// webhook answers 503 with `Retry-After`) rather than queue without bound.
+    #[error("too many deliveries waiting to be stored")]
+    Overloaded,
+    /// The write could not be carried out now (the writer failed or stopped).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -389,12 +398,15 @@ pub enum Backend {
 /// Opens the store the URL names (`sqlite:` or `postgres:`) and runs migrations if asked.
 pub async fn open(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(
-            sqlite::SqliteStore::open(url, max_connections).await?,
-        ))
+        let store = Arc::new(sqlite::SqliteStore::open(url, max_connections).await?);
+        // One writer: SQLite has one anyway.
+        store.start_writers(1);
+        Ok(store)
     } else {
-        Ok(Arc::new(
-            postgres::PgStore::open(url, max_connections).await?,
-        ))
+        let store = Arc::new(postgres::PgStore::open(url, max_connections).await?);
+        // A few writers, leaving connections for readers and the other workers: each
+        // commits a batch while the next one fills.
+        store.start_writers((max_connections as usize / 3).clamp(1, 4));
+        Ok(store)
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 pub struct PgStore {
     threading: std::sync::RwLock<crate::domain::thread::ThreadingPolicy>,
+    /// Deliveries waiting for the writer tasks (group commit).
+    group: super::group_commit::GroupQueue,
     pool: PgPool,
     /// Mail stored by batches since the tables' statistics were last looked at, and how
     /// many messages the table held then (see [`PgStore::after_mail_batch`]).
@@ -36,6 +38,7 @@ impl PgStore {
             .await?;
         Ok(Self {
             threading: Default::default(),
+            group: Default::default(),
             pool,
             loaded: std::sync::Mutex::new((0, None)),
         })
@@ -56,6 +59,7 @@ super::sql_threading::impl_threading_queries!(PgStore, sqlx::Postgres);
 super::sql_views::impl_view_queries!(PgStore, sqlx::Postgres);
 super::sql_staff::impl_staff_queries!(PgStore, sqlx::Postgres);
 super::sql_ingest::impl_ingest_store!(PgStore, sqlx::Postgres);
+super::sql_group_commit::impl_group_commit!(PgStore, sqlx::Postgres);
 super::sql_mail_batch::impl_mail_batch!(PgStore, sqlx::Postgres);
 super::sql_jobs::impl_job_store!(PgStore, sqlx::Postgres);
 super::sql_admin::impl_admin_store!(PgStore, sqlx::Postgres);

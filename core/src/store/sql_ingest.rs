@@ -191,6 +191,130 @@ macro_rules! impl_ingest_store {
                     created_conversation: created,
                 }))
             }
+
+            /// Applies one delivery status report within the caller's transaction.
+            async fn status_one(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                ch: &$crate::contract::ingest_types::ChannelRef,
+                journal: &$crate::contract::journal::JournalEntry,
+                update: &$crate::domain::model::StatusUpdate,
+                now: i64,
+            ) -> $crate::store::StoreResult<$crate::contract::ingest_types::StatusOutcome> {
+                use $crate::contract::ingest_types::StatusOutcome;
+                if !Self::journal_insert(&mut *conn, ch, journal, now).await? {
+                    return Ok(StatusOutcome::Duplicate);
+                }
+                let message: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2",
+                )
+                .bind(&ch.channel_id)
+                .bind(&update.provider_message_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(message_id) = message else {
+                    // Possibly a report that overtook our own record of the send: park it.
+                    sqlx::query(
+                        "INSERT INTO pending_statuses (channel_id, provider_message_id, status, status_rank, error_code, error_message, received_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&ch.channel_id)
+                    .bind(&update.provider_message_id)
+                    .bind(update.status.as_str())
+                    .bind(update.status.rank())
+                    .bind(update.error_code.clone())
+                    .bind(update.error_message.clone())
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    return Ok(StatusOutcome::UnknownMessage);
+                };
+                let moved = Self::advance_status(
+                    &mut *conn,
+                    &message_id,
+                    update.status,
+                    update.error_code.as_deref(),
+                    update.error_message.as_deref(),
+                    now,
+                )
+                .await?;
+                if moved {
+                    Self::insert_event(
+                        &mut *conn,
+                        &ch.tenant_id,
+                        "message.updated",
+                        serde_json::json!({ "message_id": message_id, "delivery_status": update.status.as_str() }),
+                        now,
+                    )
+                    .await?;
+                }
+                Ok(if moved {
+                    StatusOutcome::Applied { message_id }
+                } else {
+                    StatusOutcome::Stale { message_id }
+                })
+                        }
+
+            /// Applies one reaction within the caller's transaction.
+            async fn reaction_one(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                ch: &$crate::contract::ingest_types::ChannelRef,
+                journal: &$crate::contract::journal::JournalEntry,
+                reaction: &$crate::domain::model::ReactionUpdate,
+                now: i64,
+            ) -> $crate::store::StoreResult<$crate::contract::ingest_types::ReactionOutcome> {
+                use $crate::contract::ingest_types::ReactionOutcome;
+                if !Self::journal_insert(&mut *conn, ch, journal, now).await? {
+                    return Ok(ReactionOutcome::Duplicate);
+                }
+                let target: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2",
+                )
+                .bind(&ch.channel_id)
+                .bind(&reaction.target_provider_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(message_id) = target else {
+                    return Ok(ReactionOutcome::UnknownMessage);
+                };
+                match reaction.emoji.as_deref().filter(|e| !e.is_empty()) {
+                    Some(emoji) => {
+                        // A later reaction replaces the earlier one; an older one arriving late
+                        // (Meta retries for days) does not overwrite a newer one.
+                        sqlx::query(
+                            "INSERT INTO reactions (message_id, tenant_id, sender, emoji, provider_message_id, updated_at)
+                             VALUES ($1, $2, $3, $4, $5, $6)
+                             ON CONFLICT (message_id, sender) DO UPDATE
+                               SET emoji = excluded.emoji, provider_message_id = excluded.provider_message_id,
+                                   updated_at = excluded.updated_at
+                             WHERE reactions.updated_at <= excluded.updated_at",
+                        )
+                        .bind(&message_id)
+                        .bind(&ch.tenant_id)
+                        .bind(&reaction.from.value)
+                        .bind(emoji.to_string())
+                        .bind(&reaction.provider_message_id)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM reactions WHERE message_id = $1 AND sender = $2")
+                            .bind(&message_id)
+                            .bind(&reaction.from.value)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                Self::insert_event(
+                    &mut *conn,
+                    &ch.tenant_id,
+                    "message.updated",
+                    serde_json::json!({ "message_id": message_id, "reaction": reaction.emoji, "from": reaction.from.value }),
+                    now,
+                )
+                .await?;
+                Ok(ReactionOutcome::Applied { message_id })
+                        }
         }
 
         #[async_trait::async_trait]
@@ -201,6 +325,17 @@ macro_rules! impl_ingest_store {
                 journal: &$crate::contract::journal::JournalEntry,
                 msg: &$crate::domain::model::InboundMessage,
             ) -> $crate::store::StoreResult<$crate::contract::ingest_types::IngestOutcome> {
+                if self.group.is_open() {
+                    let write = $crate::store::group_commit::Write::Message {
+                        channel: ch.clone(),
+                        journal: journal.clone(),
+                        msg: Box::new(msg.clone()),
+                    };
+                    return match self.group.submit(write).await? {
+                        $crate::store::group_commit::Written::Message(outcome) => Ok(outcome),
+                        other => Err($crate::store::StoreError::Corrupt(format!("writer answered {other:?}"))),
+                    };
+                }
                 let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 match self.ingest_one(&mut tx, ch, journal, msg, now).await? {
@@ -284,62 +419,22 @@ macro_rules! impl_ingest_store {
                 journal: &$crate::contract::journal::JournalEntry,
                 update: &$crate::domain::model::StatusUpdate,
             ) -> $crate::store::StoreResult<$crate::contract::ingest_types::StatusOutcome> {
-                use $crate::contract::ingest_types::StatusOutcome;
+                if self.group.is_open() {
+                    let write = $crate::store::group_commit::Write::Status {
+                        channel: ch.clone(),
+                        journal: journal.clone(),
+                        update: update.clone(),
+                    };
+                    return match self.group.submit(write).await? {
+                        $crate::store::group_commit::Written::Status(outcome) => Ok(outcome),
+                        other => Err($crate::store::StoreError::Corrupt(format!("writer answered {other:?}"))),
+                    };
+                }
                 let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
-                if !Self::journal_insert(&mut tx, ch, journal, now).await? {
-                    return Ok(StatusOutcome::Duplicate);
-                }
-                let message: Option<String> = sqlx::query_scalar(
-                    "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2",
-                )
-                .bind(&ch.channel_id)
-                .bind(&update.provider_message_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(message_id) = message else {
-                    // Possibly a report that overtook our own record of the send: park it.
-                    sqlx::query(
-                        "INSERT INTO pending_statuses (channel_id, provider_message_id, status, status_rank, error_code, error_message, received_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(&ch.channel_id)
-                    .bind(&update.provider_message_id)
-                    .bind(update.status.as_str())
-                    .bind(update.status.rank())
-                    .bind(update.error_code.clone())
-                    .bind(update.error_message.clone())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    return Ok(StatusOutcome::UnknownMessage);
-                };
-                let moved = Self::advance_status(
-                    &mut tx,
-                    &message_id,
-                    update.status,
-                    update.error_code.as_deref(),
-                    update.error_message.as_deref(),
-                    now,
-                )
-                .await?;
-                if moved {
-                    Self::insert_event(
-                        &mut tx,
-                        &ch.tenant_id,
-                        "message.updated",
-                        serde_json::json!({ "message_id": message_id, "delivery_status": update.status.as_str() }),
-                        now,
-                    )
-                    .await?;
-                }
+                let outcome = Self::status_one(&mut tx, ch, journal, update, now).await?;
                 tx.commit().await?;
-                Ok(if moved {
-                    StatusOutcome::Applied { message_id }
-                } else {
-                    StatusOutcome::Stale { message_id }
-                })
+                Ok(outcome)
             }
 
             async fn ingest_reaction(
@@ -348,62 +443,22 @@ macro_rules! impl_ingest_store {
                 journal: &$crate::contract::journal::JournalEntry,
                 reaction: &$crate::domain::model::ReactionUpdate,
             ) -> $crate::store::StoreResult<$crate::contract::ingest_types::ReactionOutcome> {
-                use $crate::contract::ingest_types::ReactionOutcome;
+                if self.group.is_open() {
+                    let write = $crate::store::group_commit::Write::Reaction {
+                        channel: ch.clone(),
+                        journal: journal.clone(),
+                        reaction: reaction.clone(),
+                    };
+                    return match self.group.submit(write).await? {
+                        $crate::store::group_commit::Written::Reaction(outcome) => Ok(outcome),
+                        other => Err($crate::store::StoreError::Corrupt(format!("writer answered {other:?}"))),
+                    };
+                }
                 let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
-                if !Self::journal_insert(&mut tx, ch, journal, now).await? {
-                    return Ok(ReactionOutcome::Duplicate);
-                }
-                let target: Option<String> = sqlx::query_scalar(
-                    "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2",
-                )
-                .bind(&ch.channel_id)
-                .bind(&reaction.target_provider_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(message_id) = target else {
-                    tx.commit().await?;
-                    return Ok(ReactionOutcome::UnknownMessage);
-                };
-                match reaction.emoji.as_deref().filter(|e| !e.is_empty()) {
-                    Some(emoji) => {
-                        // A later reaction replaces the earlier one; an older one arriving late
-                        // (Meta retries for days) does not overwrite a newer one.
-                        sqlx::query(
-                            "INSERT INTO reactions (message_id, tenant_id, sender, emoji, provider_message_id, updated_at)
-                             VALUES ($1, $2, $3, $4, $5, $6)
-                             ON CONFLICT (message_id, sender) DO UPDATE
-                               SET emoji = excluded.emoji, provider_message_id = excluded.provider_message_id,
-                                   updated_at = excluded.updated_at
-                             WHERE reactions.updated_at <= excluded.updated_at",
-                        )
-                        .bind(&message_id)
-                        .bind(&ch.tenant_id)
-                        .bind(&reaction.from.value)
-                        .bind(emoji.to_string())
-                        .bind(&reaction.provider_message_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    None => {
-                        sqlx::query("DELETE FROM reactions WHERE message_id = $1 AND sender = $2")
-                            .bind(&message_id)
-                            .bind(&reaction.from.value)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                Self::insert_event(
-                    &mut tx,
-                    &ch.tenant_id,
-                    "message.updated",
-                    serde_json::json!({ "message_id": message_id, "reaction": reaction.emoji, "from": reaction.from.value }),
-                    now,
-                )
-                .await?;
+                let outcome = Self::reaction_one(&mut tx, ch, journal, reaction, now).await?;
                 tx.commit().await?;
-                Ok(ReactionOutcome::Applied { message_id })
+                Ok(outcome)
             }
 
             async fn journal_only(
@@ -411,6 +466,16 @@ macro_rules! impl_ingest_store {
                 ch: &$crate::contract::ingest_types::ChannelRef,
                 journal: &$crate::contract::journal::JournalEntry,
             ) -> $crate::store::StoreResult<bool> {
+                if self.group.is_open() {
+                    let write = $crate::store::group_commit::Write::JournalOnly {
+                        channel: ch.clone(),
+                        journal: journal.clone(),
+                    };
+                    return match self.group.submit(write).await? {
+                        $crate::store::group_commit::Written::Journal(fresh) => Ok(fresh),
+                        other => Err($crate::store::StoreError::Corrupt(format!("writer answered {other:?}"))),
+                    };
+                }
                 let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 let fresh = Self::journal_insert(&mut tx, ch, journal, now).await?;

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 pub struct SqliteStore {
     threading: std::sync::RwLock<crate::domain::thread::ThreadingPolicy>,
+    /// Deliveries waiting for the writer tasks (group commit).
+    group: super::group_commit::GroupQueue,
     writer: Pool<Sqlite>,
     reader: Pool<Sqlite>,
 }
@@ -57,6 +59,7 @@ impl SqliteStore {
             .await?;
         Ok(Self {
             threading: Default::default(),
+            group: Default::default(),
             writer,
             reader,
         })
@@ -77,6 +80,7 @@ super::sql_threading::impl_threading_queries!(SqliteStore, sqlx::Sqlite);
 super::sql_views::impl_view_queries!(SqliteStore, sqlx::Sqlite);
 super::sql_staff::impl_staff_queries!(SqliteStore, sqlx::Sqlite);
 super::sql_ingest::impl_ingest_store!(SqliteStore, sqlx::Sqlite);
+super::sql_group_commit::impl_group_commit!(SqliteStore, sqlx::Sqlite);
 super::sql_mail_batch::impl_mail_batch!(SqliteStore, sqlx::Sqlite);
 super::sql_jobs::impl_job_store!(SqliteStore, sqlx::Sqlite);
 super::sql_admin::impl_admin_store!(SqliteStore, sqlx::Sqlite);

@@ -17,6 +17,7 @@ switchboard_testkit::store_tests!(
     too_large_attachment_is_recorded_with_its_size_and_no_job,
     reactions_attach_to_their_message_and_can_be_removed,
     event_readers_never_skip_under_concurrent_writes,
+    a_failing_delivery_in_a_shared_transaction_fails_alone,
 );
 
 async fn ingest_creates_contact_conversation_message(store: Arc<dyn Store>) {
@@ -429,4 +430,43 @@ async fn event_readers_never_skip_under_concurrent_writes(store: Arc<dyn Store>)
         .collect();
     assert_eq!(all.len(), 8 * 15 * 2, "conversation and message events");
     assert_eq!(seen, all, "the following reader missed or reordered events");
+}
+
+/// Concurrent deliveries share transactions (group commit); one that the database refuses
+/// (its channel does not exist) is rolled back alone and answered with its error, and every
+/// other delivery is stored.
+async fn a_failing_delivery_in_a_shared_transaction_fails_alone(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        let ch = if i == 7 {
+            channel("t1", "ghost")
+        } else {
+            channel("t1", "sms1")
+        };
+        tasks.push(tokio::spawn(async move {
+            store
+                .ingest_message(
+                    &ch,
+                    &journal(&format!("k{i}")),
+                    &sms(&format!("SM{i}"), &format!("+1555000{:02}", i % 8), "x"),
+                )
+                .await
+        }));
+    }
+    let mut failed = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.expect("join") {
+            Ok(IngestOutcome::Stored { .. }) => {}
+            Ok(other) => panic!("delivery {i}: {other:?}"),
+            Err(_) => failed.push(i),
+        }
+    }
+    assert_eq!(failed, vec![7]);
+    let page = store
+        .list_conversations("t1", &ConversationFilter::default(), &page(50))
+        .await
+        .expect("list");
+    let stored: i64 = page.items.iter().map(|c| c.message_count).sum();
+    assert_eq!(stored, 39);
 }
