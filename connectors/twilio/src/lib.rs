@@ -5,7 +5,7 @@
 //!   ([`signature`], `X-Twilio-Signature`), normalized ([`normalize`], pure) and handed to
 //!   core's ingest with a journal key derived from the message SID.
 //! - Outbound: replies go through the Messages API; inbound media is downloaded with the
-//!   account's credentials for core's media job.
+//!   account's credentials for core's media job, from the channel's media hosts only.
 //!
 //! Configuration (one `[[channels]]` entry with `type = "twilio"`) is parsed and validated by
 //! [`settings`]; [`validate`] is the validator core's configuration loader calls.
@@ -33,6 +33,7 @@ use switchboard_core::domain::model::{
     ChannelKind, FetchedMedia, IdentityKind, MediaLimits, OutboundMessage, SendError, SendReceipt,
 };
 use switchboard_core::infra::config::ConfigError;
+use switchboard_core::infra::public_http::PublicHttp;
 use webhook::WebhookState;
 
 /// What a Twilio channel is to core: SMS/MMS to phone numbers and WhatsApp through Twilio,
@@ -78,6 +79,7 @@ impl TwilioConnector {
         let status_callback = parsed.status_callback.then(|| ctx.webhook_url("status"));
         let client = TwilioClient::new(
             ctx.http.clone(),
+            media_client(&ctx, &parsed, &channel_id)?,
             Arc::clone(&parsed),
             status_callback,
             channel_id.clone(),
@@ -100,6 +102,22 @@ impl TwilioConnector {
     pub fn settings(&self) -> &TwilioSettings {
         &self.settings
     }
+}
+
+/// The client for inbound media: the public-address guard of `[media]`, restricted to the
+/// channel's media hosts.
+fn media_client(
+    ctx: &ConnectorContext,
+    settings: &TwilioSettings,
+    channel_id: &str,
+) -> Result<PublicHttp, Vec<ConfigError>> {
+    let path = format!("channels[{channel_id}].media_hosts");
+    let hosts = settings
+        .media_host_list()
+        .map_err(|e| vec![ConfigError::new(&path, e.to_string())])?;
+    ctx.public_http
+        .restricted_to(hosts)
+        .map_err(|e| vec![ConfigError::new(&path, format!("media client: {e}"))])
 }
 
 #[async_trait]
