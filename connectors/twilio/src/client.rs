@@ -1,5 +1,6 @@
-//! Twilio's REST API: sending through the Messages API, downloading inbound media, and the
-//! account health check. Every call has its own timeout from the channel settings.
+//! Twilio's REST API: sending through the Messages API, looking an interrupted send up in the
+//! Messages list (`client_lookup.rs`), downloading inbound media, and the account health
+//! check. Every call has its own timeout from the channel settings.
 //!
 //! Errors are classified for the outbox: rate limits (429), server errors (5xx), timeouts and
 //! connection failures are transient (retried); Twilio's 4xx refusals are permanent, with
@@ -361,6 +362,12 @@ fn too_large(limits: &MediaLimits) -> SendError {
     }
 }
 
+#[path = "client_lookup.rs"]
+mod lookup;
+
+#[cfg(test)]
+#[path = "client_tests/lookup.rs"]
+mod lookup_tests;
 #[cfg(test)]
 #[path = "client_tests/media.rs"]
 mod media_tests;

@@ -4,8 +4,10 @@
 //!   callbacks to `/webhooks/{channel_id}/status`. Each delivery is verified
 //!   ([`signature`], `X-Twilio-Signature`), normalized ([`normalize`], pure) and handed to
 //!   core's ingest with a journal key derived from the message SID.
-//! - Outbound: replies go through the Messages API; inbound media is downloaded with the
-//!   account's credentials for core's media job, from the channel's media hosts only.
+//! - Outbound: replies go through the Messages API (an attempt interrupted before its outcome
+//!   was recorded is first looked up in the Messages list, so it is not sent twice); inbound
+//!   media is downloaded with the account's credentials for core's media job, from the
+//!   channel's media hosts only.
 //!
 //! Configuration (one `[[channels]]` entry with `type = "twilio"`) is parsed and validated by
 //! [`settings`]; [`validate`] is the validator core's configuration loader calls.
@@ -27,10 +29,11 @@ pub use webhook::EMPTY_TWIML;
 use async_trait::async_trait;
 use client::TwilioClient;
 use std::sync::Arc;
-use switchboard_core::contract::connector::{Connector, ConnectorContext};
+use switchboard_core::contract::connector::{Connector, ConnectorContext, PriorSend};
 use switchboard_core::contract::registry::{ConnectorType, FromSettings, Threading, build};
 use switchboard_core::domain::model::{
-    ChannelKind, FetchedMedia, IdentityKind, MediaLimits, OutboundMessage, SendError, SendReceipt,
+    ChannelKind, FetchedMedia, IdentityKind, MediaLimits, Millis, OutboundMessage, SendError,
+    SendReceipt,
 };
 use switchboard_core::infra::config::ConfigError;
 use switchboard_core::infra::public_http::PublicHttp;
@@ -140,6 +143,14 @@ impl Connector for TwilioConnector {
 
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
         self.client.send(msg).await
+    }
+
+    async fn find_prior_send(
+        &self,
+        msg: &OutboundMessage,
+        since: Millis,
+    ) -> Result<PriorSend, SendError> {
+        self.client.find_prior_send(msg, since).await
     }
 
     async fn fetch_media(
