@@ -1,12 +1,15 @@
-//! The crash test: a burst of signed webhooks with duplicates mixed in, `kill -9` of the
-//! daemon in the middle of it, a restart, and then the promises are checked directly in the
-//! database: every acknowledged message is present exactly once, nothing is half-stored,
-//! and after the provider's retries every message is present exactly once.
+//! The crash tests. Inbound: a burst of signed webhooks with duplicates mixed in, `kill -9`
+//! of the daemon in the middle of it, a restart, and then the promises are checked directly
+//! in the database: every acknowledged message is present exactly once, nothing is
+//! half-stored, and after the provider's retries every message is present exactly once.
+//! Outbound: `kill -9` while Twilio holds the answer to a send it accepted; after the
+//! restart the message is found in Twilio's Messages list, not sent a second time.
 
 use sqlx::Connection;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 use switchboard_testkit::twilio::*;
 use switchboard_testkit::{App, Daemon, eventually, spawn_app, switchboard_bin};
 use tokio::sync::Mutex;
@@ -171,5 +174,64 @@ async fn kill_dash_nine_mid_burst_loses_and_duplicates_nothing() {
         acked.len(),
         present.len(),
         final_state.per_sid.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_mid_send_does_not_send_twice() {
+    // A short lease, so the restarted daemon takes the interrupted job over soon (longer
+    // than the few milliseconds between the send and the kill).
+    let mut app = App::builder(switchboard_bin!())
+        .env("SWITCHBOARD_OUTBOX__LEASE_SECS", "3")
+        .token("acme", "admin", "boss")
+        .spawn()
+        .await;
+    let admin = app.tokens[0].clone();
+    let params = sms_params(
+        "SM000000000000000000000000000000f1",
+        "+14155550190",
+        "where?",
+    );
+    assert_eq!(app.post_twilio("messages", &params).await.status(), 200);
+    let conv = app.newest_conversation(&admin).await;
+
+    // Twilio accepts the reply but its answer never reaches the daemon: killed meanwhile.
+    app.twilio().delay_answers(Duration::from_secs(60));
+    let (status, reply) = app.post_reply(&admin, &conv, "on its way").await;
+    assert_eq!(status, 202, "{reply}");
+    let sid = eventually(15, || async {
+        app.twilio()
+            .messages()
+            .iter()
+            .find(|m| m["body"] == "on its way")
+            .and_then(|m| m["sid"].as_str().map(str::to_string))
+    })
+    .await;
+    app.kill9();
+    app.twilio().delay_answers(Duration::ZERO);
+
+    app.start();
+    let path = format!("/api/v1/conversations/{conv}/messages");
+    let sent = eventually(30, || async {
+        let page = app.get_ok(&path, &admin).await;
+        page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["id"] == reply["id"] && m["delivery_status"] == "sent")
+            .cloned()
+    })
+    .await;
+    assert_eq!(sent["provider_message_id"], sid.as_str(), "{sent}");
+    let posts = app
+        .twilio()
+        .sent()
+        .iter()
+        .filter(|form| form.iter().any(|(k, v)| k == "Body" && v == "on its way"))
+        .count();
+    assert_eq!(posts, 1, "Twilio received the reply {posts} times");
+    assert!(
+        app.log().contains("recorded, not sent again"),
+        "the restarted daemon found the message in Twilio's list"
     );
 }

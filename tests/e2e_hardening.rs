@@ -407,3 +407,76 @@ async fn outgoing_webhook_retry_after_is_honoured() {
     let gap = second - first;
     assert!(gap >= std::time::Duration::from_millis(1000), "{gap:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twilio_media_is_fetched_only_from_the_channels_media_hosts() {
+    // Private addresses allowed (the fake is on loopback): the media hosts alone decide.
+    // The channel's hosts are its API origin's (127.0.0.1) and Twilio's defaults.
+    let app = App::builder(switchboard_bin!())
+        .private_media()
+        .token("acme", "admin", "boss")
+        .spawn()
+        .await;
+    let twilio = app.twilio();
+    let listed = twilio.media_url(1);
+    let off_list = twilio.media_url(2).replace("127.0.0.1", "localhost");
+    let redirecting = format!("{}/media/cross-host", twilio.base);
+    let media = [
+        (listed.as_str(), "image/png"),
+        ("http://169.254.169.254/latest/meta-data/iam/", "image/gif"),
+        (off_list.as_str(), "image/jpeg"),
+        (redirecting.as_str(), "image/webp"),
+    ];
+    let mut params = sms_params("MM000000000000000000000000000000e1", "+14155550185", "pics");
+    params.retain(|(k, _)| *k != "NumMedia");
+    params.push(("NumMedia", "4"));
+    let keys: Vec<(String, String)> = (0..media.len())
+        .map(|i| (format!("MediaUrl{i}"), format!("MediaContentType{i}")))
+        .collect();
+    for ((url, ct), (url_key, ct_key)) in media.iter().zip(&keys) {
+        params.push((url_key.as_str(), url));
+        params.push((ct_key.as_str(), ct));
+    }
+    assert_eq!(app.post_twilio("messages", &params).await.status(), 200);
+    // Every attachment settles; the message is kept whatever happened to its media.
+    let msg = switchboard_testkit::eventually(20, || async {
+        messages_of(&app, "+14155550185")
+            .await
+            .into_iter()
+            .next()
+            .filter(|m| {
+                m["attachments"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == 4 && a.iter().all(|a| a["state"] != "pending"))
+            })
+    })
+    .await;
+    assert_eq!(msg["text"], "pics");
+    let state_of = |ct: &str| {
+        let a = msg["attachments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["content_type"] == ct)
+            .cloned()
+            .unwrap_or(Value::Null);
+        (
+            a["state"].clone(),
+            a["error"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    assert_eq!(state_of("image/png").0, "stored", "{msg}");
+    for ct in ["image/gif", "image/jpeg", "image/webp"] {
+        let (state, error) = state_of(ct);
+        assert_eq!(state, "failed", "{ct}: {msg}");
+        assert!(error.starts_with("media_url_refused"), "{ct}: {error}");
+    }
+    // Off-list hosts were never asked; the listed URL's redirect off the list was not followed.
+    let asked = twilio.media_requests();
+    assert!(
+        !asked.iter().any(|p| p.ends_with("/Media/ME2")),
+        "{asked:?}"
+    );
+    assert!(!asked.iter().any(|p| p == "/media/cdn"), "{asked:?}");
+    assert!(asked.iter().any(|p| p == "/media/cross-host"), "{asked:?}");
+}

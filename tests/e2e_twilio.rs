@@ -16,6 +16,7 @@ struct Env {
 
 async fn env() -> Env {
     let app = App::builder(switchboard_bin!())
+        .private_media()
         .token("acme", "admin", "boss")
         .token("acme", "agent", "alice")
         .token("other", "admin", "eve")

@@ -15,6 +15,7 @@ struct Env {
 async fn env() -> Env {
     let app = App::builder(switchboard_bin!())
         .graph()
+        .private_media()
         .token("acme", "admin", "boss")
         .spawn()
         .await;

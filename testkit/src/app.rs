@@ -65,6 +65,13 @@ impl AppBuilder {
         self
     }
 
+    /// Inbound media from the fake providers (on loopback) is fetched: see
+    /// [`ConfigBuilder::private_media`].
+    pub fn private_media(mut self) -> Self {
+        self.config = self.config.private_media();
+        self
+    }
+
     /// The email configuration with these `[[channels]]`; no fake providers.
     pub fn email(mut self, channels: &str) -> Self {
         self.config = self.config.email(channels);

@@ -22,6 +22,7 @@ pub struct ConfigBuilder {
     twilio_base: String,
     graph_base: String,
     email_channels: Option<String>,
+    private_media: bool,
     tenant_toml: Vec<(String, String)>,
     extra_toml: Vec<String>,
 }
@@ -33,6 +34,7 @@ impl Default for ConfigBuilder {
             twilio_base: NOWHERE.into(),
             graph_base: NOWHERE.into(),
             email_channels: None,
+            private_media: false,
             tenant_toml: Vec::new(),
             extra_toml: Vec::new(),
         }
@@ -65,6 +67,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// `[media] allow_private_networks = true` (messaging shape): inbound media from the fake
+    /// providers on loopback is fetched. Off by default, as in production.
+    pub fn private_media(mut self) -> Self {
+        self.private_media = true;
+        self
+    }
+
     /// The email shape: tenant `acme` with these `[[channels]]`, no messaging channels.
     pub fn email(mut self, channels: &str) -> Self {
         self.email_channels = Some(channels.into());
@@ -94,7 +103,7 @@ impl ConfigBuilder {
         let db_url = self.database_url(dir);
         let mut text = match &self.email_channels {
             Some(channels) => email_config(dir, &db_url, channels),
-            None => messaging_config(dir, &db_url, &self.twilio_base, &self.graph_base),
+            None => messaging_config(dir, &db_url, self),
         };
         for (tenant, toml) in &self.tenant_toml {
             let line = format!("[[tenants]]\nid = \"{tenant}\"\n");
@@ -135,13 +144,15 @@ max_attempts = 3
     )
 }
 
-fn messaging_config(dir: &Path, db_url: &str, twilio_base: &str, graph_base: &str) -> String {
+fn messaging_config(dir: &Path, db_url: &str, b: &ConfigBuilder) -> String {
     let limits = "max_body_bytes = 65536\nmax_webhook_body_bytes = 65536\n";
+    let (twilio_base, graph_base, private) = (&b.twilio_base, &b.graph_base, b.private_media);
     common_config(dir, db_url, limits)
         + &format!(
             r#"
 [media]
 max_bytes = 1048576
+allow_private_networks = {private}
 
 [[tenants]]
 id = "acme"

@@ -5,7 +5,8 @@
 //! - [`golden`]: the golden-file harness (fixtures normalized and compared with their JSON);
 //! - [`app`]: `spawn_app`, the real daemon with a generated configuration ([`config`]) and
 //!   fake providers, driven through [`daemon::Daemon`];
-//! - [`twilio`] and [`graph`]: fake Twilio and Meta Graph APIs;
+//! - [`twilio`] (with [`twilio_list`], its Messages list) and [`graph`]: fake Twilio and
+//!   Meta Graph APIs;
 //! - `mail` (feature `mail`): real Dovecot and Postfix on free ports.
 
 pub mod app;
@@ -21,6 +22,7 @@ pub mod mail;
 pub mod store;
 mod store_reads;
 pub mod twilio;
+pub mod twilio_list;
 
 pub use app::{App, AppBuilder, Replica, spawn_app};
 pub use daemon::Daemon;

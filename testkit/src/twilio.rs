@@ -4,10 +4,15 @@
 //!   auth; planned answers ([`FakeTwilio::plan`]) in order; and Twilio's magic test numbers
 //!   as recipients for refusals (`+15005550001`: 400/21211), 429 (`…0429`), 500 (`…0500`),
 //!   404 (`…0404`), a 201 that is not JSON (`…0002`) and a slow answer (`…0009`, 3 s);
+//!   [`FakeTwilio::delay_answers`] holds the answers to created messages (the message
+//!   exists at once, as when Twilio accepted it and the answer was lost);
+//! - the Messages list (`GET …/Messages.json`): the messages created so far, as sent, with
+//!   Twilio's filters and paging (see [`crate::twilio_list`]);
 //! - the account (`GET /Accounts/{sid}.json`): active, or suspended for `ACsuspended…`;
 //! - media behind basic auth: Twilio's `…/Media/{id}` redirecting to a CDN path (failing
 //!   with 503 on demand), and `/media/{name}` cases: same-host and cross-host redirects,
-//!   oversized bodies, a disallowed type, 503 and a CDN that must never see credentials.
+//!   oversized bodies, a disallowed type, 503 and a CDN that must never see credentials;
+//!   every media request's path is recorded ([`FakeTwilio::media_requests`]).
 //!
 //! Any account SID (`AC…`) is accepted with the right token, as the client tests swap SIDs.
 
@@ -21,7 +26,7 @@ use base64::Engine;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,7 +65,19 @@ pub struct FakeState {
     pub media_failures: AtomicUsize,
     /// How the SIDs of sent messages start (then digits, 34 characters as Twilio's).
     pub sid_prefix: Mutex<String>,
+    /// The Message resources created, oldest first, as the list shows them (sent).
+    pub messages: Mutex<Vec<Value>>,
+    /// Milliseconds the answer to a created message is held back.
+    pub answer_delay_ms: AtomicU64,
+    /// The paths of the media requests received, in order.
+    pub media_requests: Mutex<Vec<String>>,
     port: AtomicUsize,
+}
+
+impl FakeState {
+    fn record_media(&self, path: String) {
+        self.media_requests.lock().expect("lock").push(path);
+    }
 }
 
 pub struct FakeTwilio {
@@ -77,7 +94,10 @@ impl FakeTwilio {
         // for our message never matches theirs.
         *state.sid_prefix.lock().expect("lock") = "SMfake".into();
         let app = Router::new()
-            .route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages))
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                post(messages).get(crate::twilio_list::list),
+            )
             .route("/2010-04-01/Accounts/{file}", get(account))
             .route(
                 "/2010-04-01/Accounts/{sid}/Messages/{msg}/Media/{media}",
@@ -126,6 +146,23 @@ impl FakeTwilio {
         self.requests().into_iter().map(|r| r.form).collect()
     }
 
+    /// Holds the answer to every created message for `delay` (the message is created, and
+    /// listed, at once).
+    pub fn delay_answers(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.state.answer_delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// The Message resources created so far, oldest first.
+    pub fn messages(&self) -> Vec<Value> {
+        self.state.messages.lock().expect("lock").clone()
+    }
+
+    /// The paths of the media requests received so far.
+    pub fn media_requests(&self) -> Vec<String> {
+        self.state.media_requests.lock().expect("lock").clone()
+    }
+
     pub fn media_url(&self, n: u32) -> String {
         format!(
             "{}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM{n}/Media/ME{n}",
@@ -135,7 +172,7 @@ impl FakeTwilio {
 }
 
 /// The account of a basic `Authorization` header with the right token.
-fn account_of(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn account_of(headers: &HeaderMap) -> Option<String> {
     let encoded = headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -149,7 +186,7 @@ fn account_of(headers: &HeaderMap) -> Option<String> {
     (user.starts_with("AC") && pass == AUTH_TOKEN).then(|| user.to_string())
 }
 
-fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
+pub(crate) fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
     let body = json!({
         "code": code,
         "message": message,
@@ -227,32 +264,50 @@ async fn messages(
         "{prefix}{n:0width$}",
         width = 34usize.saturating_sub(prefix.len())
     );
-    (
-        StatusCode::CREATED,
-        axum::Json(json!({
-            "account_sid": sid,
-            "api_version": "2010-04-01",
-            "body": get("Body"),
-            "date_created": "Thu, 24 Aug 2023 05:01:45 +0000",
-            "date_sent": null,
-            "date_updated": "Thu, 24 Aug 2023 05:01:45 +0000",
-            "direction": "outbound-api",
-            "error_code": null,
-            "error_message": null,
-            "from": get("From"),
-            "messaging_service_sid": get("MessagingServiceSid"),
-            "num_media": "0",
-            "num_segments": "1",
-            "price": null,
-            "price_unit": "USD",
-            "sid": msg,
-            "status": "queued",
-            "subresource_uris": {"media": format!("/2010-04-01/Accounts/{sid}/Messages/{msg}/Media.json")},
-            "to": to,
-            "uri": format!("/2010-04-01/Accounts/{sid}/Messages/{msg}.json")
-        })),
-    )
-        .into_response()
+    let resource = message_resource(&sid, &msg, &to, &get);
+    // Twilio has the message from here on, whatever happens to the answer: the list shows
+    // it sent.
+    let mut listed = resource.clone();
+    listed["status"] = json!("sent");
+    listed["date_sent"] = listed["date_created"].clone();
+    s.messages.lock().expect("lock").push(listed);
+    let delay = s.answer_delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    (StatusCode::CREATED, axum::Json(resource)).into_response()
+}
+
+/// The Message resource of a created message, as Twilio answers it (queued).
+fn message_resource(
+    account: &str,
+    msg: &str,
+    to: &str,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Value {
+    let now = crate::twilio_list::rfc2822_now();
+    json!({
+        "account_sid": account,
+        "api_version": "2010-04-01",
+        "body": get("Body").unwrap_or_default(),
+        "date_created": now,
+        "date_sent": null,
+        "date_updated": now,
+        "direction": "outbound-api",
+        "error_code": null,
+        "error_message": null,
+        "from": get("From"),
+        "messaging_service_sid": get("MessagingServiceSid"),
+        "num_media": get("MediaUrl").map_or("0", |_| "1"),
+        "num_segments": "1",
+        "price": null,
+        "price_unit": "USD",
+        "sid": msg,
+        "status": "queued",
+        "subresource_uris": {"media": format!("/2010-04-01/Accounts/{account}/Messages/{msg}/Media.json")},
+        "to": to,
+        "uri": format!("/2010-04-01/Accounts/{account}/Messages/{msg}.json")
+    })
 }
 
 /// `GET /2010-04-01/Accounts/{AccountSid}.json`: the account, as the health check reads it.
@@ -277,9 +332,13 @@ async fn account(Path(file): Path<String>, headers: HeaderMap) -> Response {
 }
 
 async fn media_redirect(
-    Path((_, _, media)): Path<(String, String, String)>,
+    State(s): State<Arc<FakeState>>,
+    Path((sid, msg, media)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    s.record_media(format!(
+        "/2010-04-01/Accounts/{sid}/Messages/{msg}/Media/{media}"
+    ));
     if account_of(&headers).is_none() {
         return StatusCode::UNAUTHORIZED.into_response();
     }
@@ -290,7 +349,8 @@ async fn media_redirect(
         .into_response()
 }
 
-async fn media_bytes(State(s): State<Arc<FakeState>>) -> Response {
+async fn media_bytes(State(s): State<Arc<FakeState>>, Path(media): Path<String>) -> Response {
+    s.record_media(format!("/cdn/{media}"));
     if s.media_failures.load(Ordering::SeqCst) > 0 {
         s.media_failures.fetch_sub(1, Ordering::SeqCst);
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -309,6 +369,7 @@ async fn media_case(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    s.record_media(format!("/media/{name}"));
     if name == "cdn" {
         // The CDN must never see our credentials.
         return if headers.contains_key(header::AUTHORIZATION) {

@@ -1,5 +1,6 @@
-//! Twilio's REST API: sending through the Messages API, downloading inbound media, and the
-//! account health check. Every call has its own timeout from the channel settings.
+//! Twilio's REST API: sending through the Messages API, looking an interrupted send up in the
+//! Messages list (`client_lookup.rs`), downloading inbound media, and the account health
+//! check. Every call has its own timeout from the channel settings.
 //!
 //! Errors are classified for the outbox: rate limits (429), server errors (5xx), timeouts and
 //! connection failures are transient (retried); Twilio's 4xx refusals are permanent, with
@@ -20,6 +21,7 @@ use switchboard_core::domain::model::{
     DeliveryStatus, FetchedMedia, IdentityKind, MediaLimits, OutboundMessage, SendError,
     SendReceipt,
 };
+use switchboard_core::infra::public_http::{self, PublicHttp, UrlRefused};
 
 /// Largest API response body read (Twilio's JSON answers are a few KiB).
 const MAX_API_RESPONSE_BYTES: u64 = 1024 * 1024;
@@ -28,6 +30,8 @@ const MAX_API_RESPONSE_BYTES: u64 = 1024 * 1024;
 #[derive(Clone)]
 pub(crate) struct TwilioClient {
     http: reqwest::Client,
+    /// Inbound media: the channel's media hosts only, through the public-address guard.
+    media_http: PublicHttp,
     settings: Arc<TwilioSettings>,
     /// Where Twilio posts status callbacks; `None` when they are turned off.
     status_callback: Option<String>,
@@ -37,12 +41,14 @@ pub(crate) struct TwilioClient {
 impl TwilioClient {
     pub(crate) fn new(
         http: reqwest::Client,
+        media_http: PublicHttp,
         settings: Arc<TwilioSettings>,
         status_callback: Option<String>,
         channel_id: String,
     ) -> Self {
         Self {
             http,
+            media_http,
             settings,
             status_callback,
             channel_id,
@@ -144,28 +150,36 @@ impl TwilioClient {
         Ok(form)
     }
 
-    /// Downloads a media item Twilio referred to (`MediaUrl{N}`), within `limits`.
+    /// Downloads a media item Twilio referred to (`MediaUrl{N}`), within `limits`, from the
+    /// channel's media hosts only (the URL and every redirect hop; see `media_hosts`).
     #[tracing::instrument(name = "twilio.fetch_media", skip_all, fields(channel = %self.channel_id))]
     pub(crate) async fn fetch_media(
         &self,
         source: &str,
         limits: &MediaLimits,
     ) -> Result<FetchedMedia, SendError> {
-        let url = url::Url::parse(source)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| SendError::Permanent {
-                code: "invalid_media_url".into(),
-                message: "media source is not an http(s) URL".into(),
-            })?;
+        let url = url::Url::parse(source).map_err(|_| url_refused(UrlRefused::NotHttp))?;
         let mut req = self
-            .http
-            .get(url.clone())
+            .media_http
+            .get_url(url.clone())
+            .map_err(url_refused)?
             .timeout(Duration::from_secs(self.settings.media_timeout_secs));
         if self.may_authenticate(&url) {
             req = self.authed(req);
         }
-        let resp = req.send().await.map_err(transport_error)?;
+        let resp = req.send().await.map_err(|e| {
+            if public_http::is_refusal(&e) {
+                tracing::warn!("media download refused: it led off the media hosts");
+                SendError::Permanent {
+                    code: "media_url_refused".into(),
+                    message: "media not fetched: it led off the channel's media hosts or to \
+                              a non-public address"
+                        .into(),
+                }
+            } else {
+                transport_error(e)
+            }
+        })?;
         let status = resp.status();
         if !status.is_success() {
             tracing::warn!(%status, "media download refused");
@@ -327,6 +341,20 @@ fn media_status_error(status: StatusCode) -> SendError {
     }
 }
 
+/// A media URL (or a redirect of it) the guard would not fetch: a permanent failure.
+/// `invalid_media_url` for what is no http(s) URL, `media_url_refused` for a host off the
+/// channel's media hosts or a non-public address.
+fn url_refused(why: UrlRefused) -> SendError {
+    let code = match why {
+        UrlRefused::NotHttp => "invalid_media_url",
+        UrlRefused::NotPublic | UrlRefused::HostNotAllowed => "media_url_refused",
+    };
+    SendError::Permanent {
+        code: code.into(),
+        message: format!("media not fetched: {why}"),
+    }
+}
+
 fn too_large(limits: &MediaLimits) -> SendError {
     SendError::Permanent {
         code: "media_too_large".into(),
@@ -334,6 +362,12 @@ fn too_large(limits: &MediaLimits) -> SendError {
     }
 }
 
+#[path = "client_lookup.rs"]
+mod lookup;
+
+#[cfg(test)]
+#[path = "client_tests/lookup.rs"]
+mod lookup_tests;
 #[cfg(test)]
 #[path = "client_tests/media.rs"]
 mod media_tests;

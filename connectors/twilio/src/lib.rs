@@ -4,8 +4,10 @@
 //!   callbacks to `/webhooks/{channel_id}/status`. Each delivery is verified
 //!   ([`signature`], `X-Twilio-Signature`), normalized ([`normalize`], pure) and handed to
 //!   core's ingest with a journal key derived from the message SID.
-//! - Outbound: replies go through the Messages API; inbound media is downloaded with the
-//!   account's credentials for core's media job.
+//! - Outbound: replies go through the Messages API (an attempt interrupted before its outcome
+//!   was recorded is first looked up in the Messages list, so it is not sent twice); inbound
+//!   media is downloaded with the account's credentials for core's media job, from the
+//!   channel's media hosts only.
 //!
 //! Configuration (one `[[channels]]` entry with `type = "twilio"`) is parsed and validated by
 //! [`settings`]; [`validate`] is the validator core's configuration loader calls.
@@ -27,12 +29,14 @@ pub use webhook::EMPTY_TWIML;
 use async_trait::async_trait;
 use client::TwilioClient;
 use std::sync::Arc;
-use switchboard_core::contract::connector::{Connector, ConnectorContext};
+use switchboard_core::contract::connector::{Connector, ConnectorContext, PriorSend};
 use switchboard_core::contract::registry::{ConnectorType, FromSettings, Threading, build};
 use switchboard_core::domain::model::{
-    ChannelKind, FetchedMedia, IdentityKind, MediaLimits, OutboundMessage, SendError, SendReceipt,
+    ChannelKind, FetchedMedia, IdentityKind, MediaLimits, Millis, OutboundMessage, SendError,
+    SendReceipt,
 };
 use switchboard_core::infra::config::ConfigError;
+use switchboard_core::infra::public_http::PublicHttp;
 use webhook::WebhookState;
 
 /// What a Twilio channel is to core: SMS/MMS to phone numbers and WhatsApp through Twilio,
@@ -78,6 +82,7 @@ impl TwilioConnector {
         let status_callback = parsed.status_callback.then(|| ctx.webhook_url("status"));
         let client = TwilioClient::new(
             ctx.http.clone(),
+            media_client(&ctx, &parsed, &channel_id)?,
             Arc::clone(&parsed),
             status_callback,
             channel_id.clone(),
@@ -102,6 +107,22 @@ impl TwilioConnector {
     }
 }
 
+/// The client for inbound media: the public-address guard of `[media]`, restricted to the
+/// channel's media hosts.
+fn media_client(
+    ctx: &ConnectorContext,
+    settings: &TwilioSettings,
+    channel_id: &str,
+) -> Result<PublicHttp, Vec<ConfigError>> {
+    let path = format!("channels[{channel_id}].media_hosts");
+    let hosts = settings
+        .media_host_list()
+        .map_err(|e| vec![ConfigError::new(&path, e.to_string())])?;
+    ctx.public_http
+        .restricted_to(hosts)
+        .map_err(|e| vec![ConfigError::new(&path, format!("media client: {e}"))])
+}
+
 #[async_trait]
 impl Connector for TwilioConnector {
     fn channel_id(&self) -> &str {
@@ -122,6 +143,14 @@ impl Connector for TwilioConnector {
 
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
         self.client.send(msg).await
+    }
+
+    async fn find_prior_send(
+        &self,
+        msg: &OutboundMessage,
+        since: Millis,
+    ) -> Result<PriorSend, SendError> {
+        self.client.find_prior_send(msg, since).await
     }
 
     async fn fetch_media(

@@ -9,6 +9,7 @@ use switchboard_core::infra::config::settings::{
     check_fields, deserialize_settings, key_path as join, secs,
 };
 use switchboard_core::infra::config::{ConfigError, Secret};
+use switchboard_core::infra::host_list::{HostList, InvalidHostEntry};
 use toml::{Table, Value};
 
 /// Default Twilio REST API base URL.
@@ -17,6 +18,14 @@ pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 pub const DEFAULT_TIMEOUT_SECS: u64 = 15;
 /// Default per-request timeout for media downloads, in seconds.
 pub const DEFAULT_MEDIA_TIMEOUT_SECS: u64 = 60;
+/// Where Twilio serves inbound media (besides `api_base`'s host): media URLs name
+/// `api.twilio.com`, which redirects to `mms.twiliocdn.com` (accounts that enforce HTTP auth
+/// on media) or to `s3-external-1.amazonaws.com` (older, unauthenticated media).
+pub const DEFAULT_MEDIA_HOSTS: &[&str] = &[
+    "api.twilio.com",
+    "*.twiliocdn.com",
+    "s3-external-1.amazonaws.com",
+];
 
 /// The settings of one Twilio channel.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -41,6 +50,10 @@ pub struct TwilioSettings {
     /// Per-request timeout for media downloads, in seconds.
     #[serde(default = "default_media_timeout_secs", deserialize_with = "secs")]
     pub media_timeout_secs: u64,
+    /// The only hosts inbound media is fetched from, besides `api_base`'s host: the URL
+    /// Twilio gives and every redirect hop (entries as [`HostList`] reads them).
+    #[serde(default = "default_media_hosts")]
+    pub media_hosts: Vec<String>,
     /// Ask Twilio for delivery status callbacks on `/webhooks/{channel_id}/status`.
     #[serde(default = "default_true")]
     pub status_callback: bool,
@@ -58,6 +71,10 @@ fn default_media_timeout_secs() -> u64 {
     DEFAULT_MEDIA_TIMEOUT_SECS
 }
 
+fn default_media_hosts() -> Vec<String> {
+    DEFAULT_MEDIA_HOSTS.iter().map(|h| h.to_string()).collect()
+}
+
 fn default_true() -> bool {
     true
 }
@@ -72,6 +89,15 @@ impl TwilioSettings {
         let mut parsed: Self = deserialize_settings(settings, path)?;
         parsed.api_base = parsed.api_base.trim_end_matches('/').to_string();
         Ok(parsed)
+    }
+
+    /// The hosts inbound media may come from: `media_hosts` and `api_base`'s host.
+    pub fn media_host_list(&self) -> Result<HostList, InvalidHostEntry> {
+        let list = HostList::parse(&self.media_hosts)?;
+        Ok(match url::Url::parse(&self.api_base) {
+            Ok(base) => list.with_host_of(&base),
+            Err(_) => list,
+        })
     }
 
     /// Our own address on the channel: the sender number, else the Messaging Service SID.
@@ -155,7 +181,30 @@ pub fn validate(settings: &Table, path: &str) -> Vec<ConfigError> {
             Err(e) => errors.push(ConfigError::new(join(path, "api_base"), e.to_string())),
         }
     }
+    if let Some(hosts) = settings.get("media_hosts") {
+        errors.extend(check_media_hosts(hosts, &join(path, "media_hosts")));
+    }
     errors
+}
+
+/// `media_hosts`: an array of host entries, each checked at its own index.
+fn check_media_hosts(hosts: &Value, path: &str) -> Vec<ConfigError> {
+    let Some(entries) = hosts.as_array() else {
+        return vec![ConfigError::new(path, "must be an array of host names")];
+    };
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, entry)| {
+            let at = format!("{path}[{i}]");
+            match entry.as_str() {
+                None => Some(ConfigError::new(at, "must be a string")),
+                Some(host) => HostList::parse(&[host])
+                    .err()
+                    .map(|e| ConfigError::new(at, e.to_string())),
+            }
+        })
+        .collect()
 }
 
 /// `AC...`/`MG...`: the prefix, then at least one ASCII letter or digit and nothing else.
@@ -204,6 +253,14 @@ from = "+14155550100"
         assert_eq!(s.api_base, DEFAULT_API_BASE);
         assert_eq!(s.timeout_secs, 15);
         assert_eq!(s.media_timeout_secs, 60);
+        assert_eq!(s.media_hosts, DEFAULT_MEDIA_HOSTS);
+        let hosts = s.media_host_list().expect("hosts");
+        let url = |u: &str| url::Url::parse(u).expect("url");
+        assert!(hosts.allows(&url(
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Media/ME1"
+        )));
+        assert!(hosts.allows(&url("https://mms.twiliocdn.com/AC1/abc")));
+        assert!(!hosts.allows(&url("http://169.254.169.254/latest/meta-data/")));
         assert!(s.status_callback);
         assert_eq!(s.address().as_deref(), Some("+14155550100"));
         assert_eq!(s.auth_token.expose(), "secret");
@@ -224,6 +281,9 @@ timeout_secs = 5
         );
         let s = TwilioSettings::parse(&t, "channels[1]").expect("valid");
         assert_eq!(s.api_base, "http://127.0.0.1:9999");
+        // The API origin's own host serves media too (a local fake here).
+        let hosts = s.media_host_list().expect("hosts");
+        assert!(hosts.allows(&url::Url::parse("http://127.0.0.1:9999/m").expect("url")));
         assert_eq!(
             s.address().as_deref(),
             Some("MG0123456789abcdef0123456789abcdef")
@@ -248,6 +308,7 @@ messaging_service_sid = "XY"
 api_base = "ftp://example.com"
 timeout_secs = 0
 status_callback = "yes"
+media_hosts = ["api.twilio.com", "https://evil.example/x", 3]
 colour = "blue"
 "#,
         );
@@ -262,6 +323,8 @@ colour = "blue"
             "channels[0].api_base",
             "channels[0].timeout_secs",
             "channels[0].status_callback",
+            "channels[0].media_hosts[1]",
+            "channels[0].media_hosts[2]",
         ] {
             assert!(p.contains(&want), "missing {want} in {errors:?}");
         }

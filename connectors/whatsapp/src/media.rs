@@ -2,8 +2,9 @@
 //!
 //! Inbound: `GET /{media-id}` (bearer) answers `{url, mime_type, sha256, file_size, id}`; the
 //! size and type are checked before any byte is downloaded, then the short-lived `url` is
-//! fetched with the same bearer token, streamed under the size cap, and handed to core with
-//! Meta's sha256 (core verifies it). An expired URL (404) is transient: the retry resolves
+//! fetched with the same bearer token through the public-address guard (`PublicHttp`: no
+//! private, loopback or metadata addresses, redirects included), streamed under the size
+//! cap, and handed to core with Meta's sha256 (core verifies it). An expired URL (404) is transient: the retry resolves
 //! the media id again and gets a fresh one.
 //!
 //! Outbound: each public media URL of a reply is downloaded (no credentials, capped at Meta's
@@ -72,12 +73,29 @@ impl GraphClient {
                     "Meta's media URL is not an https URL",
                 )
             })?;
+        // Through the public-address guard: Meta names the host, and it must not lead to
+        // our own network (unless `[media] allow_private_networks`).
+        let req = self.public_http.get_url(url).map_err(|e| {
+            permanent(
+                "untrusted_media_url",
+                &format!("Meta's media URL refused: {e}"),
+            )
+        })?;
         let resp = self
-            .authed(self.http.get(url))
+            .authed(req)
             .timeout(self.media_timeout())
             .send()
             .await
-            .map_err(transport_error)?;
+            .map_err(|e| {
+                if switchboard_core::infra::public_http::is_refusal(&e) {
+                    permanent(
+                        "untrusted_media_url",
+                        "Meta's media URL leads to a non-public address",
+                    )
+                } else {
+                    transport_error(e)
+                }
+            })?;
         let status = resp.status();
         if !status.is_success() {
             tracing::warn!(%status, "media download refused");

@@ -1,14 +1,15 @@
 //! The connector contract: what a connector offers core, and what core hands a connector.
 //!
 //! A connector is one configured channel instance. It may offer webhook routes (mounted
-//! under `/webhooks/{channel_id}`), send replies, fetch provider media for the media job,
-//! and check its provider. It receives a [`ConnectorContext`]: an ingest handle bound to its
+//! under `/webhooks/{channel_id}`), send replies, tell whether an interrupted send reached
+//! the provider ([`PriorSend`]), fetch provider media for the media job, and check its
+//! provider. It receives a [`ConnectorContext`]: an ingest handle bound to its
 //! channel, the shared HTTP client, the public URL and a shutdown token — never a pool.
 
 use crate::contract::ingest::Ingest;
 use crate::domain::model::{
-    ChannelKind, FetchedMedia, MediaLimits, OutboundMessage, Refusal, ReplyCheck, SendError,
-    SendReceipt,
+    ChannelKind, FetchedMedia, MediaLimits, Millis, OutboundMessage, Refusal, ReplyCheck,
+    SendError, SendReceipt,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -55,6 +56,20 @@ impl ConnectorContext {
     }
 }
 
+/// What the provider knows of a send whose earlier attempt recorded no outcome (the daemon
+/// died, or the answer was lost, while the provider may have had the request).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PriorSend {
+    /// Messages the provider has that match this one and were created since the attempt
+    /// began, newest first. Core records the first that no other message of the channel
+    /// already has as this message's send, instead of sending again.
+    Found(Vec<SendReceipt>),
+    /// The provider has no such message: it is sent.
+    NotFound,
+    /// The connector cannot tell (the default): it is sent again (at least once).
+    Unknown,
+}
+
 /// One configured channel's connector.
 #[async_trait]
 pub trait Connector: Send + Sync + 'static {
@@ -70,6 +85,19 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Delivers one outbound message through the provider.
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError>;
+
+    /// Looks `msg` up at the provider: did an earlier attempt, begun at `since` (Unix
+    /// milliseconds) and never recorded, deliver it? Asked before a send job whose earlier
+    /// attempt may have reached the provider is sent again. A transient error asks again
+    /// later without sending; a permanent one counts as [`PriorSend::Unknown`]. Providers
+    /// without a lookup keep the default, `Unknown`.
+    async fn find_prior_send(
+        &self,
+        _msg: &OutboundMessage,
+        _since: Millis,
+    ) -> Result<PriorSend, SendError> {
+        Ok(PriorSend::Unknown)
+    }
 
     /// Fetches a media item the connector's normalization referred to (a URL or media id),
     /// with the provider's credentials, within `limits`.

@@ -1,10 +1,12 @@
 //! Infrastructure the other layers stand on: configuration, credentials (API tokens, JWT),
-//! the blob store, the guarded HTTP client for URLs callers name, metrics, and the event hub
-//! that wakes live clients when the durable event log grows.
+//! the blob store, the guarded HTTP client for URLs that callers and providers name (with
+//! host allow-lists for provider media), metrics, and the event hub that wakes live clients
+//! when the durable event log grows.
 
 pub mod auth;
 pub mod blob;
 pub mod config;
 pub mod event_hub;
+pub mod host_list;
 pub mod metrics;
 pub mod public_http;

@@ -10,7 +10,12 @@
 //! documentation and benchmarking ranges, and IPv4 addresses mapped into IPv6.
 //! `[media] allow_private_networks = true` lifts the rule, for media served on an internal
 //! network (and for tests against local servers).
+//!
+//! A provider's inbound media goes through the same guard, restricted further to the
+//! provider's media hosts ([`PublicHttp::restricted_to`] with a [`HostList`]): the first URL
+//! and every redirect hop must be on the list, whatever `allow_private_networks` says.
 
+use crate::infra::host_list::HostList;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +27,8 @@ pub enum UrlRefused {
     NotHttp,
     #[error("the URL's host is not a public address")]
     NotPublic,
+    #[error("the URL's host is not one of the provider's media hosts")]
+    HostNotAllowed,
 }
 
 /// A host name that resolves to no public address.
@@ -49,16 +56,29 @@ pub fn is_refusal(e: &reqwest::Error) -> bool {
 pub struct PublicHttp {
     client: reqwest::Client,
     allow_private: bool,
+    /// When set, the only hosts fetched from (first URL and redirects alike).
+    hosts: Option<Arc<HostList>>,
 }
 
 impl PublicHttp {
     /// A client that only reaches public addresses, unless `allow_private`.
     pub fn new(allow_private: bool) -> Result<Self, reqwest::Error> {
+        Self::build(allow_private, None)
+    }
+
+    /// A client with this one's address rule that also fetches only from `hosts`: the URL
+    /// asked for and every redirect hop (a provider's media hosts).
+    pub fn restricted_to(&self, hosts: HostList) -> Result<Self, reqwest::Error> {
+        Self::build(self.allow_private, Some(Arc::new(hosts)))
+    }
+
+    fn build(allow_private: bool, hosts: Option<Arc<HostList>>) -> Result<Self, reqwest::Error> {
+        let policy_hosts = hosts.clone();
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 {
                 return attempt.error("too many redirects");
             }
-            match check(attempt.url(), allow_private) {
+            match check(attempt.url(), allow_private, policy_hosts.as_deref()) {
                 Ok(()) => attempt.follow(),
                 Err(e) => attempt.error(e),
             }
@@ -73,6 +93,7 @@ impl PublicHttp {
         Ok(Self {
             client: builder.build()?,
             allow_private,
+            hosts,
         })
     }
 
@@ -84,15 +105,19 @@ impl PublicHttp {
 
     /// [`Self::get`] of a parsed URL.
     pub fn get_url(&self, url: url::Url) -> Result<reqwest::RequestBuilder, UrlRefused> {
-        check(&url, self.allow_private)?;
+        check(&url, self.allow_private, self.hosts.as_deref())?;
         Ok(self.client.get(url))
     }
 }
 
-/// The URL is http(s) with a host, and an IP-literal host is public (unless allowed).
-fn check(url: &url::Url, allow_private: bool) -> Result<(), UrlRefused> {
+/// The URL is http(s) with a host, on the host list if there is one, and an IP-literal host
+/// is public (unless allowed).
+fn check(url: &url::Url, allow_private: bool, hosts: Option<&HostList>) -> Result<(), UrlRefused> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(UrlRefused::NotHttp);
+    }
+    if hosts.is_some_and(|h| !h.allows(url)) {
+        return Err(UrlRefused::HostNotAllowed);
     }
     let ip = match url.host() {
         None => return Err(UrlRefused::NotHttp),
@@ -285,5 +310,84 @@ mod tests {
             .await
             .expect_err("localhost resolves to no public address");
         assert!(is_refusal(&err), "{err:?}");
+    }
+
+    /// A local server: `/ok` answers 200; `/to-self`, `/to-localhost` and `/to-metadata`
+    /// redirect to `/ok` on the same host, on `localhost`, and to the metadata address.
+    async fn redirecting_server() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let location = match head.split_whitespace().nth(1).unwrap_or("") {
+                    "/to-self" => Some("/ok".to_string()),
+                    "/to-localhost" => Some(format!("http://localhost:{port}/ok")),
+                    "/to-metadata" => Some("http://169.254.169.254/latest/meta-data/".into()),
+                    _ => None,
+                };
+                let answer = match location {
+                    Some(l) => {
+                        format!("HTTP/1.1 302 Found\r\nLocation: {l}\r\nContent-Length: 0\r\n\r\n")
+                    }
+                    None => "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine".into(),
+                };
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_host_list_is_checked_on_the_url_and_every_redirect() {
+        crypto();
+        let port = redirecting_server().await;
+        let hosts = HostList::parse(&["127.0.0.1", "*.twiliocdn.com"]).expect("hosts");
+        // Private addresses allowed (the server is local): the host list still applies.
+        let media = PublicHttp::new(true)
+            .expect("client")
+            .restricted_to(hosts.clone())
+            .expect("restricted");
+        for url in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://localhost/x",
+            "https://twiliocdn.com.evil.example/x",
+        ] {
+            assert_eq!(
+                media.get(url).err(),
+                Some(UrlRefused::HostNotAllowed),
+                "{url}"
+            );
+        }
+        let base = format!("http://127.0.0.1:{port}");
+        for path in ["/ok", "/to-self"] {
+            let resp = media.get(&format!("{base}{path}")).expect("listed");
+            let resp = resp.send().await.expect("fetched");
+            assert_eq!(resp.status(), 200, "{path}");
+        }
+        for path in ["/to-localhost", "/to-metadata"] {
+            let err = media
+                .get(&format!("{base}{path}"))
+                .expect("listed")
+                .send()
+                .await
+                .expect_err("redirect off the list");
+            assert!(is_refusal(&err), "{path}: {err:?}");
+        }
+        // Without private addresses, a listed host is still only fetched when it is public.
+        let public_only = PublicHttp::new(false)
+            .expect("client")
+            .restricted_to(hosts)
+            .expect("restricted");
+        assert_eq!(
+            public_only.get(&format!("{base}/ok")).err(),
+            Some(UrlRefused::NotPublic)
+        );
+        assert!(public_only.get("https://mms.twiliocdn.com/AC1/x").is_ok());
     }
 }

@@ -36,14 +36,14 @@ const CLAIM_JOB_SQLITE: &str =
  WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND next_attempt_at <= $2
              AND (locked_until IS NULL OR locked_until <= $2)
              ORDER BY next_attempt_at LIMIT 1)
- RETURNING id, tenant_id, kind, ref_id, channel_id, attempts, locked_until";
+ RETURNING id, tenant_id, kind, ref_id, channel_id, attempts, locked_until, send_started_at";
 
 const CLAIM_JOB_POSTGRES: &str =
     "UPDATE jobs SET locked_until = $1, attempts = attempts + 1, updated_at = $2
  WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND next_attempt_at <= $2
              AND (locked_until IS NULL OR locked_until <= $2)
              ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
- RETURNING id, tenant_id, kind, ref_id, channel_id, attempts, locked_until";
+ RETURNING id, tenant_id, kind, ref_id, channel_id, attempts, locked_until, send_started_at";
 
 /// `$1` the lease's end, `$2` now.
 macro_rules! claim_webhook_sql {

@@ -220,8 +220,16 @@ pub trait ConversationStore: Send + Sync {
 pub trait JobStore: Send + Sync {
     /// Claims one due job for `lease_ms`; safe with many workers and replicas.
     async fn claim_job(&self, now: Millis, lease_ms: i64) -> StoreResult<Option<Job>>;
-    /// Everything a send job needs, with the message set to `sending`.
+    /// Everything a send job needs, with the message set to `sending` and the attempt's
+    /// start recorded (the first attempt's is kept: [`Job::send_started_at`]).
     async fn outbound_for_job(&self, job: &Job) -> StoreResult<OutboundContext>;
+    /// Whether a message of the channel already has this provider id (a provider's match
+    /// for an interrupted send that is in fact another message's).
+    async fn provider_id_in_use(
+        &self,
+        channel_id: &str,
+        provider_message_id: &str,
+    ) -> StoreResult<bool>;
     async fn job_sent(
         &self,
         job: &Job,

@@ -190,6 +190,7 @@ pub(crate) struct JobSql {
     pub channel_id: String,
     pub attempts: i64,
     pub locked_until: Option<Millis>,
+    pub send_started_at: Option<Millis>,
 }
 
 impl JobSql {
@@ -204,6 +205,7 @@ impl JobSql {
             channel_id: self.channel_id,
             attempts: self.attempts,
             locked_until: self.locked_until.unwrap_or_default(),
+            send_started_at: self.send_started_at,
         })
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! A claim sets a lease (`locked_until`) and counts the attempt; completing a job checks the
 //! lease, so a worker whose lease expired (and whose job another worker took over) cannot
-//! overwrite the newer outcome.
+//! overwrite the newer outcome. A send job records when its first attempt began calling the
+//! provider (`send_started_at`, committed before the call), so that a later attempt knows an
+//! earlier one may have reached the provider unrecorded.
 
 macro_rules! impl_job_store {
     ($store:ty, $db:ty) => {
@@ -105,6 +107,13 @@ macro_rules! impl_job_store {
                     }
                 }
                 Self::advance_status(&mut tx, &job.ref_id, $crate::domain::model::DeliveryStatus::Sending, None, None, now).await?;
+                // Durable before the provider is called: a later attempt then knows this one
+                // may have reached the provider. The first attempt's start is kept.
+                sqlx::query("UPDATE jobs SET send_started_at = COALESCE(send_started_at, $1) WHERE id = $2")
+                    .bind(now)
+                    .bind(&job.id)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 let kind = $crate::domain::model::IdentityKind::parse(&row.kind)
                     .ok_or_else(|| $crate::store::StoreError::Corrupt(format!("identity kind {:?}", row.kind)))?;
@@ -207,6 +216,17 @@ macro_rules! impl_job_store {
                 .await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn provider_id_in_use(&self, channel_id: &str, provider_message_id: &str) -> $crate::store::StoreResult<bool> {
+                let found: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2",
+                )
+                .bind(channel_id)
+                .bind(provider_message_id)
+                .fetch_optional(self.reader())
+                .await?;
+                Ok(found.is_some())
             }
 
             async fn job_retry(&self, job: &$crate::store::Job, next_at: i64, error: &str) -> $crate::store::StoreResult<()> {

@@ -264,6 +264,10 @@ pub struct Job {
     pub attempts: i64,
     /// The lease this claim holds; completing with another lease is refused.
     pub locked_until: Millis,
+    /// A send job: when an earlier attempt began calling the provider (the first one; kept
+    /// until the job ends). Set, an earlier attempt may have delivered the message without
+    /// its outcome being recorded, and the connector is asked before sending again.
+    pub send_started_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone)]

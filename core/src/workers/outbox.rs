@@ -7,9 +7,15 @@
 //! retried with exponential backoff and jitter (never sooner than the provider's
 //! `Retry-After`) up to the configured limit; permanent errors
 //! fail the job at once with the provider's code.
+//!
+//! Sending is at least once, and the window for twice is kept narrow: the start of a send
+//! attempt is committed before the provider is called, so an attempt after one that left no
+//! outcome (`kill -9` mid-request, a lost answer) first asks the connector whether the
+//! provider already has the message ([`Connector::find_prior_send`]) and, if so, records
+//! that as the send instead of sending again. Connectors that cannot tell send again.
 
-use crate::contract::connector::{Connector, Connectors};
-use crate::domain::model::{MediaLimits, SendError, now_millis};
+use crate::contract::connector::{Connector, Connectors, PriorSend};
+use crate::domain::model::{MediaLimits, Millis, OutboundMessage, SendError, now_millis};
 use crate::infra::blob::BlobStore;
 use crate::infra::config::{MediaConfig, OutboxConfig};
 use crate::store::{Job, JobKind, Store, StoreError, StoredBlob};
@@ -177,6 +183,13 @@ impl Dispatcher {
         else {
             return Ok(());
         };
+        if let Some(since) = job.send_started_at
+            && self
+                .settle_prior_send(job, connector, &ctx.message, since)
+                .await?
+        {
+            return Ok(());
+        }
         if ctx.opted_out {
             return self
                 .store
@@ -201,6 +214,51 @@ impl Dispatcher {
                 self.store.job_sent(job, &receipt).await
             }
             Err(e) => self.handle_error(job, e, self.outbox.max_attempts).await,
+        }
+    }
+
+    /// An earlier attempt began at `since` and left no outcome: it may have reached the
+    /// provider. Asks the connector and records the provider's message as this send when
+    /// it has one no other message claims. Whether the job is settled (recorded, or put off
+    /// by a transient lookup error); false means: send it.
+    async fn settle_prior_send(
+        &self,
+        job: &Job,
+        connector: &Arc<dyn Connector>,
+        msg: &OutboundMessage,
+        since: Millis,
+    ) -> Result<bool, StoreError> {
+        match connector.find_prior_send(msg, since).await {
+            Ok(PriorSend::Found(candidates)) => {
+                for receipt in candidates {
+                    let id = &receipt.provider_message_id;
+                    if !self.store.provider_id_in_use(&job.channel_id, id).await? {
+                        tracing::info!(provider_id = %id, "an earlier attempt reached the provider: recorded, not sent again");
+                        self.store.job_sent(job, &receipt).await?;
+                        return Ok(true);
+                    }
+                }
+                tracing::info!("the provider's matches are other messages': sending");
+                Ok(false)
+            }
+            Ok(PriorSend::NotFound) => {
+                tracing::info!("an earlier attempt did not reach the provider: sending");
+                Ok(false)
+            }
+            Ok(PriorSend::Unknown) => {
+                tracing::info!(
+                    "whether an earlier attempt reached the provider is unknown: sending again"
+                );
+                Ok(false)
+            }
+            Err(e @ SendError::Transient { .. }) => {
+                self.handle_error(job, e, self.outbox.max_attempts).await?;
+                Ok(true)
+            }
+            Err(SendError::Permanent { code, message }) => {
+                tracing::warn!(%code, %message, "looking up an earlier attempt failed: sending again");
+                Ok(false)
+            }
         }
     }
 

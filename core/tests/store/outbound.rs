@@ -1,4 +1,4 @@
-//! Outbound: delivery status moves forward only (parked reports included), job claims and leases, idempotent replies, opt-out, templates, read receipts, the audit trail.
+//! Outbound: delivery status moves forward only (parked reports included), job claims and leases, a send attempt's start across a crash, idempotent replies, opt-out, templates, read receipts, the audit trail.
 
 use crate::support::*;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ switchboard_testkit::store_tests!(
     status_moves_forward_only,
     status_before_send_record_is_applied_later,
     jobs_are_claimed_once_and_leases_expire,
+    a_send_attempts_start_outlives_a_crash,
     reply_idempotency_and_opt_out,
     templates_and_read_receipts_reach_their_jobs,
     staff_actions_leave_an_audit_trail,
@@ -129,6 +130,58 @@ async fn jobs_are_claimed_once_and_leases_expire(store: Arc<dyn Store>) {
             .expect("claim")
             .is_some_and(|j| j.id != again.id)
     );
+}
+
+async fn a_send_attempts_start_outlives_a_crash(store: Arc<dyn Store>) {
+    let before = now_millis();
+    // Claimed and prepared (the provider is called next): a first attempt has no start.
+    let (job, msg_id) = queued_reply(&store).await;
+    assert_eq!(job.send_started_at, None);
+    // The worker dies; once the lease expires the next claim carries the first start.
+    let later = now_millis() + 61_000;
+    let again = store
+        .claim_job(later, 60_000)
+        .await
+        .expect("claim")
+        .expect("expired lease");
+    let started = again.send_started_at.expect("the first attempt's start");
+    assert!(started >= before && started <= now_millis(), "{started}");
+    // Another attempt keeps the first start (the earliest the provider may have it from).
+    store.outbound_for_job(&again).await.expect("outbound");
+    store
+        .job_retry(&again, later, "transient")
+        .await
+        .expect("retry");
+    let third = store
+        .claim_job(later + 1, 60_000)
+        .await
+        .expect("claim")
+        .expect("due");
+    assert_eq!(third.send_started_at, Some(started));
+    assert!(
+        !store
+            .provider_id_in_use("sms1", "SMfound")
+            .await
+            .expect("lookup")
+    );
+    store
+        .job_sent(&third, &receipt("SMfound"))
+        .await
+        .expect("sent");
+    assert!(
+        store
+            .provider_id_in_use("sms1", "SMfound")
+            .await
+            .expect("lookup")
+    );
+    assert!(
+        !store
+            .provider_id_in_use("other", "SMfound")
+            .await
+            .expect("lookup")
+    );
+    let m = store.get_message("t1", &msg_id).await.expect("msg");
+    assert_eq!(m.provider_message_id.as_deref(), Some("SMfound"));
 }
 
 async fn reply_idempotency_and_opt_out(store: Arc<dyn Store>) {

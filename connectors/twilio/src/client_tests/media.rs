@@ -1,4 +1,4 @@
-//! Client tests: media downloads (credentials, redirects, limits, errors).
+//! Client tests: media downloads (media hosts, credentials, redirects, limits, errors).
 
 use super::setup::*;
 use super::*;
@@ -53,6 +53,52 @@ async fn credentials_go_only_to_twilio() {
         !client
             .may_authenticate(&url::Url::parse("https://twilio.com.evil.example/x").expect("url"))
     );
+}
+
+#[tokio::test]
+async fn media_is_fetched_only_from_the_media_hosts() {
+    let (fake, base) = spawn_fake().await;
+    // Only the API origin's host (127.0.0.1): `localhost` is off the list.
+    let mut s = settings(&base);
+    s.media_hosts = Vec::new();
+    let client = client_with(s, None);
+    let refused = |err: SendError| {
+        assert!(
+            matches!(err, SendError::Permanent { ref code, .. } if code == "media_url_refused"),
+            "{err:?}"
+        );
+    };
+    // A link-local metadata address, and the fake under a name off the list: no request.
+    for url in [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/".to_string(),
+        base.replace("127.0.0.1", "localhost") + "/media/ok",
+    ] {
+        refused(
+            client
+                .fetch_media(&url, &limits(1000))
+                .await
+                .expect_err(&url),
+        );
+    }
+    assert!(
+        fake.media_requests().is_empty(),
+        "{:?}",
+        fake.media_requests()
+    );
+    // A listed host redirecting off the list: the hop is refused, the CDN never asked.
+    refused(
+        client
+            .fetch_media(&format!("{base}/media/cross-host"), &limits(1000))
+            .await
+            .expect_err("redirect off the list"),
+    );
+    assert_eq!(fake.media_requests(), vec!["/media/cross-host".to_string()]);
+    // Same-host redirects stay on the list.
+    let m = client
+        .fetch_media(&format!("{base}/media/redirect"), &limits(1000))
+        .await
+        .expect("followed");
+    assert_eq!(m.bytes.len(), 100);
 }
 
 #[tokio::test]

@@ -24,14 +24,23 @@ pub(super) fn settings(api_base: &str) -> TwilioSettings {
         api_base: api_base.into(),
         timeout_secs: 1,
         media_timeout_secs: 2,
+        // The fake's own host (the API origin) and `localhost`, its stand-in media CDN.
+        media_hosts: vec!["localhost".into()],
         status_callback: true,
     }
 }
 
+/// A client of `s`; its media client allows private addresses (the fake is on loopback) but
+/// only `s`'s media hosts.
 pub(super) fn client_with(s: TwilioSettings, callback: Option<&str>) -> TwilioClient {
     let http = reqwest::Client::builder().build().expect("client");
+    let media_http = PublicHttp::new(true)
+        .expect("client")
+        .restricted_to(s.media_host_list().expect("hosts"))
+        .expect("media client");
     TwilioClient::new(
         http,
+        media_http,
         Arc::new(s),
         callback.map(str::to_string),
         "test".into(),

@@ -176,6 +176,22 @@ async fn the_token_goes_only_to_https_hosts_or_the_graph_origin() {
 }
 
 #[tokio::test]
+async fn metas_media_url_goes_through_the_public_address_guard() {
+    let (fake, base) = spawn_fake().await;
+    // The guard as configured by default: no private addresses. The lookup (Graph API,
+    // configured origin) still works; the URL it answers is on loopback and is refused.
+    let http = reqwest::Client::builder().build().expect("client");
+    let guarded = switchboard_core::infra::public_http::PublicHttp::new(false).expect("client");
+    let client = GraphClient::new(http, guarded, Arc::new(settings(&base)), "test".into());
+    let err = client
+        .fetch_media("1000", &limits(10_000))
+        .await
+        .expect_err("loopback media URL");
+    assert!(is_permanent(&err, "untrusted_media_url"), "{err:?}");
+    assert_eq!(fake.downloads(), 0);
+}
+
+#[tokio::test]
 async fn a_download_without_the_token_is_refused_by_meta() {
     let (_fake, base) = spawn_fake().await;
     let url = resolve(&base, "1000").await;
