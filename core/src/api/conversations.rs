@@ -8,6 +8,7 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::conversation_views::Priority;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::openapi::{
     AdminOnly, ConversationId, Internal, MalformedJson, NotFound, PayloadTooLarge, SpamNeedsAdmin,
@@ -16,7 +17,8 @@ use super::openapi::{
 use super::openapi::{TAG_CONVERSATIONS, TAG_MESSAGES};
 use super::validate::{self, non_empty};
 use super::views::{
-    AuditEntry, ConversationView, MessageView, Page, ParticipantView, UnreadSummary,
+    AuditEntry, ConversationPage, ConversationView, MessageView, Page, ParticipantView,
+    UnreadSummary,
 };
 use crate::domain::model::ConversationStatus;
 use crate::store::ConversationFilter;
@@ -30,7 +32,8 @@ use utoipa_axum::routes;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, super::outbound::start))
-        .routes(routes!(detail))
+        .routes(routes!(detail, super::triage::update))
+        .routes(routes!(super::triage::message))
         .routes(routes!(messages, super::outbound::reply))
         .routes(routes!(mark_read))
         .routes(routes!(close))
@@ -57,12 +60,26 @@ struct ListQuery {
     /// Only conversations with this contact (a contact id).
     #[param(nullable = false)]
     contact: Option<String>,
-    /// Only conversations assigned to this subject, or `none` for unassigned ones.
-    #[param(nullable = false, example = "none")]
+    /// Only conversations assigned to this staff identity; `me` for the caller's own,
+    /// `none` for unassigned ones.
+    #[param(nullable = false, example = "me")]
     assignee: Option<String>,
     /// `true`: only conversations with unread messages; `false`: only those without.
     #[param(value_type = Option<bool>, nullable = false)]
     unread: Option<String>,
+    /// Only conversations with this priority (`low`, `normal`, `high`, `urgent`), or `none`
+    /// for those without one.
+    #[param(nullable = false, example = "high")]
+    priority: Option<String>,
+    /// Only conversations with this tag.
+    #[param(nullable = false, example = "billing")]
+    tag: Option<String>,
+    /// Only conversations changed at or after this time (RFC 3339).
+    #[param(nullable = false, format = DateTime, example = "2026-05-01T00:00:00Z")]
+    updated_since: Option<String>,
+    /// `true`: also count all matching conversations (`total`); costs a second query.
+    #[param(value_type = Option<bool>, nullable = false)]
+    total: Option<String>,
     /// The `next_cursor` of the previous page.
     #[param(nullable = false)]
     cursor: Option<String>,
@@ -92,9 +109,9 @@ struct PageQuery {
     operation_id = "listConversations",
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of conversations.", body = Page<ConversationView>),
+        (status = 200, description = "A page of conversations, each with its latest message.", body = ConversationPage),
         (status = 400, description = "`bad_request`: an unknown parameter or a bad value \
-            (status, unread, limit); `invalid_cursor`: a cursor this server did not issue.", body = ErrorBody,
+            (status, unread, priority, updated_since, total, limit); `invalid_cursor`: a cursor this server did not issue.", body = ErrorBody,
             example = json!({"error": {"code": "invalid_cursor", "message": "the cursor is not one this server issued"}})),
         (status = 401, response = Unauthorized),
         (status = 500, response = Internal),
@@ -104,7 +121,7 @@ async fn list(
     caller: Caller,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Page<ConversationView>>, ApiError> {
+) -> Result<Json<ConversationPage>, ApiError> {
     let status = match non_empty(q.status) {
         Some(s) => Some(
             ConversationStatus::parse(&s)
@@ -121,22 +138,56 @@ async fn list(
         None => None,
     };
     // The store's filter names unassigned conversations with the empty string.
-    let assignee = non_empty(q.assignee).map(|a| if a == "none" { String::new() } else { a });
+    let assignee = non_empty(q.assignee).map(|a| match a.as_str() {
+        "none" => String::new(),
+        "me" => caller.subject.clone(),
+        _ => a,
+    });
+    let priority = match non_empty(q.priority) {
+        Some(p) if p == "none" => Some(String::new()),
+        Some(p) if Priority::ALL.contains(&p.as_str()) => Some(p),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "priority must be one of low, normal, high, urgent, none",
+            ));
+        }
+        None => None,
+    };
+    let updated_since = match non_empty(q.updated_since) {
+        Some(t) => Some(validate::parse_time("updated_since", &t)?),
+        None => None,
+    };
+    let total = match non_empty(q.total).as_deref() {
+        Some("true") => true,
+        Some("false") | None => false,
+        Some(_) => return Err(ApiError::bad_request("total must be true or false")),
+    };
     let filter = ConversationFilter {
         status,
         channel: non_empty(q.channel),
         contact: non_empty(q.contact),
         assignee,
         unread,
+        priority,
+        tag: non_empty(q.tag),
+        updated_since,
+        viewer: Some(caller.subject.clone()),
     };
     let page = validate::page_request(q.cursor, q.limit)?;
-    Ok(Json(
-        state
-            .store
-            .list_conversations(&caller.tenant, &filter, &page)
-            .await?
-            .into(),
-    ))
+    let rows = state
+        .store
+        .list_conversations(&caller.tenant, &filter, &page)
+        .await?;
+    let total = match total {
+        true => Some(
+            state
+                .store
+                .count_conversations(&caller.tenant, &filter)
+                .await?,
+        ),
+        false => None,
+    };
+    Ok(Json(ConversationPage::new(rows, total)))
 }
 
 /// A conversation with its participants and their read state.

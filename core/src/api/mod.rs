@@ -13,12 +13,14 @@
 pub mod attachments;
 pub mod auth;
 pub mod channels;
+pub mod conversation_views;
 pub mod conversations;
 pub mod error;
 pub mod live;
 pub mod openapi;
 pub mod outbound;
 pub mod outgoing_webhooks;
+mod triage;
 pub mod validate;
 pub mod views;
 

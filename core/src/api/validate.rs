@@ -274,6 +274,19 @@ fn is_e164(s: &str) -> bool {
         .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// An RFC 3339 time in a query parameter, as Unix milliseconds; a 400 naming `field`
+/// otherwise.
+pub fn parse_time(field: &str, value: &str) -> Result<crate::domain::model::Millis, ApiError> {
+    let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "{field} must be an RFC 3339 time such as 2026-05-01T00:00:00Z"
+            ))
+        })?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| ApiError::bad_request(format!("{field} is out of range")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,13 +6,15 @@
 
 use crate::domain::model::{Millis, format_millis};
 use crate::store::{
-    AttachmentRow, AuditRow, ChannelRow, ContactRow, ConversationRow, EventRow, IdentityRow,
-    MessageRow, ParticipantRow, ReactionRow, RowPage, SyncStateRow, UnreadRow, WebhookDeliveryRow,
+    AttachmentRow, AuditRow, ChannelRow, ContactRow, EventRow, IdentityRow, MessageRow,
+    ParticipantRow, ReactionRow, RowPage, SyncStateRow, UnreadRow, WebhookDeliveryRow,
     WebhookEndpointRow,
 };
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use utoipa::ToSchema;
+
+pub use super::conversation_views::{ConversationPage, ConversationView, LastMessageView};
 
 /// Who is on a side of a conversation: the contact, or a staff member.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -212,51 +214,6 @@ impl From<IdentityRow> for IdentityView {
             kind: r.kind,
             value: r.value,
             opted_out: r.opted_out,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ConversationView {
-    #[schema(example = "0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b")]
-    pub id: String,
-    #[schema(example = "acme-sms")]
-    pub channel_id: String,
-    pub contact: ContactView,
-    pub subject: Option<String>,
-    #[schema(value_type = crate::domain::model::ConversationStatus)]
-    pub status: String,
-    pub assignee: Option<String>,
-    pub message_count: i64,
-    pub unread_count: i64,
-    #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
-    #[serde(serialize_with = "rfc3339")]
-    pub last_message_at: Millis,
-    #[schema(value_type = Option<String>, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
-    #[serde(serialize_with = "rfc3339_opt")]
-    pub last_inbound_at: Option<Millis>,
-    #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
-    #[serde(serialize_with = "rfc3339")]
-    pub created_at: Millis,
-    #[schema(value_type = Object)]
-    pub external: Value,
-}
-
-impl From<ConversationRow> for ConversationView {
-    fn from(r: ConversationRow) -> Self {
-        Self {
-            id: r.id,
-            channel_id: r.channel_id,
-            contact: r.contact.into(),
-            subject: r.subject,
-            status: r.status,
-            assignee: r.assignee,
-            message_count: r.message_count,
-            unread_count: r.unread_count,
-            last_message_at: r.last_message_at,
-            last_inbound_at: r.last_inbound_at,
-            created_at: r.created_at,
-            external: r.external,
         }
     }
 }

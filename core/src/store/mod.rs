@@ -14,7 +14,7 @@ pub(crate) mod rows;
 mod sql_admin;
 mod sql_common;
 mod sql_contacts;
-mod sql_conversations;
+pub(crate) mod sql_conversations;
 mod sql_event_log;
 mod sql_group_commit;
 mod sql_ingest;
@@ -24,6 +24,7 @@ mod sql_outgoing_webhooks;
 mod sql_staff;
 mod sql_sync;
 mod sql_threading;
+mod sql_triage;
 mod sql_views;
 mod types;
 
@@ -152,6 +153,12 @@ pub trait ConversationStore: Send + Sync {
         filter: &ConversationFilter,
         page: &PageRequest,
     ) -> StoreResult<RowPage<ConversationRow>>;
+    /// How many conversations match `filter` (paging aside).
+    async fn count_conversations(
+        &self,
+        tenant: &str,
+        filter: &ConversationFilter,
+    ) -> StoreResult<i64>;
     async fn get_conversation(&self, tenant: &str, id: &str) -> StoreResult<ConversationRow>;
     async fn list_participants(
         &self,
@@ -197,6 +204,14 @@ pub trait ConversationStore: Send + Sync {
         tenant: &str,
         conversation: &str,
         assignee: Option<&str>,
+        staff: &str,
+    ) -> StoreResult<ConversationRow>;
+    /// Changes priority, tags and subject together (absent fields stay).
+    async fn update_triage(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        change: &TriageChange,
         staff: &str,
     ) -> StoreResult<ConversationRow>;
     async fn unread_summary(&self, tenant: &str, staff: &str) -> StoreResult<UnreadRow>;

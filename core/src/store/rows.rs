@@ -11,6 +11,9 @@ use sqlx::types::Json;
 pub(crate) struct ConversationSql {
     pub id: String,
     pub channel_id: String,
+    pub channel_kind: String,
+    pub priority: Option<String>,
+    pub updated_at: Millis,
     pub contact_id: String,
     pub contact_name: Option<String>,
     pub subject: Option<String>,
@@ -28,9 +31,12 @@ pub(crate) struct ConversationSql {
 /// wants `&'static str` queries).
 macro_rules! conversation_select {
     () => {
-        "SELECT c.id, c.channel_id, c.contact_id, k.name AS contact_name, c.subject, c.status, c.assignee,
-        c.message_count, c.unread_count, c.last_message_at, c.last_inbound_at, c.created_at, c.external
-   FROM conversations c JOIN contacts k ON k.id = c.contact_id "
+        "SELECT c.id, c.channel_id, ch.kind AS channel_kind, c.contact_id, k.name AS contact_name, c.subject,
+        c.status, c.assignee, c.priority, c.message_count, c.unread_count, c.last_message_at,
+        c.last_inbound_at, c.created_at, c.updated_at, c.external
+   FROM conversations c
+   JOIN contacts k ON k.id = c.contact_id
+   JOIN channels ch ON ch.id = c.channel_id "
     };
 }
 pub(crate) use conversation_select;
@@ -61,14 +67,21 @@ impl ConversationSql {
             },
             id: self.id,
             channel_id: self.channel_id,
+            channel_kind: self.channel_kind,
             subject: self.subject,
             status: self.status,
             assignee: self.assignee,
+            priority: self.priority,
+            // Filled in by the store's list enrichment (one query per page each).
+            tags: Vec::new(),
             message_count: self.message_count,
             unread_count: self.unread_count,
+            my_unread_count: None,
+            last_message: None,
             last_message_at: self.last_message_at,
             last_inbound_at: self.last_inbound_at,
             created_at: self.created_at,
+            updated_at: self.updated_at,
             external: self.external.0,
         }
     }
@@ -227,5 +240,64 @@ pub(crate) fn paginate<R, T>(
     RowPage {
         items: rows.into_iter().map(convert).collect(),
         next_cursor,
+    }
+}
+
+/// The latest message of a conversation, as a list shows it.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LastMessageSql {
+    pub conversation_id: String,
+    pub id: String,
+    pub direction: String,
+    pub sender: String,
+    pub head: Option<String>,
+    pub subject: Option<String>,
+    pub delivery_status: String,
+    pub created_at: Millis,
+}
+
+/// Characters of a list snippet.
+const SNIPPET_CHARS: usize = 140;
+
+impl LastMessageSql {
+    pub fn into_row(self) -> LastMessageRow {
+        let text = self
+            .head
+            .filter(|t| !t.trim().is_empty())
+            .or(self.subject)
+            .unwrap_or_default();
+        LastMessageRow {
+            snippet: snippet(&text),
+            id: self.id,
+            direction: self.direction,
+            sender: self.sender,
+            delivery_status: self.delivery_status,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// The start of `text` on one line: whitespace runs become one space, and a cut ends with
+/// an ellipsis.
+pub(crate) fn snippet(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(SNIPPET_CHARS) {
+        Some((cut, _)) => format!("{}…", line[..cut].trim_end()),
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snippet;
+
+    #[test]
+    fn snippets_are_one_line_and_cut_with_an_ellipsis() {
+        assert_eq!(snippet("  Hello\n\n  world\t!  "), "Hello world !");
+        let long = "word ".repeat(100);
+        let s = snippet(&long);
+        assert!(s.chars().count() <= 141, "{s}");
+        assert!(s.ends_with("word…"), "{s}");
+        assert_eq!(snippet(""), "");
     }
 }

@@ -1,6 +1,25 @@
 //! Conversation and message queries behind the REST API, written once for both databases.
 //! Every query is scoped by tenant: another tenant's id is simply not found.
 
+/// The conversation list's filters, `$1` to `$10` (tenant, status, channel, contact,
+/// assignee, unread, priority, tag, updated since, "no priority"), shared by the page and the
+/// count. An empty assignee means unassigned.
+macro_rules! list_filter {
+    () => {
+        "WHERE c.tenant_id = $1
+           AND ($2 IS NULL OR c.status = $2)
+           AND ($3 IS NULL OR c.channel_id = $3)
+           AND ($4 IS NULL OR c.contact_id = $4)
+           AND ($5 IS NULL OR c.assignee = $5 OR ($5 = '' AND c.assignee IS NULL))
+           AND ($6 IS NULL OR ($6 = TRUE AND c.unread_count > 0) OR ($6 = FALSE AND c.unread_count = 0))
+           AND ($7 IS NULL OR c.priority = $7 OR ($10 = TRUE AND c.priority IS NULL))
+           AND ($8 IS NULL OR EXISTS (SELECT 1 FROM conversation_tags t
+                                       WHERE t.conversation_id = c.id AND t.tag = $8))
+           AND ($9 IS NULL OR c.updated_at >= $9) "
+    };
+}
+pub(crate) use list_filter;
+
 macro_rules! impl_conversation_store {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
@@ -14,14 +33,9 @@ macro_rules! impl_conversation_store {
                 let mut conn = self.reader().acquire().await?;
                 let rows: Vec<$crate::store::rows::ConversationSql> = sqlx::query_as(concat!(
                     $crate::store::rows::conversation_select!(),
-                    "WHERE c.tenant_id = $1
-                       AND ($2 IS NULL OR c.status = $2)
-                       AND ($3 IS NULL OR c.channel_id = $3)
-                       AND ($4 IS NULL OR c.contact_id = $4)
-                       AND ($5 IS NULL OR c.assignee = $5 OR ($5 = '' AND c.assignee IS NULL))
-                       AND ($6 IS NULL OR ($6 = TRUE AND c.unread_count > 0) OR ($6 = FALSE AND c.unread_count = 0))
-                       AND ($7 IS NULL OR c.last_message_at < $7 OR (c.last_message_at = $7 AND c.id < $8))
-                     ORDER BY c.last_message_at DESC, c.id DESC LIMIT $9"
+                    $crate::store::sql_conversations::list_filter!(),
+                    "AND ($11 IS NULL OR c.last_message_at < $11 OR (c.last_message_at = $11 AND c.id < $12))
+                     ORDER BY c.last_message_at DESC, c.id DESC LIMIT $13"
                 ))
                 .bind(tenant.to_string())
                 .bind(f.status.clone())
@@ -29,6 +43,10 @@ macro_rules! impl_conversation_store {
                 .bind(f.contact.clone())
                 .bind(f.assignee.clone())
                 .bind(f.unread)
+                .bind(f.priority.clone())
+                .bind(f.tag.clone())
+                .bind(f.updated_since)
+                .bind(f.priority.is_some() && f.priority.as_deref() == Some(""))
                 .bind(page.cursor.as_ref().map(|c| c.ts))
                 .bind(page.cursor.as_ref().map(|c| c.id.clone()).unwrap_or_default())
                 .bind(page.limit + 1)
@@ -36,12 +54,38 @@ macro_rules! impl_conversation_store {
                 .await?;
                 let contacts: Vec<&str> = rows.iter().map(|r| r.contact_id.as_str()).collect();
                 let identities = Self::identities_of(&mut conn, tenant, &contacts).await?;
-                Ok($crate::store::rows::paginate(
+                let mut page = $crate::store::rows::paginate(
                     rows,
                     page.limit,
                     |r| $crate::store::PageCursor { ts: r.last_message_at, id: r.id.clone() },
                     |r| r.into_view(&identities),
+                );
+                Self::enrich_conversations(&mut conn, tenant, f.viewer.as_deref(), &mut page.items).await?;
+                Ok(page)
+            }
+
+            async fn count_conversations(
+                &self,
+                tenant: &str,
+                f: &$crate::store::ConversationFilter,
+            ) -> $crate::store::StoreResult<i64> {
+                let total: i64 = sqlx::query_scalar(concat!(
+                    "SELECT COUNT(*) FROM conversations c ",
+                    $crate::store::sql_conversations::list_filter!(),
                 ))
+                .bind(tenant.to_string())
+                .bind(f.status.clone())
+                .bind(f.channel.clone())
+                .bind(f.contact.clone())
+                .bind(f.assignee.clone())
+                .bind(f.unread)
+                .bind(f.priority.clone())
+                .bind(f.tag.clone())
+                .bind(f.updated_since)
+                .bind(f.priority.is_some() && f.priority.as_deref() == Some(""))
+                .fetch_one(self.reader())
+                .await?;
+                Ok(total)
             }
 
             async fn get_conversation(&self, tenant: &str, id: &str) -> $crate::store::StoreResult<$crate::store::ConversationRow> {
@@ -281,6 +325,16 @@ macro_rules! impl_conversation_store {
                     ("assign", serde_json::json!({ "assignee": assignee })),
                 )
                 .await
+            }
+
+            async fn update_triage(
+                &self,
+                tenant: &str,
+                conversation: &str,
+                change: &$crate::store::TriageChange,
+                staff: &str,
+            ) -> $crate::store::StoreResult<$crate::store::ConversationRow> {
+                self.apply_triage(tenant, conversation, change, staff).await
             }
 
             async fn unread_summary(&self, tenant: &str, staff: &str) -> $crate::store::StoreResult<$crate::store::UnreadRow> {

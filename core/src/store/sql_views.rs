@@ -1,5 +1,6 @@
-//! Loading API views: conversations with their contact identities, messages with their
-//! attachments and reactions (batched by `IN` lists, not one query per row).
+//! Loading API views: conversations with their contact identities, tags, latest message and
+//! the viewer's unread count, messages with their attachments and reactions (batched by `IN`
+//! lists, not one query per row).
 
 macro_rules! impl_view_queries {
     ($store:ty, $db:ty) => {
@@ -61,6 +62,62 @@ macro_rules! impl_view_queries {
                 Ok(qb.build_query_as().fetch_all(&mut *conn).await?)
             }
 
+            /// Fills in what a list row shows beyond the conversation's own columns: its
+            /// tags, its latest message, and the viewer's own unread count. One query each
+            /// for the whole page.
+            async fn enrich_conversations(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                viewer: Option<&str>,
+                rows: &mut [$crate::store::ConversationRow],
+            ) -> $crate::store::StoreResult<()> {
+                use std::collections::HashMap;
+                if rows.is_empty() {
+                    return Ok(());
+                }
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT conversation_id, tag FROM conversation_tags WHERE tenant_id = ",
+                );
+                q.push_bind(tenant.to_string()).push(" AND conversation_id IN ");
+                super::sql_common::push_list(&mut q, ids.iter().cloned());
+                q.push(" ORDER BY tag");
+                let tags: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+                // The latest message of each conversation, by its index (conversation, time).
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT m.conversation_id, m.id, m.direction, m.sender, SUBSTR(m.text_body, 1, 600) AS head,
+                            m.subject, m.delivery_status, m.created_at
+                       FROM messages m
+                      WHERE m.id IN (SELECT (SELECT l.id FROM messages l WHERE l.conversation_id = c.id
+                                              ORDER BY l.created_at DESC, l.id DESC LIMIT 1)
+                                       FROM conversations c WHERE c.id IN ",
+                );
+                super::sql_common::push_list(&mut q, ids.iter().cloned());
+                q.push(")");
+                let last: Vec<$crate::store::rows::LastMessageSql> = q.build_query_as().fetch_all(&mut *conn).await?;
+                let mut last: HashMap<String, $crate::store::LastMessageRow> =
+                    last.into_iter().map(|m| (m.conversation_id.clone(), m.into_row())).collect();
+                let mut mine: HashMap<String, i64> = HashMap::new();
+                if let Some(viewer) = viewer {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT conversation_id, unread_count FROM participants WHERE kind = 'staff' AND ref_id = ",
+                    );
+                    q.push_bind(viewer.to_string()).push(" AND conversation_id IN ");
+                    super::sql_common::push_list(&mut q, ids.iter().cloned());
+                    let rows: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
+                    mine.extend(rows);
+                }
+                for row in rows.iter_mut() {
+                    row.tags = tags.iter().filter(|(c, _)| *c == row.id).map(|(_, t)| t.clone()).collect();
+                    row.last_message = last.remove(&row.id);
+                    if viewer.is_some() {
+                        // Never opened by the viewer: everything unread is unread to them.
+                        row.my_unread_count = Some(mine.get(&row.id).copied().unwrap_or(row.unread_count));
+                    }
+                }
+                Ok(())
+            }
+
             async fn conversation_view(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 tenant: &str,
@@ -76,7 +133,10 @@ macro_rules! impl_view_queries {
                 .await?;
                 let row = row.ok_or($crate::store::StoreError::NotFound)?;
                 let identities = Self::identities_of(conn, tenant, &[row.contact_id.as_str()]).await?;
-                Ok(row.into_view(&identities))
+                let mut rows = [row.into_view(&identities)];
+                Self::enrich_conversations(conn, tenant, None, &mut rows).await?;
+                let [row] = rows;
+                Ok(row)
             }
 
             async fn message_view(

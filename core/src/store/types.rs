@@ -10,8 +10,15 @@ pub struct ConversationFilter {
     pub status: Option<String>,
     pub channel: Option<String>,
     pub contact: Option<String>,
+    /// A staff identity, or the empty string for unassigned conversations.
     pub assignee: Option<String>,
     pub unread: Option<bool>,
+    pub priority: Option<String>,
+    pub tag: Option<String>,
+    /// Only conversations changed at or after this time.
+    pub updated_since: Option<Millis>,
+    /// Who is asking: rows then carry that staff member's own unread count.
+    pub viewer: Option<String>,
 }
 
 /// Keyset pagination: an opaque cursor from the previous page and a page size.
@@ -76,16 +83,45 @@ pub struct IdentityRow {
 pub struct ConversationRow {
     pub id: String,
     pub channel_id: String,
+    pub channel_kind: String,
     pub contact: ContactRow,
     pub subject: Option<String>,
     pub status: String,
     pub assignee: Option<String>,
+    pub priority: Option<String>,
+    pub tags: Vec<String>,
     pub message_count: i64,
     pub unread_count: i64,
+    /// The viewer's own unread count (see [`ConversationFilter::viewer`]): their participant
+    /// row's, or the conversation's when they never opened it.
+    pub my_unread_count: Option<i64>,
+    pub last_message: Option<LastMessageRow>,
     pub last_message_at: Millis,
     pub last_inbound_at: Option<Millis>,
     pub created_at: Millis,
+    pub updated_at: Millis,
     pub external: Value,
+}
+
+/// A triage change: `None` leaves a field as it is; `priority: Some(None)` clears it;
+/// `tags` replaces the whole set.
+#[derive(Debug, Clone, Default)]
+pub struct TriageChange {
+    pub priority: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub subject: Option<String>,
+}
+
+/// What a conversation list shows of the latest message.
+#[derive(Debug, Clone)]
+pub struct LastMessageRow {
+    pub id: String,
+    pub direction: String,
+    pub sender: String,
+    /// The start of the text (or the subject when there is no text), on one line.
+    pub snippet: String,
+    pub delivery_status: String,
+    pub created_at: Millis,
 }
 
 #[derive(Debug, Clone)]
