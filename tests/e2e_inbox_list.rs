@@ -231,6 +231,84 @@ async fn inbox(builder: AppBuilder) {
         .api(Method::GET, "/api/v1/messages/nope", &alice, None)
         .await;
     assert_eq!(status, 404);
+
+    // A staff reply is announced as an inbound message is: the conversation, then the
+    // message; its delivery updates name the conversation.
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/conversations/{other}/messages"),
+            &alice,
+            Some(json!({"text": "On its way"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{reply}");
+    let reply_id = reply["id"].as_str().expect("reply id").to_string();
+    let events = events_until(&app, &alice, |events| {
+        events.iter().any(|(kind, data)| {
+            kind == "message.updated" && data["data"]["message_id"] == reply_id.as_str()
+        })
+    })
+    .await;
+    let at = events
+        .iter()
+        .position(|(kind, data)| {
+            kind == "message.created" && data["data"]["message_id"] == reply_id.as_str()
+        })
+        .expect("message.created for the reply");
+    assert_eq!(events[at - 1].0, "conversation.updated", "{events:?}");
+    assert_eq!(events[at - 1].1["data"]["conversation_id"], other.as_str());
+    let (_, update) = events
+        .iter()
+        .find(|(kind, data)| {
+            kind == "message.updated" && data["data"]["message_id"] == reply_id.as_str()
+        })
+        .expect("message.updated");
+    assert_eq!(
+        update["data"]["conversation_id"],
+        other.as_str(),
+        "{update}"
+    );
+}
+
+/// The tenant's events from the start (SSE), read until `done` says enough.
+async fn events_until(
+    app: &App,
+    token: &str,
+    done: impl Fn(&[(String, Value)]) -> bool,
+) -> Vec<(String, Value)> {
+    let mut resp = app
+        .http
+        .get(format!("{}/api/v1/events?since=0", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(resp.status(), 200);
+    let (mut buf, mut out) = (String::new(), Vec::new());
+    while !done(&out) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(15), resp.chunk())
+            .await
+            .expect("events within 15 s")
+            .expect("chunk")
+            .expect("stream open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            let kind = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("event:"))
+                .map(str::trim);
+            let data = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("data:"))
+                .map(str::trim);
+            if let (Some(kind), Some(data)) = (kind, data) {
+                out.push((kind.to_string(), serde_json::from_str(data).expect("json")));
+            }
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,6 +100,20 @@ macro_rules! impl_common_queries {
                         o.insert("last_message_at".into(), $crate::domain::model::format_millis(last).into());
                     }
                 }
+                // A message event names its conversation, so a client can place it without
+                // another call.
+                if kind.starts_with("message.") && payload.get("conversation_id").is_none() {
+                    let message = payload.get("message_id").and_then(|v| v.as_str()).map(str::to_string);
+                    if let Some(message) = message {
+                        let conversation: Option<String> = sqlx::query_scalar("SELECT conversation_id FROM messages WHERE id = $1")
+                            .bind(message)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                        if let (Some(c), Some(o)) = (conversation, payload.as_object_mut()) {
+                            o.insert("conversation_id".into(), c.into());
+                        }
+                    }
+                }
                 if let Some(lock) = Self::DIALECT.lock_events {
                     sqlx::query(lock).bind(tenant.to_string()).execute(&mut *conn).await?;
                 }

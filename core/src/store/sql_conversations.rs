@@ -158,7 +158,7 @@ macro_rules! impl_conversation_store {
                 }
                 let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
-                match Self::queue_outbound(&mut tx, tenant, conversation, draft, now).await? {
+                match Self::queue_outbound(&mut tx, tenant, conversation, draft, "conversation.updated", now).await? {
                     Some(id) => {
                         let view = Self::message_view(&mut tx, tenant, &id).await?;
                         tx.commit().await?;
@@ -213,7 +213,7 @@ macro_rules! impl_conversation_store {
                     .await?
                 };
                 let conversation = match existing {
-                    Some(id) => id,
+                    Some(id) => (id, "conversation.updated"),
                     None => {
                         let id = $crate::domain::model::new_id();
                         sqlx::query(
@@ -242,18 +242,11 @@ macro_rules! impl_conversation_store {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
-                        Self::insert_event(
-                            &mut tx,
-                            tenant,
-                            "conversation.created",
-                            serde_json::json!({ "conversation_id": id, "channel_id": start.channel_id }),
-                            now,
-                        )
-                        .await?;
-                        id
+                        (id, "conversation.created")
                     }
                 };
-                match Self::queue_outbound(&mut tx, tenant, &conversation, &start.draft, now).await? {
+                let (conversation, announce) = conversation;
+                match Self::queue_outbound(&mut tx, tenant, &conversation, &start.draft, announce, now).await? {
                     Some(id) => {
                         let view = Self::message_view(&mut tx, tenant, &id).await?;
                         tx.commit().await?;

@@ -53,13 +53,16 @@ macro_rules! impl_staff_queries {
                 Ok(())
             }
 
-            /// Writes an outbound message and its send job in the caller's transaction.
+            /// Writes an outbound message and its send job in the caller's transaction, and
+            /// announces the conversation (`announce`: `conversation.created` for one just
+            /// opened, else `conversation.updated`) and then the message.
             /// Returns `None` when the idempotency key was taken concurrently.
             async fn queue_outbound(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 tenant: &str,
                 conversation: &str,
                 draft: &$crate::store::ReplyDraft,
+                announce: &str,
                 now: i64,
             ) -> $crate::store::StoreResult<Option<String>> {
                 let conv: Option<(String, String, String, Option<String>)> = sqlx::query_as(
@@ -131,6 +134,16 @@ macro_rules! impl_staff_queries {
                 .await?;
                 Self::staff_read(conn, tenant, conversation, &draft.author, now).await?;
                 Self::audit(conn, tenant, conversation, &draft.author, "reply", serde_json::json!({ "message_id": id }), now).await?;
+                // As for an inbound message: the conversation moved (count, time), then the
+                // message.
+                Self::insert_event(
+                    conn,
+                    tenant,
+                    announce,
+                    serde_json::json!({ "conversation_id": conversation, "message_id": id, "channel_id": channel }),
+                    now,
+                )
+                .await?;
                 Self::insert_event(
                     conn,
                     tenant,
