@@ -513,7 +513,7 @@ async fn assign(
 ) -> Result<Json<ConversationView>, ApiError> {
     let assignee = body
         .assignee
-        .ok_or_else(|| ApiError::validation("assignee is required (null to unassign)"))?;
+        .ok_or_else(|| ApiError::invalid("assignee", "assignee is required (null to unassign)"))?;
     if let Some(a) = &assignee {
         validate::single_line("assignee", a, validate::MAX_NAME_CHARS)?;
     }

@@ -36,9 +36,13 @@ pub enum ApiError {
     /// A pagination cursor that this server did not issue (400).
     #[error("invalid cursor")]
     InvalidCursor,
-    /// Well-formed, but semantically invalid: lengths, enums, missing fields (422).
-    #[error("{0}")]
-    Validation(String),
+    /// Well-formed, but semantically invalid: lengths, enums, missing fields (422);
+    /// `field` is the offending member as a JSON pointer (`/to/value`) when one is to blame.
+    #[error("{message}")]
+    Validation {
+        field: Option<String>,
+        message: String,
+    },
     /// The body is larger than the configured limit (413).
     #[error("request body too large")]
     PayloadTooLarge,
@@ -64,7 +68,19 @@ impl ApiError {
 
     /// A 422 with a message naming what is wrong.
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::Validation(message.into())
+        Self::Validation {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// A 422 blaming one field, named as in the request body (`to.value`, `media_urls[2]`);
+    /// the response gives it as a JSON pointer (`/to/value`, `/media_urls/2`).
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field: Some(json_pointer(field)),
+            message: message.into(),
+        }
     }
 
     /// A 400 with a message naming what is wrong.
@@ -79,7 +95,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) | Self::InvalidCursor => StatusCode::BAD_REQUEST,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -97,7 +113,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
             Self::InvalidCursor => "invalid_cursor",
-            Self::Validation(_) => "validation_failed",
+            Self::Validation { .. } => "validation_failed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Conflict { code, .. } => code,
@@ -132,6 +148,11 @@ pub struct ErrorDetail {
     /// For humans; may change between versions. Never contains internal details.
     #[schema(example = "not found")]
     pub message: String,
+    /// With `validation_failed`: the request body member at fault, as a JSON pointer
+    /// (RFC 6901), when one is to blame.
+    #[schema(required = false, example = "/to/value")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// Every code core's own errors can carry. The HTTP status is fixed per code, except the
@@ -234,6 +255,10 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code(),
                 message: self.public_message(),
+                field: match &self {
+                    Self::Validation { field, .. } => field.clone(),
+                    _ => None,
+                },
             },
         };
         let mut response = (self.status(), Json(body)).into_response();
@@ -266,7 +291,7 @@ impl From<StoreError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
-            JsonRejection::JsonDataError(e) => Self::Validation(e.body_text()),
+            JsonRejection::JsonDataError(e) => Self::validation(e.body_text()),
             JsonRejection::JsonSyntaxError(e) => Self::BadRequest(e.body_text()),
             JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType(
                 "expected a JSON body with Content-Type: application/json",
@@ -296,9 +321,96 @@ impl From<PathRejection> for ApiError {
 
 /// `axum::Json` with our error shape: syntax 400, data 422, no JSON content type 415,
 /// too large 413.
-#[derive(Debug, Clone, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+#[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|m| {
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected a JSON body with Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::bad_request(e.body_text()),
+            })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(value) => Ok(Self(value)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+                    return Err(ApiError::bad_request(format!("malformed JSON: {inner}")));
+                }
+                // serde names the member it stopped at; "." is the body itself.
+                let message = strip_position(&inner.to_string());
+                Err(match path.as_str() {
+                    "." | "" => ApiError::validation(message),
+                    field => ApiError::invalid(field, format!("{field}: {message}")),
+                })
+            }
+        }
+    }
+}
+
+/// serde_json's messages end with " at line L column C": useless for a one-line body.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// A field as serde and our messages name it (`to.value`, `media_urls[2]`) as a JSON
+/// pointer (`/to/value`, `/media_urls/2`), `~` and `/` escaped as RFC 6901 says.
+pub fn json_pointer(field: &str) -> String {
+    let mut out = String::new();
+    for part in field.split('.') {
+        let mut rest = part;
+        while !rest.is_empty() {
+            let (name, index, tail) = match rest.find('[') {
+                Some(open) => {
+                    let close = rest[open..].find(']').map_or(rest.len(), |c| open + c);
+                    (
+                        &rest[..open],
+                        Some(&rest[open + 1..close.min(rest.len())]),
+                        rest.get(close + 1..).unwrap_or(""),
+                    )
+                }
+                None => (rest, None, ""),
+            };
+            if !name.is_empty() {
+                out.push('/');
+                out.push_str(&name.replace('~', "~0").replace('/', "~1"));
+            }
+            if let Some(i) = index {
+                out.push('/');
+                out.push_str(i);
+            }
+            rest = tail;
+        }
+    }
+    out
+}
 
 /// A percent-encoded NUL. No id or filter value can contain one, and PostgreSQL cannot take
 /// one as a text parameter, so it is refused before any store call.
@@ -353,6 +465,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fields_become_json_pointers() {
+        assert_eq!(json_pointer("text"), "/text");
+        assert_eq!(json_pointer("to.value"), "/to/value");
+        assert_eq!(json_pointer("media_urls[2]"), "/media_urls/2");
+        assert_eq!(json_pointer("a[0].b[1]"), "/a/0/b/1");
+        assert_eq!(json_pointer("we/ird~"), "/we~1ird~0");
+    }
+
+    #[test]
     fn store_errors_map_to_stable_codes() {
         let e: ApiError = StoreError::NotFound.into();
         assert_eq!((e.status(), e.code()), (StatusCode::NOT_FOUND, "not_found"));
@@ -383,7 +504,7 @@ mod tests {
             ApiError::MethodNotAllowed,
             ApiError::BadRequest(String::new()),
             ApiError::InvalidCursor,
-            ApiError::Validation(String::new()),
+            ApiError::validation(""),
             ApiError::PayloadTooLarge,
             ApiError::UnsupportedMediaType(""),
             ApiError::Unavailable(""),

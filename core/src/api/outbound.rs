@@ -243,15 +243,20 @@ pub(super) async fn start(
     let channel = channels
         .iter()
         .find(|c| c.id == body.channel_id)
-        .ok_or_else(|| ApiError::validation("channel_id names no channel of this tenant"))?;
+        .ok_or_else(|| {
+            ApiError::invalid("channel_id", "channel_id names no channel of this tenant")
+        })?;
     let connector_type = state.registry.by_name(&channel.kind);
     let reaches = connector_type.is_some_and(|t| t.reaches(&to.kind));
     if !reaches {
-        return Err(ApiError::validation(format!(
-            "a {} channel cannot reach a {} address",
-            channel.kind,
-            to.kind.as_str()
-        )));
+        return Err(ApiError::invalid(
+            "to.kind",
+            format!(
+                "a {} channel cannot reach a {} address",
+                channel.kind,
+                to.kind.as_str()
+            ),
+        ));
     }
     // A business-initiated conversation: no inbound message opens a provider window.
     check_reply(&state, &channel.id, None, &draft)?;

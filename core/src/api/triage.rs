@@ -52,7 +52,8 @@ impl TriageBody {
         if let Some(Some(p)) = &self.priority
             && !Priority::ALL.contains(&p.as_str())
         {
-            return Err(ApiError::validation(
+            return Err(ApiError::invalid(
+                "priority",
                 "priority must be one of low, normal, high, urgent (or null)",
             ));
         }
@@ -87,9 +88,10 @@ fn clean_tags(tags: Vec<String>) -> Result<Vec<String>, ApiError> {
         }
     }
     if out.len() > MAX_TAGS {
-        return Err(ApiError::validation(format!(
-            "tags: at most {MAX_TAGS} tags"
-        )));
+        return Err(ApiError::invalid(
+            "tags",
+            format!("tags: at most {MAX_TAGS} tags"),
+        ));
     }
     Ok(out)
 }

@@ -100,7 +100,8 @@ fn template(t: &Template) -> Result<(), ApiError> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !name_ok {
-        return Err(ApiError::validation(
+        return Err(ApiError::invalid(
+            "template.name",
             "template.name must be 1-512 characters of a-z, 0-9 and _",
         ));
     }
@@ -109,15 +110,20 @@ fn template(t: &Template) -> Result<(), ApiError> {
             .bytes()
             .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-');
     if !lang_ok {
-        return Err(ApiError::validation(
+        return Err(ApiError::invalid(
+            "template.language",
             "template.language must be a language code such as en or en_US",
         ));
     }
     if !(t.components.is_null() || t.components.is_array()) {
-        return Err(ApiError::validation("template.components must be an array"));
+        return Err(ApiError::invalid(
+            "template.components",
+            "template.components must be an array",
+        ));
     }
     if contains_nul(&t.components) {
-        return Err(ApiError::validation(
+        return Err(ApiError::invalid(
+            "template.components",
             "template.components must not contain NUL characters",
         ));
     }
@@ -144,15 +150,19 @@ pub fn draft(
 ) -> Result<ReplyDraft, ApiError> {
     if let Some(text) = &fields.text {
         if text.trim().is_empty() {
-            return Err(ApiError::validation("text must not be blank"));
+            return Err(ApiError::invalid("text", "text must not be blank"));
         }
         if text.chars().count() > MAX_TEXT_CHARS {
-            return Err(ApiError::validation(format!(
-                "text is longer than {MAX_TEXT_CHARS} characters"
-            )));
+            return Err(ApiError::invalid(
+                "text",
+                format!("text is longer than {MAX_TEXT_CHARS} characters"),
+            ));
         }
         if text.contains('\0') {
-            return Err(ApiError::validation("text must not contain NUL characters"));
+            return Err(ApiError::invalid(
+                "text",
+                "text must not contain NUL characters",
+            ));
         }
     }
     if let Some(subject) = &fields.subject {
@@ -160,17 +170,24 @@ pub fn draft(
     }
     let media_urls = fields.media_urls.unwrap_or_default();
     if media_urls.len() > MAX_MEDIA_URLS {
-        return Err(ApiError::validation(format!(
-            "at most {MAX_MEDIA_URLS} media_urls are allowed"
-        )));
+        return Err(ApiError::invalid(
+            "media_urls",
+            format!("at most {MAX_MEDIA_URLS} media_urls are allowed"),
+        ));
     }
     for (i, u) in media_urls.iter().enumerate() {
-        media_url(u).map_err(|why| ApiError::validation(format!("media_urls[{i}] {why}")))?;
+        media_url(u).map_err(|why| {
+            ApiError::invalid(
+                &format!("media_urls[{i}]"),
+                format!("media_urls[{i}] {why}"),
+            )
+        })?;
     }
     if let Some(t) = &fields.template {
         template(t)?;
         if fields.text.is_some() || !media_urls.is_empty() {
-            return Err(ApiError::validation(
+            return Err(ApiError::invalid(
+                "template",
                 "a template message carries no text or media_urls of its own",
             ));
         }
@@ -207,17 +224,22 @@ fn media_url(u: &str) -> Result<(), &'static str> {
 /// A non-blank single-line text field of at most `max` characters.
 pub fn single_line(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.trim().is_empty() {
-        return Err(ApiError::validation(format!("{field} must not be blank")));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not be blank"),
+        ));
     }
     if value.chars().count() > max {
-        return Err(ApiError::validation(format!(
-            "{field} is longer than {max} characters"
-        )));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is longer than {max} characters"),
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err(ApiError::validation(format!(
-            "{field} must be a single line without control characters"
-        )));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be a single line without control characters"),
+        ));
     }
     Ok(())
 }
@@ -229,7 +251,8 @@ pub fn identity(kind: IdentityKind, value: &str) -> Result<Identity, ApiError> {
     let value = value.trim();
     let normalized = if kind == IdentityKind::PHONE {
         if !is_e164(value) {
-            return Err(ApiError::validation(
+            return Err(ApiError::invalid(
+                "to.value",
                 "to.value must be an E.164 number: + then 8 to 15 digits",
             ));
         }
@@ -237,7 +260,8 @@ pub fn identity(kind: IdentityKind, value: &str) -> Result<Identity, ApiError> {
     } else if kind == IdentityKind::WHATSAPP {
         let digits = value.strip_prefix('+').unwrap_or(value);
         if !is_e164(&format!("+{digits}")) {
-            return Err(ApiError::validation(
+            return Err(ApiError::invalid(
+                "to.value",
                 "to.value must be a WhatsApp number: 8 to 15 digits",
             ));
         }
@@ -249,7 +273,8 @@ pub fn identity(kind: IdentityKind, value: &str) -> Result<Identity, ApiError> {
                 !local.is_empty() && !domain.is_empty() && !domain.contains('@')
             });
         if !ok {
-            return Err(ApiError::validation(
+            return Err(ApiError::invalid(
+                "to.value",
                 "to.value must be an email address with exactly one @",
             ));
         }
@@ -257,7 +282,8 @@ pub fn identity(kind: IdentityKind, value: &str) -> Result<Identity, ApiError> {
     } else {
         // A kind a connector declared (a chat visitor id): taken as given, within bounds.
         if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
-            return Err(ApiError::validation(
+            return Err(ApiError::invalid(
+                "to.value",
                 "to.value must be 1 to 256 characters without control characters",
             ));
         }
