@@ -375,7 +375,7 @@ async fn reopen(
 
 /// Close or reopen. Taking a conversation out of `spam` this way is the same as
 /// not-spam, so it needs the admin role too.
-async fn change_status(
+pub(super) async fn change_status(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -571,4 +571,38 @@ async fn unread(
             .await?
             .into(),
     ))
+}
+
+/// Assigns as `POST /assign` does, with the same role rules (for bulk actions).
+pub(super) async fn assign_one(
+    caller: &Caller,
+    state: &AppState,
+    id: &str,
+    assignee: Option<String>,
+) -> Result<ConversationView, ApiError> {
+    let Json(view) = assign(
+        caller.clone(),
+        State(state.clone()),
+        ApiPath(id.to_string()),
+        ApiJson(AssignBody {
+            assignee: Some(assignee),
+        }),
+    )
+    .await?;
+    Ok(view)
+}
+
+/// Marks read as `POST /read` does, read receipts included (for bulk actions).
+pub(super) async fn mark_read_one(
+    caller: &Caller,
+    state: &AppState,
+    id: &str,
+) -> Result<ConversationView, ApiError> {
+    let Json(view) = mark_read(
+        caller.clone(),
+        State(state.clone()),
+        ApiPath(id.to_string()),
+    )
+    .await?;
+    Ok(view)
 }

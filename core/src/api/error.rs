@@ -193,6 +193,10 @@ pub enum ErrorCode {
     AttachmentFailed,
     /// 409: the attachment was over the size limit and not kept.
     AttachmentTooLarge,
+    /// 409: only a failed or undelivered outbound message can be retried.
+    MessageNotRetryable,
+    /// 409: another canned reply of the tenant has this shortcut.
+    ShortcutTaken,
     /// 503: not ready (database unreachable or migrations not applied).
     Unavailable,
     /// 500: a failure of ours; the detail is logged, never shown.
@@ -200,7 +204,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 20] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -217,6 +221,8 @@ impl ErrorCode {
         Self::AttachmentPending,
         Self::AttachmentFailed,
         Self::AttachmentTooLarge,
+        Self::MessageNotRetryable,
+        Self::ShortcutTaken,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -240,27 +246,36 @@ impl ErrorCode {
             Self::AttachmentPending => "attachment_pending",
             Self::AttachmentFailed => "attachment_failed",
             Self::AttachmentTooLarge => "attachment_too_large",
+            Self::MessageNotRetryable => "message_not_retryable",
+            Self::ShortcutTaken => "shortcut_taken",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if let Self::Internal(detail) = &self {
+impl ApiError {
+    /// The body this error answers with (an internal error's detail is logged here).
+    pub fn body(&self) -> ErrorBody {
+        if let Self::Internal(detail) = self {
             tracing::error!(error = %detail, "request failed with an internal error");
         }
-        let body = ErrorBody {
+        ErrorBody {
             error: ErrorDetail {
                 code: self.code(),
                 message: self.public_message(),
-                field: match &self {
+                field: match self {
                     Self::Validation { field, .. } => field.clone(),
                     _ => None,
                 },
             },
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
         let mut response = (self.status(), Json(body)).into_response();
         if matches!(self, Self::Unauthorized(_)) {
             response
@@ -280,6 +295,8 @@ impl From<StoreError> for ApiError {
                     Refusal::ContactOptedOut { .. } => "contact_opted_out",
                     Refusal::ChannelTenantChanged { .. } => "channel_tenant_changed",
                     Refusal::UnknownTenant { .. } => "unknown_tenant",
+                    Refusal::NotRetryable { .. } => "message_not_retryable",
+                    Refusal::ShortcutTaken { .. } => "shortcut_taken",
                 },
                 message: refusal.to_string(),
             },

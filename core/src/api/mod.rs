@@ -12,7 +12,9 @@
 
 pub mod attachments;
 pub mod auth;
+mod canned;
 pub mod channels;
+mod composer;
 pub mod conversation_views;
 pub mod conversations;
 pub mod error;
@@ -75,6 +77,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(openapi::docs))
         .merge(conversations::routes())
+        .merge(composer::routes())
         .merge(attachments::routes())
         .merge(channels::routes())
         .merge(live::routes())

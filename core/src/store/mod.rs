@@ -7,12 +7,14 @@
 //! where the dialects differ are constants of [`Dialect`]. Unique keys in the database, not
 //! checks in code, decide what is a duplicate.
 
+mod composer;
 mod dialect;
 pub(crate) mod group_commit;
 mod pg_nodelay;
 pub(crate) mod rows;
 mod sql_admin;
 mod sql_common;
+mod sql_composer;
 mod sql_contacts;
 pub(crate) mod sql_conversations;
 mod sql_event_log;
@@ -35,6 +37,7 @@ use crate::contract::ingest_types::{
     ChannelRef, FolderPosition, IngestOutcome, ReactionOutcome, StatusOutcome, SyncRun,
 };
 use crate::contract::journal::JournalEntry;
+pub use composer::{CannedDraft, CannedReplyRow, ComposerStore, NoteRow};
 pub use dialect::{Dialect, EVENTS_CHANNEL};
 pub use sql_outgoing_webhooks::{
     WebhookAttempt, WebhookClaim, WebhookDeliveryRow, WebhookEndpointRecord, WebhookEndpointRow,
@@ -91,6 +94,12 @@ pub enum Refusal {
     /// A token was requested for a tenant the configuration does not declare.
     #[error("tenant {tenant:?} is not configured")]
     UnknownTenant { tenant: String },
+    /// Only a failed outbound message can be sent again.
+    #[error("only a failed or undelivered outbound message can be retried (this one is {status})")]
+    NotRetryable { status: String },
+    /// Another canned reply of the tenant has this shortcut.
+    #[error("the shortcut {shortcut:?} is taken by another canned reply")]
+    ShortcutTaken { shortcut: String },
 }
 
 /// Ingest: the journal, dedupe, contact resolution, thread decision and persistence of
@@ -403,7 +412,14 @@ pub trait SyncStore: Send + Sync {
 
 /// All of the store.
 pub trait Store:
-    IngestStore + ConversationStore + JobStore + AdminStore + EventStore + WebhookStore + SyncStore
+    IngestStore
+    + ConversationStore
+    + ComposerStore
+    + JobStore
+    + AdminStore
+    + EventStore
+    + WebhookStore
+    + SyncStore
 {
     /// The database URL's backend, for backend-specific wiring (PostgreSQL notifications).
     fn backend(&self) -> Backend;

@@ -59,6 +59,7 @@ super::sql_threading::impl_threading_queries!(PgStore, sqlx::Postgres);
 super::sql_views::impl_view_queries!(PgStore, sqlx::Postgres);
 super::sql_staff::impl_staff_queries!(PgStore, sqlx::Postgres);
 super::sql_triage::impl_triage_queries!(PgStore, sqlx::Postgres);
+super::sql_composer::impl_composer_store!(PgStore, sqlx::Postgres);
 super::sql_ingest::impl_ingest_store!(PgStore, sqlx::Postgres);
 super::sql_group_commit::impl_group_commit!(PgStore, sqlx::Postgres);
 super::sql_mail_batch::impl_mail_batch!(PgStore, sqlx::Postgres);

@@ -80,6 +80,7 @@ super::sql_threading::impl_threading_queries!(SqliteStore, sqlx::Sqlite);
 super::sql_views::impl_view_queries!(SqliteStore, sqlx::Sqlite);
 super::sql_staff::impl_staff_queries!(SqliteStore, sqlx::Sqlite);
 super::sql_triage::impl_triage_queries!(SqliteStore, sqlx::Sqlite);
+super::sql_composer::impl_composer_store!(SqliteStore, sqlx::Sqlite);
 super::sql_ingest::impl_ingest_store!(SqliteStore, sqlx::Sqlite);
 super::sql_group_commit::impl_group_commit!(SqliteStore, sqlx::Sqlite);
 super::sql_mail_batch::impl_mail_batch!(SqliteStore, sqlx::Sqlite);

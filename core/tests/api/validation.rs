@@ -38,17 +38,31 @@ async fn validation_errors_name_the_field_as_a_json_pointer() {
     let cases = [
         (json!({"text": "   "}), Some("/text")),
         (json!({"text": 5}), Some("/text")),
-        (json!({"text": "hi", "subject": "a\r\nBcc: x"}), Some("/subject")),
-        (json!({"media_urls": ["https://example.com/a.png", "not a url"]}), Some("/media_urls/1")),
+        (
+            json!({"text": "hi", "subject": "a\r\nBcc: x"}),
+            Some("/subject"),
+        ),
+        (
+            json!({"media_urls": ["https://example.com/a.png", "not a url"]}),
+            Some("/media_urls/1"),
+        ),
         (json!({"media_urls": [7]}), Some("/media_urls/0")),
-        (json!({"template": {"name": "Bad Name", "language": "en"}}), Some("/template/name")),
+        (
+            json!({"template": {"name": "Bad Name", "language": "en"}}),
+            Some("/template/name"),
+        ),
         // No single member is to blame.
         (json!({}), None),
     ];
     for (body, field) in cases {
         let r = app.post(&uri, &app.agent, body.clone()).await;
         r.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-        assert_eq!(r.body["error"]["field"].as_str(), field, "{body}: {}", r.body);
+        assert_eq!(
+            r.body["error"]["field"].as_str(),
+            field,
+            "{body}: {}",
+            r.body
+        );
         let message = r.body["error"]["message"].as_str().expect("message");
         assert!(!message.contains(" at line "), "{message}");
     }
