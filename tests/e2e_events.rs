@@ -52,7 +52,10 @@ async fn sse_events(resp: &mut reqwest::Response, count: usize) -> Vec<(String, 
 }
 
 /// Reads SSE events until none arrived for `quiet`.
-async fn sse_until_quiet(resp: &mut reqwest::Response, quiet: Duration) -> Vec<(String, String, Value)> {
+async fn sse_until_quiet(
+    resp: &mut reqwest::Response,
+    quiet: Duration,
+) -> Vec<(String, String, Value)> {
     let mut buf = String::new();
     let mut out = Vec::new();
     let mut last = tokio::time::Instant::now();
@@ -60,7 +63,9 @@ async fn sse_until_quiet(resp: &mut reqwest::Response, quiet: Duration) -> Vec<(
         let Ok(chunk) = tokio::time::timeout(quiet, resp.chunk()).await else {
             break;
         };
-        buf.push_str(&String::from_utf8_lossy(&chunk.expect("chunk").expect("stream open")));
+        buf.push_str(&String::from_utf8_lossy(
+            &chunk.expect("chunk").expect("stream open"),
+        ));
         let before = out.len();
         parse_frames(&mut buf, &mut out);
         if out.len() > before {
@@ -274,12 +279,24 @@ async fn each_tenant_counts_its_own_event_ids_without_gaps() {
     for (token, channel) in [(&acme, "acme-sms"), (&other, "other-sms")] {
         let mut resp = sse(&e.app, token, "?since=0").await;
         let got = sse_until_quiet(&mut resp, Duration::from_millis(1500)).await;
-        let ids: Vec<i64> = got.iter().map(|(id, _, _)| id.parse().expect("id")).collect();
+        let ids: Vec<i64> = got
+            .iter()
+            .map(|(id, _, _)| id.parse().expect("id"))
+            .collect();
         let want: Vec<i64> = (1..=i64::try_from(ids.len()).expect("few")).collect();
         assert_eq!(ids, want, "{channel}: {got:?}");
-        assert!(got.iter().all(|(id, _, v)| v["id"].as_i64() == id.parse().ok()));
-        assert!(got.iter().all(|(_, kind, _)| kind != "stream.reset"), "{got:?}");
-        let messages = got.iter().filter(|(_, k, _)| k == "message.created").count();
+        assert!(
+            got.iter()
+                .all(|(id, _, v)| v["id"].as_i64() == id.parse().ok())
+        );
+        assert!(
+            got.iter().all(|(_, kind, _)| kind != "stream.reset"),
+            "{got:?}"
+        );
+        let messages = got
+            .iter()
+            .filter(|(_, k, _)| k == "message.created")
+            .count();
         assert_eq!(messages, 3, "{channel}: {got:?}");
         let tenant = channel.trim_end_matches("sms");
         assert!(
@@ -296,7 +313,10 @@ async fn each_tenant_counts_its_own_event_ids_without_gaps() {
     assert!(got.is_empty(), "{got:?}");
     let mut ahead = sse(&e.app, &quiet, "?since=7").await;
     let got = sse_events(&mut ahead, 1).await;
-    assert_eq!((got[0].0.as_str(), got[0].1.as_str()), ("0", "stream.reset"));
+    assert_eq!(
+        (got[0].0.as_str(), got[0].1.as_str()),
+        ("0", "stream.reset")
+    );
 }
 
 /// A gauge's value on `/metrics`.
@@ -317,7 +337,9 @@ async fn gauge(app: &App, name: &str) -> f64 {
 
 /// Appends `n` events of about `size` bytes to `tenant`'s log, as the store writes them.
 async fn backlog(db_url: &str, tenant: &str, n: i64, size: usize) {
-    let pool = sqlx::SqlitePool::connect(db_url).await.expect("open sqlite");
+    let pool = sqlx::SqlitePool::connect(db_url)
+        .await
+        .expect("open sqlite");
     let mut tx = pool.begin().await.expect("begin");
     let last: i64 = sqlx::query_scalar(
         "INSERT INTO tenant_event_counters (tenant_id, last_seq) VALUES ($1, $2)
@@ -361,12 +383,19 @@ async fn metrics_show_live_connections_and_a_stalled_client_is_bounded_then_cut_
     // A client that asks for all of it and then reads nothing, through a tiny window.
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("rcvbuf");
-    let addr = app.base.trim_start_matches("http://").parse().expect("addr");
+    let addr = app
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
     let mut stalled = socket.connect(addr).await.expect("connect");
     let request = format!(
         "GET /api/v1/events?since=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
     );
-    stalled.write_all(request.as_bytes()).await.expect("request");
+    stalled
+        .write_all(request.as_bytes())
+        .await
+        .expect("request");
     let mut head = [0u8; 64];
     let n = stalled.read(&mut head).await.expect("response");
     assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"));
@@ -381,9 +410,15 @@ async fn metrics_show_live_connections_and_a_stalled_client_is_bounded_then_cut_
     let mut got = 0;
     while got < 1200 {
         let frames = sse_events(&mut reader, (1200 - got).min(100)).await;
-        got += frames.iter().filter(|(_, k, _)| k == "message.updated").count();
+        got += frames
+            .iter()
+            .filter(|(_, k, _)| k == "message.updated")
+            .count();
         let held = gauge(&app, "switchboard_live_buffered_bytes").await;
-        assert!(held <= 2.0 * 16.0 * 8400.0, "{held} bytes buffered for two clients");
+        assert!(
+            held <= 2.0 * 16.0 * 8400.0,
+            "{held} bytes buffered for two clients"
+        );
     }
     // ...and is disconnected once nothing could be written to it for the idle timeout,
     // while the reading client, kept busy by heartbeats, stays.
@@ -393,7 +428,8 @@ async fn metrics_show_live_connections_and_a_stalled_client_is_bounded_then_cut_
     .await;
     assert_eq!(gauge(&app, "switchboard_live_buffered_bytes").await, 0.0);
     let mut rest = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut rest)).await;
+    let closed =
+        tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the stalled connection is still open");
     drop(reader);
     switchboard_testkit::eventually(10, || async {

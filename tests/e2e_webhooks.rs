@@ -714,6 +714,13 @@ async fn replicas_never_deliver_to_one_endpoint_at_once() {
         r.delivered("other-all")
     );
     // Written by two replicas at once, acme's ids are still 1, 2, 3... with no gaps.
-    let ids: Vec<i64> = db_events(&db, "acme").await.iter().map(|(id, _)| *id).collect();
-    assert_eq!(ids, (1..=i64::try_from(ids.len()).expect("few")).collect::<Vec<_>>());
+    let ids: Vec<i64> = db_events(&db, "acme")
+        .await
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(
+        ids,
+        (1..=i64::try_from(ids.len()).expect("few")).collect::<Vec<_>>()
+    );
 }

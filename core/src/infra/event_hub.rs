@@ -195,8 +195,8 @@ impl EventHub {
             }
             if self.closed_since_trim.load(Ordering::Relaxed) >= TRIM_AFTER_CLOSED {
                 self.closed_since_trim.store(0, Ordering::Relaxed);
-                let _ = tokio::task::spawn_blocking(crate::infra::memory::release_freed_memory)
-                    .await;
+                let _ =
+                    tokio::task::spawn_blocking(crate::infra::memory::release_freed_memory).await;
             }
         }
     }
@@ -219,7 +219,6 @@ impl EventHub {
         }
     }
 }
-
 
 /// A live SSE or WebSocket connection, counted (`switchboard_live_connections`) while it lives.
 pub struct LiveConnection(Arc<EventHub>);

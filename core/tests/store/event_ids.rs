@@ -74,7 +74,10 @@ async fn each_tenant_counts_its_own_event_ids_without_gaps(store: Arc<dyn Store>
     let (t1, t2) = (ids(&store, "t1").await, ids(&store, "t2").await);
     assert_eq!(t1, one_to(t1.len()), "t1");
     assert_eq!(t2, one_to(t2.len()), "t2");
-    assert!(t1.len() > 4 * 2 + 3, "conversation and message events: {t1:?}");
+    assert!(
+        t1.len() > 4 * 2 + 3,
+        "conversation and message events: {t1:?}"
+    );
     assert_eq!(t2.len(), 5 * 2, "conversation and message events");
     let n1 = i64::try_from(t1.len()).expect("small");
     assert_eq!(store.event_bounds("t1").await.expect("bounds"), (1, n1));
@@ -84,7 +87,10 @@ async fn each_tenant_counts_its_own_event_ids_without_gaps(store: Arc<dyn Store>
 
     // Pruning keeps the counters: ids are never reused, and the head stays where it was.
     store.prune_events(i64::MAX).await.expect("prune");
-    assert_eq!(store.event_bounds("t1").await.expect("bounds"), (n1 + 1, n1));
+    assert_eq!(
+        store.event_bounds("t1").await.expect("bounds"),
+        (n1 + 1, n1)
+    );
     sms_in(&store, "t1", "sms1", "SMa-after").await;
     assert_eq!(ids(&store, "t1").await, vec![n1 + 1, n1 + 2]);
 }
