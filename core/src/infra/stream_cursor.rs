@@ -50,7 +50,8 @@ fn reset(head: i64, first: i64, reason: &str) -> EventRow {
         kind: "stream.reset".into(),
         payload: sqlx::types::Json(serde_json::json!({
             "reason": reason,
-            "oldest_available": first.min(head),
+            // The oldest id still readable (head + 1 when nothing is retained).
+            "oldest_available": first,
         })),
         created_at: now_millis(),
     }
