@@ -1,8 +1,8 @@
 //! Live events for frontends: Server-Sent Events at `GET /api/v1/events` and a WebSocket at
 //! `GET /api/v1/ws`, both scoped to the caller's tenant.
 //!
-//! Each event is `{"id", "type", "created_at", "data"}`; `id` is the position in the durable
-//! event log. Resume with the SSE `Last-Event-ID` header (browsers send it on reconnect) or
+//! Each event is `{"id", "type", "created_at", "data"}`; `id` is the event's position in its
+//! tenant's durable event log, the tenant's own counter (1, 2, 3... with no gaps). Resume with the SSE `Last-Event-ID` header (browsers send it on reconnect) or
 //! `?since=ID` (both endpoints); without either, a stream starts with what happens next.
 //! Idle connections get heartbeats (an SSE comment, a WebSocket ping) so proxies keep them.
 //! At every heartbeat interval a stream checks its token again and ends once it is revoked
@@ -24,7 +24,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -60,25 +59,9 @@ fn since(headers: &HeaderMap, query: Option<&str>) -> Result<Option<i64>, ApiErr
     }
 }
 
-/// Counts a live connection for as long as it lives.
-struct Live(std::sync::Arc<crate::infra::event_hub::EventHub>);
-
-impl Live {
-    fn new(state: &AppState) -> Self {
-        state.events.connections.fetch_add(1, Ordering::Relaxed);
-        Self(state.events.clone())
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Live events as Server-Sent Events.
 ///
-/// Each event has the SSE `id` (its position in the durable event log), `event` (the type:
+/// Each event has the SSE `id` (its position in the tenant's event log: 1, 2, 3...), `event` (the type:
 /// `message.created`, `message.updated`, `conversation.updated`, ...) and `data`, a JSON
 /// `Event` (`{"id", "type", "created_at", "data"}`). Idle streams get a `: heartbeat`
 /// comment. Authenticate with the bearer header or `?access_token=`.
@@ -112,28 +95,24 @@ async fn sse(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let since = since(&headers, uri.query())?;
-    let cursor = StreamCursor::open(state.store.clone(), &caller.tenant, since).await?;
-    let changes = state.events.subscribe();
+    let cursor = StreamCursor::open(&state.events, &caller.tenant, since).await?;
     let heartbeat = state.events.heartbeat;
-    let live = Live::new(&state);
+    let live = state.events.connection();
     let closed = state.events.closed.clone();
     let check = Recheck::new(state.clone(), caller, credential);
     let stream = futures::stream::unfold(
-        (cursor, changes, live, check),
-        move |(mut cursor, mut changes, live, mut check)| async move {
+        (cursor, live, check),
+        move |(mut cursor, live, mut check)| async move {
             loop {
                 if !check.still_valid().await {
                     return None;
                 }
-                match cursor.next(&mut changes, heartbeat).await {
+                match cursor.next(heartbeat).await {
                     Ok(Next::Event(e)) => {
-                        let data =
-                            serde_json::to_string(&EventView::from(e.clone())).unwrap_or_default();
-                        let event = Event::default()
-                            .id(e.seq.to_string())
-                            .event(e.kind.clone())
-                            .data(data);
-                        return Some((Ok::<_, Infallible>(event), (cursor, changes, live, check)));
+                        let (id, kind) = (e.seq.to_string(), e.kind.clone());
+                        let data = serde_json::to_string(&EventView::from(e)).unwrap_or_default();
+                        let event = Event::default().id(id).event(kind).data(data);
+                        return Some((Ok::<_, Infallible>(event), (cursor, live, check)));
                     }
                     // KeepAlive sends the heartbeat comments; just wait again.
                     Ok(Next::Idle) => continue,
@@ -186,7 +165,7 @@ async fn ws(
     let since = since(&headers, uri.query())?;
     // Not a (possible) WebSocket handshake: a 400 in our error shape, not axum's plain text.
     let upgrade = upgrade.map_err(|r| ApiError::bad_request(r.body_text()))?;
-    let cursor = StreamCursor::open(state.store.clone(), &caller.tenant, since).await?;
+    let cursor = StreamCursor::open(&state.events, &caller.tenant, since).await?;
     let check = Recheck::new(state.clone(), caller, credential);
     Ok(upgrade.on_upgrade(move |socket| serve_socket(socket, state, cursor, check)))
 }
@@ -232,8 +211,7 @@ async fn serve_socket(
     mut cursor: StreamCursor,
     mut check: Recheck,
 ) {
-    let _live = Live::new(&state);
-    let mut changes = state.events.subscribe();
+    let _live = state.events.connection();
     let heartbeat = state.events.heartbeat;
     let closed = state.events.closed.clone();
     loop {
@@ -248,7 +226,7 @@ async fn serve_socket(
                     .await;
                 return;
             }
-            next = cursor.next(&mut changes, heartbeat) => {
+            next = cursor.next(heartbeat) => {
                 let frame = match next {
                     Ok(Next::Event(e)) => Message::Text(serde_json::to_string(&EventView::from(e)).unwrap_or_default().into()),
                     Ok(Next::Idle) => Message::Ping(Vec::new().into()),

@@ -1,34 +1,54 @@
-//! Live events: the hub that tells connected clients (SSE, WebSocket) that the durable event
-//! log grew, and the per-client cursor logic that reads it.
+//! Live events: the hub that tells connected clients (SSE, WebSocket) and the outgoing
+//! webhook relay that the durable event log grew. The per-client reading is
+//! [`super::stream_cursor`].
 //!
 //! The database is the source of truth: every event is a row written in the transaction of
 //! the change it reports, so a client that resumes from its last id (SSE `Last-Event-ID`,
 //! WebSocket `since`) misses nothing within the retention window. The hub only signals
-//! "something new"; clients then read their tenant's rows after their cursor. On PostgreSQL
-//! the signal comes from `LISTEN/NOTIFY`, so events written by any replica reach clients of
-//! every replica; a slow poll backs it up (a notification can be lost across a reconnect).
-//! On SQLite (one process) the hub polls the newest id, which is an index lookup.
+//! "something new": it keeps each tenant's head (newest event id, the tenant's own counter)
+//! in a watch channel per tenant, so a client wakes only for its own tenant's events, and a
+//! generation for the relay that changes with any tenant's. On PostgreSQL the signal comes
+//! from `LISTEN/NOTIFY`, so events written by any replica reach clients of every replica; a
+//! slow poll backs it up (a notification can be lost across a reconnect). On SQLite (one
+//! process) the hub polls the heads (one row per tenant).
+//!
+//! It also counts live connections and the bytes of events their cursors hold (for
+//! `/metrics`).
 
 use crate::domain::model::now_millis;
 use crate::infra::config::EventsConfig;
-use crate::store::{Backend, EVENTS_CHANNEL, EventRow, Store, StoreResult};
-use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use crate::store::{Backend, EVENTS_CHANNEL, Store};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// How many events one read returns.
-const BATCH: i64 = 200;
+pub use super::stream_cursor::{Next, StreamCursor};
+
+/// How often the hub looks whether closed connections left memory to give back...
+const TRIM_EVERY: Duration = Duration::from_secs(10);
+/// ...and how many must have closed since the last time.
+const TRIM_AFTER_CLOSED: i64 = 64;
 
 pub struct EventHub {
-    store: Arc<dyn Store>,
-    latest: watch::Sender<i64>,
+    pub(crate) store: Arc<dyn Store>,
+    /// Each tenant's newest event id, as last read (one entry per tenant that has events or
+    /// a live client: bounded by the configured tenants).
+    heads: Mutex<HashMap<String, watch::Sender<i64>>>,
+    /// Changes whenever any tenant's head moves (the outgoing webhook relay waits on it).
+    generation: watch::Sender<i64>,
     retention_ms: i64,
     pub heartbeat: Duration,
     /// Live SSE and WebSocket connections, for metrics.
     pub connections: AtomicI64,
+    /// Live connections closed since freed memory was last given back (see `trim_loop`).
+    closed_since_trim: AtomicI64,
+    /// Bytes of events (serialized size, approximately) read from the log by live
+    /// connections' cursors and not yet handed to their connection: at most one read batch
+    /// per connection. For metrics.
+    pub buffered_bytes: AtomicI64,
     /// Cancelled when the hub's `run` sees shutdown: live streams end on it, since an open
     /// stream never finishes by itself and would hold graceful shutdown forever.
     pub closed: CancellationToken,
@@ -36,39 +56,62 @@ pub struct EventHub {
 
 impl EventHub {
     pub fn new(store: Arc<dyn Store>, cfg: &EventsConfig) -> Arc<Self> {
-        let (latest, _) = watch::channel(0);
+        let (generation, _) = watch::channel(0);
         Arc::new(Self {
             store,
-            latest,
+            heads: Mutex::new(HashMap::new()),
+            generation,
             retention_ms: i64::try_from(cfg.retention_hours.saturating_mul(3_600_000))
                 .unwrap_or(i64::MAX),
             heartbeat: Duration::from_secs(cfg.heartbeat_secs.max(1)),
             connections: AtomicI64::new(0),
+            closed_since_trim: AtomicI64::new(0),
+            buffered_bytes: AtomicI64::new(0),
             closed: CancellationToken::new(),
         })
     }
 
-    /// A receiver that changes whenever new events may be readable.
+    /// A receiver that changes whenever any tenant may have new events.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
-        self.latest.subscribe()
+        self.generation.subscribe()
     }
 
-    /// Records that events up to `seq` exist (wakes subscribers if it is news).
-    fn bump(&self, seq: i64) {
-        self.latest.send_if_modified(|v| {
-            if seq > *v {
-                *v = seq;
-                true
-            } else {
-                false
+    /// A receiver of `tenant`'s head: changes when the tenant may have new events. Until the
+    /// hub has read the tenant's head it holds 0.
+    pub fn subscribe_tenant(&self, tenant: &str) -> watch::Receiver<i64> {
+        let mut heads = self.heads.lock().unwrap_or_else(PoisonError::into_inner);
+        heads
+            .entry(tenant.to_string())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Records the heads read from the store; wakes the subscribers of every tenant whose
+    /// head moved, and the relay if any did.
+    fn publish(&self, read: Vec<(String, i64)>) {
+        let mut moved = false;
+        {
+            let mut heads = self.heads.lock().unwrap_or_else(PoisonError::into_inner);
+            for (tenant, seq) in read {
+                let head = heads.entry(tenant).or_insert_with(|| watch::channel(0).0);
+                moved |= head.send_if_modified(|v| {
+                    let newer = seq > *v;
+                    if newer {
+                        *v = seq;
+                    }
+                    newer
+                });
             }
-        });
+        }
+        if moved {
+            self.generation.send_modify(|g| *g = g.wrapping_add(1));
+        }
     }
 
     async fn poll_once(&self) {
-        match self.store.latest_event_seq().await {
-            Ok(seq) => self.bump(seq),
-            Err(e) => tracing::warn!(error = %e, "reading the newest event id failed"),
+        match self.store.event_heads().await {
+            Ok(heads) => self.publish(heads),
+            Err(e) => tracing::warn!(error = %e, "reading the newest event ids failed"),
         }
     }
 
@@ -81,6 +124,7 @@ impl EventHub {
             closed.cancel();
         });
         let pruner = tokio::spawn(self.clone().prune_loop(shutdown.clone()));
+        tokio::spawn(self.clone().trim_loop(shutdown.clone()));
         match self.store.backend() {
             Backend::Postgres(pool) => self.listen_postgres(pool, &shutdown).await,
             Backend::Sqlite => self.poll_loop(Duration::from_millis(200), &shutdown).await,
@@ -135,6 +179,28 @@ impl EventHub {
         }
     }
 
+    /// Counts a live connection for as long as the returned guard lives.
+    pub fn connection(self: &Arc<Self>) -> LiveConnection {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        LiveConnection(self.clone())
+    }
+
+    /// Gives the memory of closed connections back to the system once many have closed
+    /// (the allocator would keep it: see [`crate::infra::memory`]).
+    async fn trim_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(TRIM_EVERY) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            if self.closed_since_trim.load(Ordering::Relaxed) >= TRIM_AFTER_CLOSED {
+                self.closed_since_trim.store(0, Ordering::Relaxed);
+                let _ =
+                    tokio::task::spawn_blocking(crate::infra::memory::release_freed_memory).await;
+            }
+        }
+    }
+
     async fn prune_loop(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
             match self
@@ -154,88 +220,12 @@ impl EventHub {
     }
 }
 
-/// One client's position in its tenant's event log.
-pub struct StreamCursor {
-    store: Arc<dyn Store>,
-    tenant: String,
-    after: i64,
-    buffer: VecDeque<EventRow>,
-}
+/// A live SSE or WebSocket connection, counted (`switchboard_live_connections`) while it lives.
+pub struct LiveConnection(Arc<EventHub>);
 
-/// What a client receives next.
-pub enum Next {
-    Event(EventRow),
-    /// Nothing new within a heartbeat interval.
-    Idle,
-}
-
-impl StreamCursor {
-    /// Starts after `since` (a resuming client's last id), or at the newest event (a new
-    /// client sees only what happens from now on). Returns a `stream.reset` event first
-    /// when the requested position was pruned, so the client knows to reload its state.
-    pub async fn open(
-        store: Arc<dyn Store>,
-        tenant: &str,
-        since: Option<i64>,
-    ) -> StoreResult<Self> {
-        let (first, last) = store.event_bounds(tenant).await?;
-        let mut buffer = VecDeque::new();
-        let reset = |reason: &str| EventRow {
-            seq: last,
-            kind: "stream.reset".into(),
-            payload: sqlx::types::Json(
-                serde_json::json!({ "reason": reason, "oldest_available": first }),
-            ),
-            created_at: now_millis(),
-        };
-        let after = match since {
-            Some(s) if s > last => {
-                buffer.push_back(reset(
-                    "the given id is newer than the event log; reload state",
-                ));
-                last
-            }
-            Some(s) if first > 0 && s + 1 < first => {
-                buffer.push_back(reset(
-                    "events after the given id are no longer retained; reload state",
-                ));
-                s
-            }
-            Some(s) => s.max(0),
-            None => last,
-        };
-        Ok(Self {
-            store,
-            tenant: tenant.to_string(),
-            after,
-            buffer,
-        })
-    }
-
-    /// The next event, waiting for one (up to `heartbeat`) when caught up.
-    pub async fn next(
-        &mut self,
-        changes: &mut watch::Receiver<i64>,
-        heartbeat: Duration,
-    ) -> StoreResult<Next> {
-        if let Some(e) = self.buffer.pop_front() {
-            return Ok(Next::Event(e));
-        }
-        loop {
-            let batch = self
-                .store
-                .events_since(&self.tenant, self.after, BATCH)
-                .await?;
-            if let Some(last) = batch.last() {
-                self.after = last.seq;
-                self.buffer.extend(batch);
-                return Ok(self.buffer.pop_front().map_or(Next::Idle, Next::Event));
-            }
-            match tokio::time::timeout(heartbeat, changes.changed()).await {
-                Ok(Ok(())) => continue,
-                // Timed out, or the hub is gone (shutdown): let the caller heartbeat or stop.
-                Ok(Err(_)) | Err(_) => return Ok(Next::Idle),
-            }
-        }
+impl Drop for LiveConnection {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+        self.0.closed_since_trim.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -1,6 +1,6 @@
 //! Prometheus metrics at `/metrics`: webhooks by channel and outcome, messages ingested,
 //! duplicates, outbox depth and age, send attempts by outcome, HTTP latency by route, live
-//! event connections, and per mailbox the last successful sync and the lag since it.
+//! event connections and the event bytes their cursors hold, and per mailbox the last successful sync and the lag since it.
 //!
 //! Counters are recorded where things happen (ingest, dispatcher, an HTTP middleware);
 //! gauges that describe the database (outbox depth, age) are read when scraped, so every
@@ -34,6 +34,7 @@ pub const SEND_ATTEMPTS: &str = "switchboard_send_attempts_total";
 pub const OUTBOX_DEPTH: &str = "switchboard_outbox_depth";
 pub const OUTBOX_AGE: &str = "switchboard_outbox_oldest_age_seconds";
 pub const LIVE_CONNECTIONS: &str = "switchboard_live_connections";
+pub const LIVE_BUFFERED_BYTES: &str = "switchboard_live_buffered_bytes";
 pub const MAILBOX_LAST_SUCCESS: &str = "switchboard_mailbox_last_success_timestamp_seconds";
 pub const MAILBOX_SYNC_LAG: &str = "switchboard_mailbox_sync_lag_seconds";
 /// Write transactions of the group-commit writers, and the deliveries they carried: the
@@ -117,6 +118,8 @@ async fn render(State(s): State<MetricsState>, headers: HeaderMap) -> Response {
         Err(e) => tracing::warn!(error = %e, "outbox stats for /metrics failed"),
     }
     metrics::gauge!(LIVE_CONNECTIONS).set(s.events.connections.load(Ordering::Relaxed) as f64);
+    metrics::gauge!(LIVE_BUFFERED_BYTES)
+        .set(s.events.buffered_bytes.load(Ordering::Relaxed) as f64);
     match s.store.sync_states(None).await {
         Ok(states) => {
             let now = now_millis();

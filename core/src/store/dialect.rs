@@ -12,12 +12,6 @@ pub struct Dialect {
     /// Tells other replicas that events were written (PostgreSQL `NOTIFY`, delivered on
     /// commit). SQLite runs in one process, whose event hub polls instead.
     pub notify_events: Option<&'static str>,
-    /// Makes a tenant's event ids commit in order (PostgreSQL: a transaction-scoped advisory
-    /// lock per tenant, taken before the id is drawn and held until commit). Without it a
-    /// transaction holding a smaller id could commit after one with a larger id, and a
-    /// reader resuming from the larger id would never see the smaller one. SQLite has one
-    /// writer, so ids already commit in order.
-    pub lock_events: Option<&'static str>,
     /// Claims one enabled webhook endpoint that is due and owes events (outgoing webhooks);
     /// PostgreSQL adds `FOR UPDATE SKIP LOCKED`, so one replica delivers to an endpoint at a time.
     pub claim_webhook: &'static str,
@@ -66,7 +60,6 @@ pub const SQLITE: Dialect = Dialect {
     lock_contact: None,
     claim_job: CLAIM_JOB_SQLITE,
     notify_events: None,
-    lock_events: None,
     claim_webhook: claim_webhook_sql!(""),
     batch_savepoints: false,
 };
@@ -75,7 +68,6 @@ pub const POSTGRES: Dialect = Dialect {
     lock_contact: Some("SELECT id FROM contacts WHERE id = $1 FOR UPDATE"),
     claim_job: CLAIM_JOB_POSTGRES,
     notify_events: Some("SELECT pg_notify('switchboard_events', $1)"),
-    lock_events: Some("SELECT pg_advisory_xact_lock(1937006959, hashtext($1))"),
     claim_webhook: claim_webhook_sql!(" FOR UPDATE OF w SKIP LOCKED"),
     batch_savepoints: true,
 };

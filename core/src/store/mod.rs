@@ -302,7 +302,7 @@ pub trait AdminStore: Send + Sync {
 }
 
 /// The durable event log (`message.created`, `conversation.updated`, ...), written in the
-/// same transactions as the changes it reports.
+/// same transactions as the changes it reports. Event ids count per tenant: 1, 2, 3...
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// A tenant's events after `after` (exclusive), oldest first.
@@ -312,10 +312,11 @@ pub trait EventStore: Send + Sync {
         after: i64,
         limit: i64,
     ) -> StoreResult<Vec<EventRow>>;
-    /// The oldest and newest retained event ids of a tenant (0 when none).
+    /// A tenant's oldest retained event id and its newest id ever (its head; 0 before its
+    /// first event). With nothing retained, the oldest is `head + 1`.
     async fn event_bounds(&self, tenant: &str) -> StoreResult<(i64, i64)>;
-    /// The newest event id of any tenant: a cheap change signal.
-    async fn latest_event_seq(&self) -> StoreResult<i64>;
+    /// Every tenant's head (newest event id): the change signal of live streams.
+    async fn event_heads(&self) -> StoreResult<Vec<(String, i64)>>;
     /// Deletes events created before `before`; returns how many.
     async fn prune_events(&self, before: Millis) -> StoreResult<u64>;
 }

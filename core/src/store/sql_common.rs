@@ -1,5 +1,6 @@
-//! Statements many store operations share: the event log append, job creation, attachment
-//! rows and the forward-only delivery status update, written once for both databases.
+//! Statements many store operations share: the event log append (with the tenant's event
+//! id counter), job creation, attachment rows and the forward-only delivery status update,
+//! written once for both databases.
 
 /// Appends `(bind, bind, ...)`: a bound list for `IN`.
 pub(crate) fn push_list<'t, DB, T, I>(q: &mut sqlx::QueryBuilder<DB>, items: I)
@@ -114,11 +115,10 @@ macro_rules! impl_common_queries {
                         }
                     }
                 }
-                if let Some(lock) = Self::DIALECT.lock_events {
-                    sqlx::query(lock).bind(tenant.to_string()).execute(&mut *conn).await?;
-                }
-                sqlx::query("INSERT INTO events (tenant_id, type, payload, created_at) VALUES ($1, $2, $3, $4)")
+                let seq = Self::reserve_event_seqs(&mut *conn, tenant, 1).await?;
+                sqlx::query("INSERT INTO events (tenant_id, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(tenant.to_string())
+                    .bind(seq)
                     .bind(kind.to_string())
                     .bind(sqlx::types::Json(payload))
                     .bind(now)
@@ -128,6 +128,28 @@ macro_rules! impl_common_queries {
                     sqlx::query(notify).bind(tenant.to_string()).execute(&mut *conn).await?;
                 }
                 Ok(())
+            }
+
+            /// Takes the tenant's next `n` event ids and returns the last of them (the ids
+            /// are `last - n + 1 ..= last`): each tenant counts its own events 1, 2, 3...
+            /// with no gaps, since the counter moves in the transaction that writes them.
+            /// On PostgreSQL the counter's row lock, held until commit, also serializes a
+            /// tenant's event writers, so its ids commit in order: a reader that saw id n
+            /// never later finds a smaller id appear. SQLite has one writer anyway.
+            async fn reserve_event_seqs(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                n: i64,
+            ) -> $crate::store::StoreResult<i64> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO tenant_event_counters (tenant_id, last_seq) VALUES ($1, $2)
+                     ON CONFLICT (tenant_id) DO UPDATE SET last_seq = tenant_event_counters.last_seq + excluded.last_seq
+                     RETURNING last_seq",
+                )
+                .bind(tenant.to_string())
+                .bind(n)
+                .fetch_one(&mut *conn)
+                .await?)
             }
 
             async fn insert_job(

@@ -1,5 +1,6 @@
 //! The durable event log behind live events: reading a tenant's events after a cursor,
-//! noticing new ones, and pruning past the retention window.
+//! each tenant's newest id (its own counter, `tenant_event_counters`), and pruning past the
+//! retention window. Pruning never touches the counters: ids are never reused.
 
 macro_rules! impl_event_store {
     ($store:ty, $db:ty) => {
@@ -23,19 +24,21 @@ macro_rules! impl_event_store {
             }
 
             async fn event_bounds(&self, tenant: &str) -> $crate::store::StoreResult<(i64, i64)> {
-                let (first, last): (Option<i64>, Option<i64>) =
-                    sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM events WHERE tenant_id = $1")
-                        .bind(tenant.to_string())
-                        .fetch_one(self.reader())
-                        .await?;
-                Ok((first.unwrap_or(0), last.unwrap_or(0)))
+                let (first, head): (Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT (SELECT MIN(seq) FROM events WHERE tenant_id = $1),
+                            (SELECT last_seq FROM tenant_event_counters WHERE tenant_id = $1)",
+                )
+                .bind(tenant.to_string())
+                .fetch_one(self.reader())
+                .await?;
+                let head = head.unwrap_or(0);
+                Ok((first.unwrap_or(head + 1), head))
             }
 
-            async fn latest_event_seq(&self) -> $crate::store::StoreResult<i64> {
-                let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
-                    .fetch_one(self.reader())
-                    .await?;
-                Ok(last.unwrap_or(0))
+            async fn event_heads(&self) -> $crate::store::StoreResult<Vec<(String, i64)>> {
+                Ok(sqlx::query_as("SELECT tenant_id, last_seq FROM tenant_event_counters")
+                    .fetch_all(self.reader())
+                    .await?)
             }
 
             async fn prune_events(&self, before: i64) -> $crate::store::StoreResult<u64> {

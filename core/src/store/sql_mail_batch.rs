@@ -542,13 +542,13 @@ macro_rules! impl_mail_batch {
                         created_conversation: *is_new,
                     };
                 }
-                if let Some(lock) = Self::DIALECT.lock_events {
-                    sqlx::query(lock).bind(ch.tenant_id.clone()).execute(&mut *conn).await?;
-                }
+                let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+                let mut seq = if count > 0 { Self::reserve_event_seqs(&mut *conn, &ch.tenant_id, count).await? - count } else { 0 };
                 for chunk in events.chunks(200) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO events (tenant_id, type, payload, created_at) ");
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO events (tenant_id, seq, type, payload, created_at) ");
                     q.push_values(chunk, |mut row, (kind, payload)| {
-                        row.push_bind(ch.tenant_id.clone()).push_bind(*kind).push_bind(sqlx::types::Json(payload.clone())).push_bind(now);
+                        seq += 1;
+                        row.push_bind(ch.tenant_id.clone()).push_bind(seq).push_bind(*kind).push_bind(sqlx::types::Json(payload.clone())).push_bind(now);
                     });
                     q.build().execute(&mut *conn).await?;
                 }

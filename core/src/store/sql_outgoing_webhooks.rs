@@ -198,7 +198,7 @@ macro_rules! impl_webhook_store {
                         "INSERT INTO webhook_endpoints
                            (uid, tenant_id, id, url, events, state, cursor_seq, consecutive_failures, next_attempt_at, created_at, updated_at)
                          VALUES ($1, $2, $3, $4, $5, 'enabled',
-                                 (SELECT COALESCE(MAX(seq), 0) FROM events WHERE tenant_id = $2), 0, 0, $6, $6)
+                                 (SELECT COALESCE(MAX(last_seq), 0) FROM tenant_event_counters WHERE tenant_id = $2), 0, 0, $6, $6)
                          ON CONFLICT (tenant_id, id) DO UPDATE SET url = excluded.url, events = excluded.events,
                                 removed_at = NULL, updated_at = excluded.updated_at",
                     )

@@ -415,7 +415,8 @@ mod tests {
 /// One entry of the durable event log.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
-    /// Monotonic per database; the SSE event id and the WebSocket `since` cursor.
+    /// The tenant's own gap-free counter (1, 2, 3...); the SSE event id, the `since`
+    /// cursor and the outgoing webhook event id.
     pub seq: i64,
     pub kind: String,
     pub payload: sqlx::types::Json<Value>,

@@ -6,6 +6,7 @@
 mod support;
 
 mod email;
+mod event_ids;
 mod ingest;
 mod outbound;
 mod tenancy;

@@ -46,8 +46,9 @@ pub fn retry_delay_ms(failures: i64, base_ms: u64, max_ms: u64) -> i64 {
 
 impl Relay {
     pub fn new(store: Arc<dyn Store>, hub: Arc<EventHub>, webhooks: Arc<Webhooks>) -> Self {
-        // A tenant's event ids commit in order (see the store's event lock), so a cursor
-        // never moves past an event that becomes visible later.
+        // A tenant's event ids commit in order (the tenant's counter row stays locked until
+        // the event's transaction commits), so a cursor never moves past an event that
+        // becomes visible later: no settling delay is needed.
         Self {
             store,
             hub,
