@@ -5,6 +5,7 @@
 //! message. The extractor wrappers ([`ApiJson`], [`ApiQuery`], [`ApiPath`]) turn axum's
 //! rejections into [`ApiError`] so malformed requests get the same shape.
 
+use super::rate_limit::RateState;
 use crate::store::{Refusal, StoreError};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -48,6 +49,13 @@ pub enum ApiError {
     /// Valid, but the current state refuses it; the code is stable (409).
     #[error("{code}: {message}")]
     Conflict { code: &'static str, message: String },
+    /// The caller's token made too many requests (429); the state sets `Retry-After` and
+    /// the rate-limit fields.
+    #[error(
+        "too many requests for this token: try again in {} s",
+        .0.retry_after_secs.unwrap_or(1)
+    )]
+    RateLimited(RateState),
     /// The service cannot serve yet (503).
     #[error("{0}")]
     Unavailable(&'static str),
@@ -83,6 +91,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -101,6 +110,7 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Conflict { code, .. } => code,
+            Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -172,6 +182,11 @@ pub enum ErrorCode {
     AttachmentFailed,
     /// 409: the attachment was over the size limit and not kept.
     AttachmentTooLarge,
+    /// 409: the staff directory already has an entry with this id.
+    StaffExists,
+    /// 429: the token made more requests than its role's rate limit allows; see
+    /// `Retry-After`.
+    RateLimited,
     /// 503: not ready (database unreachable or migrations not applied).
     Unavailable,
     /// 500: a failure of ours; the detail is logged, never shown.
@@ -179,7 +194,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 20] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -196,6 +211,8 @@ impl ErrorCode {
         Self::AttachmentPending,
         Self::AttachmentFailed,
         Self::AttachmentTooLarge,
+        Self::StaffExists,
+        Self::RateLimited,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -219,6 +236,8 @@ impl ErrorCode {
             Self::AttachmentPending => "attachment_pending",
             Self::AttachmentFailed => "attachment_failed",
             Self::AttachmentTooLarge => "attachment_too_large",
+            Self::StaffExists => "staff_exists",
+            Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -237,10 +256,14 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::Unauthorized(_)) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match &self {
+            Self::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited(state) => state.write_headers(response.headers_mut()),
+            _ => {}
         }
         response
     }
@@ -255,6 +278,7 @@ impl From<StoreError> for ApiError {
                     Refusal::ContactOptedOut { .. } => "contact_opted_out",
                     Refusal::ChannelTenantChanged { .. } => "channel_tenant_changed",
                     Refusal::UnknownTenant { .. } => "unknown_tenant",
+                    Refusal::StaffExists { .. } => "staff_exists",
                 },
                 message: refusal.to_string(),
             },
@@ -386,6 +410,12 @@ mod tests {
             ApiError::Validation(String::new()),
             ApiError::PayloadTooLarge,
             ApiError::UnsupportedMediaType(""),
+            ApiError::RateLimited(RateState {
+                quota: 1,
+                remaining: 0,
+                reset_secs: 60,
+                retry_after_secs: Some(60),
+            }),
             ApiError::Unavailable(""),
             ApiError::Internal(String::new()),
         ];

@@ -14,6 +14,9 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+mod staff;
+pub use staff::{AuthKind, ConversationVisibility, MeView, StaffRole, StaffView};
+
 /// Who is on a side of a conversation: the contact, or a staff member.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

@@ -21,6 +21,7 @@ macro_rules! impl_conversation_store {
                        AND ($5 IS NULL OR c.assignee = $5 OR ($5 = '' AND c.assignee IS NULL))
                        AND ($6 IS NULL OR ($6 = TRUE AND c.unread_count > 0) OR ($6 = FALSE AND c.unread_count = 0))
                        AND ($7 IS NULL OR c.last_message_at < $7 OR (c.last_message_at = $7 AND c.id < $8))
+                       AND ($10 IS NULL OR c.assignee IS NULL OR c.assignee = $10)
                      ORDER BY c.last_message_at DESC, c.id DESC LIMIT $9"
                 ))
                 .bind(tenant.to_string())
@@ -32,6 +33,7 @@ macro_rules! impl_conversation_store {
                 .bind(page.cursor.as_ref().map(|c| c.ts))
                 .bind(page.cursor.as_ref().map(|c| c.id.clone()).unwrap_or_default())
                 .bind(page.limit + 1)
+                .bind(f.visible_to.clone())
                 .fetch_all(&mut *conn)
                 .await?;
                 let contacts: Vec<&str> = rows.iter().map(|r| r.contact_id.as_str()).collect();
@@ -283,21 +285,30 @@ macro_rules! impl_conversation_store {
                 .await
             }
 
-            async fn unread_summary(&self, tenant: &str, staff: &str) -> $crate::store::StoreResult<$crate::store::UnreadRow> {
+            async fn unread_summary(
+                &self,
+                tenant: &str,
+                staff: &str,
+                visible_to: Option<&str>,
+            ) -> $crate::store::StoreResult<$crate::store::UnreadRow> {
                 let (conversations, messages): (i64, i64) = sqlx::query_as(
                     "SELECT COUNT(*), CAST(COALESCE(SUM(unread_count), 0) AS BIGINT) FROM conversations
-                      WHERE tenant_id = $1 AND status = 'open' AND unread_count > 0",
+                      WHERE tenant_id = $1 AND status = 'open' AND unread_count > 0
+                        AND ($2 IS NULL OR assignee IS NULL OR assignee = $2)",
                 )
                 .bind(tenant.to_string())
+                .bind(visible_to.map(str::to_string))
                 .fetch_one(self.reader())
                 .await?;
                 let mine: i64 = sqlx::query_scalar(
                     "SELECT CAST(COALESCE(SUM(p.unread_count), 0) AS BIGINT) FROM participants p
                        JOIN conversations c ON c.id = p.conversation_id
-                      WHERE p.tenant_id = $1 AND p.kind = 'staff' AND p.ref_id = $2 AND c.status = 'open'",
+                      WHERE p.tenant_id = $1 AND p.kind = 'staff' AND p.ref_id = $2 AND c.status = 'open'
+                        AND ($3 IS NULL OR c.assignee IS NULL OR c.assignee = $3)",
                 )
                 .bind(tenant.to_string())
                 .bind(staff.to_string())
+                .bind(visible_to.map(str::to_string))
                 .fetch_one(self.reader())
                 .await?;
                 Ok($crate::store::UnreadRow { conversations, messages, mine })
