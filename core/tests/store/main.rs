@@ -8,5 +8,6 @@ mod support;
 mod email;
 mod ingest;
 mod outbound;
+mod staff;
 mod tenancy;
 mod webhooks;
