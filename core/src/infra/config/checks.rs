@@ -58,6 +58,64 @@ fn check_origin(origin: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::model::ChannelKind;
+    use crate::infra::config::{AgentVisibility, ChannelTypes, Validators, load_str};
+
+    struct NoChannels;
+
+    impl ChannelTypes for NoChannels {
+        fn kind(&self, _: &str) -> Option<ChannelKind> {
+            None
+        }
+        fn names(&self) -> Vec<&'static str> {
+            Vec::new()
+        }
+        fn validate(&self, _: ChannelKind, _: &toml::Table, _: &str) -> Vec<ConfigError> {
+            Vec::new()
+        }
+    }
+
+    fn load(text: &str) -> Result<crate::infra::config::Config, Vec<ConfigError>> {
+        load_str(text, &Vec::new(), Validators::channels_only(&NoChannels)).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn access_settings_load_with_their_defaults() {
+        let c = load("").expect("defaults");
+        assert!(c.server.cors_allowed_origins.is_empty());
+        assert_eq!(c.api.rate_limits.agent_per_minute, 600);
+        assert_eq!(c.api.rate_limits.admin_per_minute, 1200);
+        let c = load(
+            "[server]\ncors_allowed_origins = [\"https://app.example\", \"http://localhost:5173\"]\n\
+             [api.rate_limits]\nagent_per_minute = 0\n\
+             [[tenants]]\nid = \"acme\"\nagent_visibility = \"assigned\"\n[[tenants]]\nid = \"b\"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.server.cors_allowed_origins.len(), 2);
+        assert_eq!(c.api.rate_limits.agent_per_minute, 0);
+        assert_eq!(c.tenants[0].agent_visibility, AgentVisibility::Assigned);
+        assert_eq!(c.tenants[1].agent_visibility, AgentVisibility::All);
+    }
+
+    #[test]
+    fn bad_access_settings_are_all_reported() {
+        let errors = load(
+            "[server]\ncors_allowed_origins = [\"*\", \"https://app.example/\"]\n\
+             [api.rate_limits]\nagent_per_minute = -1\nburst = 5\n\
+             [[tenants]]\nid = \"acme\"\nagent_visibility = \"mine\"\n",
+        )
+        .expect_err("invalid");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        for want in [
+            "server.cors_allowed_origins[0]",
+            "server.cors_allowed_origins[1]",
+            "api.rate_limits.agent_per_minute",
+            "api.rate_limits.burst",
+            "tenants[0].agent_visibility",
+        ] {
+            assert!(paths.contains(&want), "{want} missing in {errors:?}");
+        }
+    }
 
     #[test]
     fn origins_must_be_exact() {
