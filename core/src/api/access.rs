@@ -38,12 +38,6 @@ impl Access {
         }
     }
 
-    /// Sets a tenant's agent visibility (configuration does this in [`Self::from_config`]).
-    pub fn with_visibility(mut self, tenant: &str, visibility: AgentVisibility) -> Self {
-        self.visibility.insert(tenant.to_string(), visibility);
-        self
-    }
-
     /// The visibility that applies to `caller`: admins see all.
     pub fn visibility(&self, caller: &Caller) -> AgentVisibility {
         if caller.is_admin() {
@@ -104,13 +98,14 @@ impl SeenCache {
     }
 
     /// Forgets an identity, so its next request records it again (after it was deleted
-    /// from the directory, or a write failed).
+    /// from the directory).
     pub fn forget(&self, tenant: &str, id: &str) {
         self.recent().remove(&(tenant.to_string(), id.to_string()));
     }
 
     /// Records `caller` in its tenant's staff directory unless that was done lately. A
-    /// failed write is logged and does not fail the request.
+    /// failed write is logged and does not fail the request; it is tried again after the
+    /// TTL (not at every request, which would put a failing write on each of them).
     pub async fn record(&self, state: &AppState, caller: &Caller) {
         let sighting = StaffSighting {
             id: caller.subject.clone(),
@@ -126,7 +121,6 @@ impl SeenCache {
             .await
         {
             tracing::warn!(error = %e, tenant = %caller.tenant, "recording a staff sighting failed");
-            self.forget(&caller.tenant, &caller.subject);
         }
     }
 }

@@ -56,8 +56,8 @@ unknown methods 405 `method_not_allowed`, bodies over `server.max_body_bytes` 41
 **Pagination.** Lists return `{items, next_cursor}`; pass `next_cursor` as `cursor` for the \
 next page (null on the last page). `limit` is 1 to 100, default 25.\n\n\
 **Rate limits.** Each API token (or JWT tenant and subject) may make `[api.rate_limits]` \
-requests per minute for its role (600 for agents, 1,200 for admins by default). Every \
-authenticated response says where it stands in the fields of \
+requests per minute for its role (600 for agents, 1,200 for admins by default; 0 is \
+unlimited). Every authenticated response of a limited role says where it stands in the fields of \
 draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy: \"default\";q=600;w=60` (quota per \
 window of seconds) and `RateLimit: \"default\";r=599;t=1` (requests left, seconds until the \
 whole quota is back); past the quota: 429 `rate_limited` with `Retry-After` (seconds).\n\n\

@@ -4,8 +4,8 @@
 //!
 //! A quota of `q` requests per minute lets up to `q` requests through at once, then one
 //! every `60 / q` seconds. A request past it is refused before its handler runs: 429
-//! `rate_limited` with `Retry-After`. Every authenticated response carries the state in the
-//! fields of draft-ietf-httpapi-ratelimit-headers (revision 10):
+//! `rate_limited` with `Retry-After`. Every authenticated response of a limited role carries
+//! the state in the fields of draft-ietf-httpapi-ratelimit-headers (revision 10):
 //! `RateLimit-Policy: "default";q=600;w=60` and `RateLimit: "default";r=599;t=1` (`r`:
 //! requests left now, `t`: seconds until the whole quota is back).
 //!

@@ -138,13 +138,28 @@ async fn get_one(
 struct CreateBody {
     /// The staff identity, as the member's API token name or JWT `sub` will carry it: one
     /// non-blank line without control characters, at most 255 characters.
-    #[schema(min_length = 1, max_length = 255, example = "alice")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        example = "alice"
+    )]
     id: String,
     /// At most 255 characters, one line.
-    #[schema(min_length = 1, max_length = 255, example = "Alice Liddell")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        example = "Alice Liddell"
+    )]
     display_name: Option<String>,
-    /// An address with one `@`, at most 254 characters.
-    #[schema(min_length = 3, max_length = 254, example = "alice@acme.example")]
+    /// An address with one `@` and no spaces or control characters, at most 254 characters.
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        pattern = "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$",
+        example = "alice@acme.example"
+    )]
     email: Option<String>,
     /// Default true; inactive members cannot be assigned conversations.
     #[schema(default = true)]
@@ -192,18 +207,21 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
-/// Changes to a directory entry: only the fields present change.
+/// Changes to a directory entry: only the fields present change, and at least one must be.
+// (No `min_properties = 1`: utoipa-gen 5.5 writes it as `maxProperties`.)
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"display_name": "Alice L.", "active": false}))]
 struct UpdateBody {
     /// At most 255 characters, one line; null clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     display_name: Option<Option<String>>,
-    /// An address with one `@`; null clears it.
+    /// An address with one `@` and no spaces or control characters; null clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, min_length = 3, max_length = 254)]
+    #[schema(value_type = Option<String>, min_length = 3, max_length = 254,
+        pattern = "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$")]
     email: Option<Option<String>>,
     /// Inactive members cannot be assigned conversations (current assignments stay).
     #[serde(default, deserialize_with = "present")]
