@@ -8,6 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_core::api::access::Access;
 use switchboard_core::api::{AppState, router};
 use switchboard_core::contract::connector::{Connector, ConnectorContext};
 use switchboard_core::contract::ingest::Ingest;
@@ -85,6 +86,7 @@ pub async fn serve(config: Config) -> Result<()> {
             tenants: Arc::new(config.tenants.iter().map(|t| t.id.clone()).collect()),
             webhooks: webhooks.clone(),
             registry: Arc::new(registry.clone()),
+            access: Arc::new(Access::from_config(&config)),
         },
         config.server.max_body_bytes,
     );

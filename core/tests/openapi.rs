@@ -82,6 +82,7 @@ async fn app() -> App {
         tenants: Arc::new(["acme"].map(String::from).into_iter().collect()),
         webhooks: switchboard_core::workers::outgoing_webhooks::Webhooks::none(),
         registry: Arc::new(switchboard_core::contract::registry::Registry::default()),
+        access: Default::default(),
     };
     App {
         _dir: dir,
@@ -321,6 +322,8 @@ fn every_error_response_has_the_error_shape() {
         "attachment_pending",
         "attachment_failed",
         "attachment_too_large",
+        "staff_exists",
+        "rate_limited",
         "unavailable",
         "internal",
     ] {
@@ -340,6 +343,12 @@ fn every_error_response_has_the_error_shape() {
                 responses.contains_key("401"),
                 "{method} {path}: secured but no 401"
             );
+            // The rate limit is counted right after authentication.
+            let limited = resolve(&doc, responses["429"]["$ref"].as_str().unwrap_or_default())
+                .unwrap_or_else(|| panic!("{method} {path}: secured but no 429"));
+            for name in ["Retry-After", "RateLimit", "RateLimit-Policy"] {
+                assert!(limited["headers"][name].is_object(), "429 lacks {name}");
+            }
         }
         for (status, response) in responses {
             if !(status.starts_with('4') || status.starts_with('5')) {

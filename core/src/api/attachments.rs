@@ -68,6 +68,12 @@ async fn download(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let attachment = state.store.get_attachment(&caller.tenant, &id).await?;
+    super::visibility::check(
+        &state,
+        &caller,
+        crate::store::ConversationOf::Message(&attachment.message_id),
+    )
+    .await?;
     match attachment.state.as_str() {
         "stored" => {}
         "pending" => {

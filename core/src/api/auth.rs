@@ -6,15 +6,21 @@
 //! the message does not say which of the last two it was. When JWTs are configured, a
 //! token of the JWT shape is verified as one instead (see [`crate::infra::auth::jwt`]); its tenant
 //! must be a configured tenant.
+//!
+//! Once authenticated, a request is counted against the caller's rate limit (429 past it,
+//! see [`super::rate_limit`]) and the caller is recorded in its tenant's staff directory (at
+//! most once per few minutes per identity, see [`super::access::SeenCache`]).
 
 use super::AppState;
 use super::error::ApiError;
+use super::rate_limit::RateSlot;
 use crate::infra::auth::jwt::JwtVerifier;
 use crate::infra::auth::tokens;
 use crate::store::Role;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
+use std::time::Instant;
 
 /// Longest token accepted before it is even hashed or parsed. Real JWTs reach well past
 /// 512 bytes (an RS256 token of a 4096-bit key, identity-provider tokens with group claims),
@@ -27,6 +33,26 @@ pub struct Caller {
     pub tenant: String,
     pub subject: String,
     pub role: Role,
+    pub credential: Credential,
+}
+
+/// What the caller authenticated with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An API token, by its id.
+    Token { id: String },
+    /// A JWT (its identity is the tenant and subject).
+    Jwt,
+}
+
+impl Credential {
+    /// `token` or `jwt`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Token { .. } => "token",
+            Self::Jwt => "jwt",
+        }
+    }
 }
 
 impl Caller {
@@ -65,6 +91,7 @@ impl Caller {
                 tenant: id.tenant,
                 subject: id.subject,
                 role: id.role,
+                credential: Credential::Jwt,
             });
         }
         let record = state
@@ -76,7 +103,24 @@ impl Caller {
             tenant: record.tenant_id,
             subject: record.name,
             role: record.role,
+            credential: Credential::Token { id: record.id },
         })
+    }
+
+    /// What follows authentication: the request counts against the caller's rate limit
+    /// (429 past it; the state is left in the request's [`RateSlot`] for the response
+    /// headers), and the caller is recorded in the staff directory.
+    async fn admit(self, state: &AppState, parts: &Parts) -> Result<Self, ApiError> {
+        if let Some(rate) = state.access.limits.check(&self, Instant::now()) {
+            if let Some(slot) = parts.extensions.get::<RateSlot>() {
+                slot.set(rate.clone());
+            }
+            if rate.retry_after_secs.is_some() {
+                return Err(ApiError::RateLimited(rate));
+            }
+        }
+        state.access.seen.record(state, &self).await;
+        Ok(self)
     }
 }
 
@@ -88,7 +132,10 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?;
-        Self::from_token(state, token).await
+        Self::from_token(state, token)
+            .await?
+            .admit(state, parts)
+            .await
     }
 }
 
@@ -119,7 +166,10 @@ impl FromRequestParts<AppState> for StreamCaller {
     ) -> Result<Self, Self::Rejection> {
         if parts.headers.contains_key(header::AUTHORIZATION) {
             let token = bearer_token(&parts.headers)?;
-            let caller = Caller::from_token(state, token).await?;
+            let caller = Caller::from_token(state, token)
+                .await?
+                .admit(state, parts)
+                .await?;
             return Ok(Self(caller, StreamCredential(token.to_string())));
         }
         let token = parts
@@ -134,7 +184,10 @@ impl FromRequestParts<AppState> for StreamCaller {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(ApiError::Unauthorized("malformed access_token"));
         }
-        let caller = Caller::from_token(state, &token).await?;
+        let caller = Caller::from_token(state, &token)
+            .await?
+            .admit(state, parts)
+            .await?;
         Ok(Self(caller, StreamCredential(token)))
     }
 }

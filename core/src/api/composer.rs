@@ -3,8 +3,9 @@
 //! placeholders, and act on many conversations at once.
 
 use super::AppState;
+use super::assignment::assign_one;
 use super::auth::Caller;
-use super::conversations::{assign_one, change_status, mark_read_one};
+use super::conversations::{change_status, mark_read_one};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::openapi::{
     ConversationId, Internal, MalformedJson, NotFound, PayloadTooLarge, TAG_CONVERSATIONS,

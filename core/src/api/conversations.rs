@@ -1,30 +1,28 @@
 //! Conversations: list (filters, cursor pagination), detail, messages, mark read,
-//! close/reopen, assign, spam/not-spam, and the caller's unread summary.
+//! close/reopen, spam/not-spam, and the caller's unread summary.
 //!
 //! Every store call is scoped by the caller's tenant, so another tenant's conversation is
-//! a 404. Query parameters with an empty value count as absent; unknown parameters are a
+//! a 404, and so is one the caller's agent visibility hides (see [`super::visibility`]). Query parameters with an empty value count as absent; unknown parameters are a
 //! 400 so a typo never silently widens a filter. Replies and new outbound conversations
-//! live in [`super::outbound`].
+//! live in [`super::outbound`], assignment in [`super::assignment`].
 
 use super::AppState;
 use super::auth::Caller;
 use super::conversation_views::Priority;
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
-use super::openapi::{
-    AdminOnly, ConversationId, Internal, MalformedJson, NotFound, PayloadTooLarge, SpamNeedsAdmin,
-    Unauthorized, UnsupportedMediaType, ValidationFailed,
-};
+use super::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use super::openapi::{AdminOnly, ConversationId, Internal, NotFound, SpamNeedsAdmin, Unauthorized};
 use super::openapi::{TAG_CONVERSATIONS, TAG_MESSAGES};
 use super::validate::{self, non_empty};
 use super::views::{
     AuditEntry, ConversationPage, ConversationView, MessageView, Page, ParticipantView,
     UnreadSummary,
 };
+use super::visibility;
 use crate::domain::model::ConversationStatus;
-use crate::store::ConversationFilter;
+use crate::store::{ConversationFilter, ConversationOf};
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -38,7 +36,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mark_read))
         .routes(routes!(close))
         .routes(routes!(reopen))
-        .routes(routes!(assign))
         .routes(routes!(spam))
         .routes(routes!(not_spam))
         .routes(routes!(unread))
@@ -172,6 +169,7 @@ async fn list(
         tag: non_empty(q.tag),
         updated_since,
         viewer: Some(caller.subject.clone()),
+        visible_to: state.access.restricted_to(&caller).map(str::to_string),
     };
     let page = validate::page_request(q.cursor, q.limit)?;
     let rows = state
@@ -216,7 +214,7 @@ async fn detail(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Detail>, ApiError> {
-    let conversation = state.store.get_conversation(&caller.tenant, &id).await?;
+    let conversation = visibility::conversation(&state, &caller, &id).await?;
     let participants = state.store.list_participants(&caller.tenant, &id).await?;
     Ok(Json(Detail {
         conversation: conversation.into(),
@@ -248,6 +246,7 @@ async fn messages(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
     let page = validate::page_request(q.cursor, q.limit)?;
+    visibility::check(&state, &caller, ConversationOf::Id(&id)).await?;
     Ok(Json(
         state
             .store
@@ -281,6 +280,7 @@ async fn audit(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let page = validate::page_request(q.cursor, q.limit)?;
+    visibility::check(&state, &caller, ConversationOf::Id(&id)).await?;
     Ok(Json(
         state
             .store
@@ -309,6 +309,7 @@ async fn mark_read(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConversationView>, ApiError> {
+    visibility::check(&state, &caller, ConversationOf::Id(&id)).await?;
     let view = state
         .store
         .mark_read(&caller.tenant, &id, &caller.subject)
@@ -381,7 +382,7 @@ pub(super) async fn change_status(
     id: &str,
     status: ConversationStatus,
 ) -> Result<Json<ConversationView>, ApiError> {
-    let current = state.store.get_conversation(&caller.tenant, id).await?;
+    let current = visibility::conversation(state, caller, id).await?;
     if current.status == ConversationStatus::Spam.as_str() && !caller.is_admin() {
         return Err(ApiError::Forbidden(
             "only an admin can change the status of a conversation marked as spam".into(),
@@ -461,93 +462,6 @@ async fn set_spam_status(
     ))
 }
 
-/// Who the conversation is assigned to.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"assignee": "alice"}))]
-struct AssignBody {
-    /// A staff subject (token name): one non-blank line without control characters, at most
-    /// 255 characters; or null to unassign. Required.
-    // Outer `None`: the field is missing; `Some(None)`: explicit null (unassign).
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, required = true, min_length = 1, max_length = 255,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$")]
-    assignee: Option<Option<String>>,
-}
-
-/// Distinguishes an explicit `null` from a missing field.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-/// Assign the conversation, or unassign it with null.
-///
-/// An agent may assign a conversation to themselves or unassign themselves; anything else
-/// needs the admin role.
-#[utoipa::path(
-    post,
-    path = "/api/v1/conversations/{id}/assign",
-    tag = TAG_CONVERSATIONS,
-    operation_id = "assignConversation",
-    params(ConversationId),
-    request_body = AssignBody,
-    responses(
-        (status = 200, description = "The conversation after the change.", body = ConversationView),
-        (status = 400, response = MalformedJson),
-        (status = 401, response = Unauthorized),
-        (status = 403, description = "`forbidden`: agents may only assign conversations to \
-            themselves and unassign themselves.", body = ErrorBody,
-            example = json!({"error": {"code": "forbidden", "message": "agents may only assign conversations to themselves"}})),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-    )
-)]
-async fn assign(
-    caller: Caller,
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<AssignBody>,
-) -> Result<Json<ConversationView>, ApiError> {
-    let assignee = body
-        .assignee
-        .ok_or_else(|| ApiError::invalid("assignee", "assignee is required (null to unassign)"))?;
-    if let Some(a) = &assignee {
-        validate::single_line("assignee", a, validate::MAX_NAME_CHARS)?;
-    }
-    if !caller.is_admin() {
-        match &assignee {
-            Some(a) if *a == caller.subject => {}
-            Some(_) => {
-                return Err(ApiError::Forbidden(
-                    "agents may only assign conversations to themselves".into(),
-                ));
-            }
-            None => {
-                let current = state.store.get_conversation(&caller.tenant, &id).await?;
-                if current
-                    .assignee
-                    .as_deref()
-                    .is_some_and(|a| a != caller.subject)
-                {
-                    return Err(ApiError::Forbidden(
-                        "agents may only unassign themselves".into(),
-                    ));
-                }
-            }
-        }
-    }
-    Ok(Json(
-        state
-            .store
-            .assign(&caller.tenant, &id, assignee.as_deref(), &caller.subject)
-            .await?
-            .into(),
-    ))
-}
-
 /// Unread counts for the caller's tenant and for the caller.
 #[utoipa::path(
     get,
@@ -567,29 +481,14 @@ async fn unread(
     Ok(Json(
         state
             .store
-            .unread_summary(&caller.tenant, &caller.subject)
+            .unread_summary(
+                &caller.tenant,
+                &caller.subject,
+                state.access.restricted_to(&caller),
+            )
             .await?
             .into(),
     ))
-}
-
-/// Assigns as `POST /assign` does, with the same role rules (for bulk actions).
-pub(super) async fn assign_one(
-    caller: &Caller,
-    state: &AppState,
-    id: &str,
-    assignee: Option<String>,
-) -> Result<ConversationView, ApiError> {
-    let Json(view) = assign(
-        caller.clone(),
-        State(state.clone()),
-        ApiPath(id.to_string()),
-        ApiJson(AssignBody {
-            assignee: Some(assignee),
-        }),
-    )
-    .await?;
-    Ok(view)
 }
 
 /// Marks read as `POST /read` does, read receipts included (for bulk actions).

@@ -5,6 +5,7 @@
 //! message. The extractor wrappers ([`ApiJson`], [`ApiQuery`], [`ApiPath`]) turn axum's
 //! rejections into [`ApiError`] so malformed requests get the same shape.
 
+use super::rate_limit::RateState;
 use crate::store::{Refusal, StoreError};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -52,6 +53,13 @@ pub enum ApiError {
     /// Valid, but the current state refuses it; the code is stable (409).
     #[error("{code}: {message}")]
     Conflict { code: &'static str, message: String },
+    /// The caller's token made too many requests (429); the state sets `Retry-After` and
+    /// the rate-limit fields.
+    #[error(
+        "too many requests for this token: try again in {} s",
+        .0.retry_after_secs.unwrap_or(1)
+    )]
+    RateLimited(RateState),
     /// The service cannot serve yet (503).
     #[error("{0}")]
     Unavailable(&'static str),
@@ -99,6 +107,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -117,6 +126,7 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Conflict { code, .. } => code,
+            Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -197,6 +207,11 @@ pub enum ErrorCode {
     MessageNotRetryable,
     /// 409: another canned reply of the tenant has this shortcut.
     ShortcutTaken,
+    /// 409: the staff directory already has an entry with this id.
+    StaffExists,
+    /// 429: the token made more requests than its role's rate limit allows; see
+    /// `Retry-After`.
+    RateLimited,
     /// 503: not ready (database unreachable or migrations not applied).
     Unavailable,
     /// 500: a failure of ours; the detail is logged, never shown.
@@ -204,7 +219,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -223,6 +238,8 @@ impl ErrorCode {
         Self::AttachmentTooLarge,
         Self::MessageNotRetryable,
         Self::ShortcutTaken,
+        Self::StaffExists,
+        Self::RateLimited,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -248,6 +265,8 @@ impl ErrorCode {
             Self::AttachmentTooLarge => "attachment_too_large",
             Self::MessageNotRetryable => "message_not_retryable",
             Self::ShortcutTaken => "shortcut_taken",
+            Self::StaffExists => "staff_exists",
+            Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -277,10 +296,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::Unauthorized(_)) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match &self {
+            Self::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited(state) => state.write_headers(response.headers_mut()),
+            _ => {}
         }
         response
     }
@@ -297,6 +320,7 @@ impl From<StoreError> for ApiError {
                     Refusal::UnknownTenant { .. } => "unknown_tenant",
                     Refusal::NotRetryable { .. } => "message_not_retryable",
                     Refusal::ShortcutTaken { .. } => "shortcut_taken",
+                    Refusal::StaffExists { .. } => "staff_exists",
                 },
                 message: refusal.to_string(),
             },
@@ -524,6 +548,12 @@ mod tests {
             ApiError::validation(""),
             ApiError::PayloadTooLarge,
             ApiError::UnsupportedMediaType(""),
+            ApiError::RateLimited(RateState {
+                quota: 1,
+                remaining: 0,
+                reset_secs: 60,
+                retry_after_secs: Some(60),
+            }),
             ApiError::Unavailable(""),
             ApiError::Internal(String::new()),
         ];

@@ -8,14 +8,17 @@
 //! At every heartbeat interval a stream checks its token again and ends once it is revoked
 //! or expired: a stream outlives the request that authenticated it. Streams also end when
 //! the daemon shuts down (the event hub's `closed`), so an open client never
-//! holds graceful shutdown.
+//! holds graceful shutdown. An agent whose tenant restricts visibility gets only the events
+//! of the conversations it sees ([`super::visibility::EventFilter`]).
 
 use super::AppState;
 use super::auth::{Caller, StreamCaller, StreamCredential};
 use super::error::{ApiError, ErrorBody};
 use super::openapi::{Internal, TAG_EVENTS, Unauthorized};
 use super::views::EventView;
+use super::visibility::EventFilter;
 use crate::infra::event_hub::{Next, StreamCursor};
+use crate::store::{Store, StoreResult};
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -24,6 +27,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::convert::Infallible;
+use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -95,7 +99,7 @@ async fn sse(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let since = since(&headers, uri.query())?;
-    let cursor = StreamCursor::open(&state.events, &caller.tenant, since).await?;
+    let cursor = Shown::open(&state, &caller, since).await?;
     let heartbeat = state.events.heartbeat;
     let live = state.events.connection();
     let closed = state.events.closed.clone();
@@ -165,9 +169,36 @@ async fn ws(
     let since = since(&headers, uri.query())?;
     // Not a (possible) WebSocket handshake: a 400 in our error shape, not axum's plain text.
     let upgrade = upgrade.map_err(|r| ApiError::bad_request(r.body_text()))?;
-    let cursor = StreamCursor::open(&state.events, &caller.tenant, since).await?;
+    let cursor = Shown::open(&state, &caller, since).await?;
     let check = Recheck::new(state.clone(), caller, credential);
     Ok(upgrade.on_upgrade(move |socket| serve_socket(socket, state, cursor, check)))
+}
+
+/// A stream's cursor with its caller's event filter: yields only the events it shows.
+struct Shown {
+    cursor: StreamCursor,
+    filter: EventFilter,
+    store: Arc<dyn Store>,
+}
+
+impl Shown {
+    async fn open(state: &AppState, caller: &Caller, since: Option<i64>) -> Result<Self, ApiError> {
+        Ok(Self {
+            cursor: StreamCursor::open(&state.events, &caller.tenant, since).await?,
+            filter: EventFilter::new(state, caller),
+            store: state.store.clone(),
+        })
+    }
+
+    /// The next event shown to the caller, or `Idle` after a quiet heartbeat interval.
+    async fn next(&mut self, heartbeat: std::time::Duration) -> StoreResult<Next> {
+        loop {
+            match self.cursor.next(heartbeat).await? {
+                Next::Event(e) if !self.filter.shows(self.store.as_ref(), &e).await? => continue,
+                next => return Ok(next),
+            }
+        }
+    }
 }
 
 /// Checks a stream's token again once per heartbeat interval.
@@ -208,7 +239,7 @@ impl Recheck {
 async fn serve_socket(
     mut socket: WebSocket,
     state: AppState,
-    mut cursor: StreamCursor,
+    mut cursor: Shown,
     mut check: Recheck,
 ) {
     let _live = state.events.connection();

@@ -2,7 +2,9 @@
 //!
 //! [`router`] assembles the routes of the submodules plus `/healthz` and `/readyz`, caps
 //! request bodies, and answers unknown routes (404) and methods (405) in the same
-//! `{"error": {"code", "message"}}` shape as everything else (see [`error`]).
+//! `{"error": {"code", "message"}}` shape as everything else (see [`error`]). Around
+//! them: CORS for allowed browser origins ([`cors`]) and the rate-limit headers
+//! ([`rate_limit`]); what callers may do and see is configured in [`access`].
 //!
 //! Routes are registered in one place, [`api_routes`], with `utoipa_axum::routes!` from
 //! their `#[utoipa::path]` annotations: that one list builds both the router and the
@@ -10,6 +12,8 @@
 //! (never with a bare `Router::route`): `core/tests/openapi.rs` fails on any route the
 //! router serves that the document does not describe.
 
+pub mod access;
+pub mod assignment;
 pub mod attachments;
 pub mod auth;
 mod canned;
@@ -17,14 +21,18 @@ pub mod channels;
 mod composer;
 pub mod conversation_views;
 pub mod conversations;
+pub mod cors;
 pub mod error;
 pub mod live;
 pub mod openapi;
 pub mod outbound;
 pub mod outgoing_webhooks;
+pub mod rate_limit;
+pub mod staff;
 mod triage;
 pub mod validate;
 pub mod views;
+pub mod visibility;
 
 pub use auth::Caller;
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
@@ -66,6 +74,8 @@ pub struct AppState {
     /// What each kind of connector declares: which addresses a channel reaches, and the
     /// refusal codes the OpenAPI document lists.
     pub registry: Arc<crate::contract::registry::Registry>,
+    /// CORS, rate limits, agents' visibility and the staff-sighting cache.
+    pub access: Arc<access::Access>,
 }
 
 /// Every route of the API, each registered from its `#[utoipa::path]` annotation: the one
@@ -78,10 +88,12 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::docs))
         .merge(conversations::routes())
         .merge(composer::routes())
+        .merge(assignment::routes())
         .merge(attachments::routes())
         .merge(channels::routes())
         .merge(live::routes())
         .merge(outgoing_webhooks::routes())
+        .merge(staff::routes())
 }
 
 /// `(METHOD, path)` of every route in [`api_routes`], in the OpenAPI path syntax
@@ -111,10 +123,12 @@ pub fn route_table() -> &'static [(&'static str, String)] {
     })
 }
 
-/// The API router, with bodies capped at `max_body_bytes` (413 beyond).
+/// The API router, with bodies capped at `max_body_bytes` (413 beyond), the rate-limit
+/// headers, and CORS when origins are configured.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let (routes, _) = api_routes().split_for_parts();
-    routes
+    let cors = state.access.cors.clone();
+    let router = routes
         .fallback(not_found)
         // Must come after every route: it applies to the routes present when called.
         .method_not_allowed_fallback(method_not_allowed)
@@ -123,7 +137,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             max_body_bytes,
             reject_oversized,
         ))
-        .with_state(state)
+        .layer(middleware::from_fn(rate_limit::headers))
+        .with_state(state);
+    match cors {
+        // Outermost: errors (404, 413, 429) get the CORS headers too.
+        Some(policy) => router.layer(middleware::from_fn_with_state(policy, cors::layer)),
+        None => router,
+    }
 }
 
 /// The process is up.

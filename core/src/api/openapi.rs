@@ -27,6 +27,8 @@ pub const TAG_MESSAGES: &str = "messages";
 pub const TAG_ATTACHMENTS: &str = "attachments";
 pub const TAG_CHANNELS: &str = "channels";
 pub const TAG_EVENTS: &str = "events";
+/// The caller and the staff directory.
+pub const TAG_STAFF: &str = "staff";
 pub const TAG_SYSTEM: &str = "system";
 
 /// The bearer security scheme (an API token or JWT in `Authorization: Bearer`).
@@ -52,7 +54,15 @@ with a stable `code` (see the `ErrorCode` schema); unknown routes are 404 `not_f
 unknown methods 405 `method_not_allowed`, bodies over `server.max_body_bytes` 413 \
 `payload_too_large`.\n\n\
 **Pagination.** Lists return `{items, next_cursor}`; pass `next_cursor` as `cursor` for the \
-next page (null on the last page). `limit` is 1 to 100, default 25.",
+next page (null on the last page). `limit` is 1 to 100, default 25.\n\n\
+**Rate limits.** Each API token (or JWT tenant and subject) may make `[api.rate_limits]` \
+requests per minute for its role (600 for agents, 1,200 for admins by default; 0 is \
+unlimited). Every authenticated response of a limited role says where it stands in the fields of \
+draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy: \"default\";q=600;w=60` (quota per \
+window of seconds) and `RateLimit: \"default\";r=599;t=1` (requests left, seconds until the \
+whole quota is back); past the quota: 429 `rate_limited` with `Retry-After` (seconds).\n\n\
+**Browsers.** Origins listed in `server.cors_allowed_origins` may call the API \
+cross-origin (CORS, without credentials).",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(
@@ -62,6 +72,7 @@ next page (null on the last page). `limit` is 1 to 100, default 25.",
         (name = TAG_CHANNELS, description = "Configured channels and their status"),
         (name = TAG_EVENTS, description = "Live events over Server-Sent Events and WebSocket"),
         (name = TAG_WEBHOOKS, description = "Outgoing webhooks: endpoints, delivery logs, test sends (admin only)"),
+        (name = TAG_STAFF, description = "The caller, and the tenant's staff directory (changes are admin only)"),
         (name = TAG_SYSTEM, description = "Health, readiness and this document"),
     ),
     components(
@@ -76,6 +87,7 @@ next page (null on the last page). `limit` is 1 to 100, default 25.",
             ValidationFailed,
             AdminOnly,
             SpamNeedsAdmin,
+            RateLimited,
         ),
     ),
     security(("bearerAuth" = [])),
@@ -204,10 +216,56 @@ pub struct AdminOnly(ErrorBody);
 #[allow(dead_code)]
 pub struct SpamNeedsAdmin(ErrorBody);
 
-/// The generated document (built once).
+/// `rate_limited`: the token made more requests than its role's quota allows.
+#[derive(ToResponse)]
+#[response(
+    example = json!({"error": {"code": "rate_limited", "message": "too many requests for this token: try again in 1 s"}}),
+    headers(
+        ("Retry-After" = i64, description = "Seconds until a request is allowed again."),
+        ("RateLimit-Policy" = String, description = "The quota per window (draft-ietf-httpapi-ratelimit-headers), e.g. `\"default\";q=600;w=60`."),
+        ("RateLimit" = String, description = "Requests left now and seconds until the whole quota is back, e.g. `\"default\";r=0;t=42`."),
+    ),
+)]
+#[allow(dead_code)]
+pub struct RateLimited(ErrorBody);
+
+/// The generated document (built once): every operation that needs credentials also
+/// documents the rate limit's 429.
 pub fn openapi() -> &'static utoipa::openapi::OpenApi {
     static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    DOC.get_or_init(|| super::api_routes().split_for_parts().1)
+    DOC.get_or_init(|| {
+        let mut doc = super::api_routes().split_for_parts().1;
+        document_rate_limits(&mut doc);
+        doc
+    })
+}
+
+/// Adds the 429 `RateLimited` response to every operation with a security requirement
+/// (the rate limit is counted right after authentication, so exactly those can get it).
+fn document_rate_limits(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Ref, RefOr};
+    let secured_by_default = doc.security.as_ref().is_some_and(|s| !s.is_empty());
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let secured = match &op.security {
+                Some(requirements) => !requirements.is_empty(),
+                None => secured_by_default,
+            };
+            if secured {
+                op.responses.responses.insert(
+                    "429".to_string(),
+                    RefOr::Ref(Ref::from_response_name("RateLimited")),
+                );
+            }
+        }
+    }
 }
 
 /// The document as JSON, with core's own error codes.

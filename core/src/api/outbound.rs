@@ -133,7 +133,7 @@ pub(super) async fn reply(
 ) -> Result<Response, ApiError> {
     let key = validate::idempotency_key(&headers)?;
     let draft = validate::draft(body.take_content(), &caller.subject, key)?;
-    let conversation = state.store.get_conversation(&caller.tenant, &id).await?;
+    let conversation = super::visibility::conversation(&state, &caller, &id).await?;
     check_reply(
         &state,
         &conversation.channel_id,

@@ -15,6 +15,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 pub use super::conversation_views::{ConversationPage, ConversationView, LastMessageView};
+mod staff;
+pub use staff::{AuthKind, ConversationVisibility, MeView, StaffRole, StaffView};
 
 /// Who is on a side of a conversation: the contact, or a staff member.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]

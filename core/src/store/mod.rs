@@ -24,6 +24,7 @@ mod sql_jobs;
 pub(crate) mod sql_mail_batch;
 mod sql_outgoing_webhooks;
 mod sql_staff;
+mod sql_staff_directory;
 mod sql_sync;
 mod sql_threading;
 mod sql_triage;
@@ -100,6 +101,9 @@ pub enum Refusal {
     /// Another canned reply of the tenant has this shortcut.
     #[error("the shortcut {shortcut:?} is taken by another canned reply")]
     ShortcutTaken { shortcut: String },
+    /// The tenant's staff directory already has an entry with this id.
+    #[error("the staff directory already has {id:?} (change it with PATCH)")]
+    StaffExists { id: String },
 }
 
 /// Ingest: the journal, dedupe, contact resolution, thread decision and persistence of
@@ -223,7 +227,14 @@ pub trait ConversationStore: Send + Sync {
         change: &TriageChange,
         staff: &str,
     ) -> StoreResult<ConversationRow>;
-    async fn unread_summary(&self, tenant: &str, staff: &str) -> StoreResult<UnreadRow>;
+    /// Unread counts; with `visible_to`, only of conversations assigned to that staff
+    /// identity or to no one.
+    async fn unread_summary(
+        &self,
+        tenant: &str,
+        staff: &str,
+        visible_to: Option<&str>,
+    ) -> StoreResult<UnreadRow>;
     async fn get_attachment(&self, tenant: &str, id: &str) -> StoreResult<AttachmentRow>;
     async fn list_channels(&self, tenant: &str) -> StoreResult<Vec<ChannelRow>>;
     /// The audit trail of staff actions on a conversation, newest first.
@@ -386,6 +397,34 @@ pub trait WebhookStore: Send + Sync {
     async fn next_webhook_due(&self, now: Millis) -> StoreResult<Option<Millis>>;
 }
 
+/// The staff directory of each tenant: identities seen authenticating and entries admins
+/// manage. Every call is tenant-scoped.
+#[async_trait]
+pub trait StaffStore: Send + Sync {
+    /// Records that an identity authenticated: a new entry if it has none, else its last
+    /// sighting (how, with which role, when) is updated.
+    async fn record_staff_seen(&self, tenant: &str, seen: &StaffSighting) -> StoreResult<()>;
+    /// The directory, by id.
+    async fn list_staff(&self, tenant: &str, page: &PageRequest) -> StoreResult<RowPage<StaffRow>>;
+    async fn get_staff(&self, tenant: &str, id: &str) -> StoreResult<StaffRow>;
+    /// Adds an entry; [`Refusal::StaffExists`] if the id has one.
+    async fn create_staff(&self, tenant: &str, entry: &NewStaff) -> StoreResult<StaffRow>;
+    async fn update_staff(
+        &self,
+        tenant: &str,
+        id: &str,
+        change: &StaffChange,
+    ) -> StoreResult<StaffRow>;
+    async fn delete_staff(&self, tenant: &str, id: &str) -> StoreResult<()>;
+    /// Who a conversation (named by its id or one of its messages) is assigned to;
+    /// [`StoreError::NotFound`] if it is not one of the tenant's.
+    async fn conversation_assignee(
+        &self,
+        tenant: &str,
+        of: ConversationOf<'_>,
+    ) -> StoreResult<Option<String>>;
+}
+
 /// Mailbox sync state (email): what `/metrics` and the channels API report.
 #[async_trait]
 pub trait SyncStore: Send + Sync {
@@ -421,6 +460,7 @@ pub trait Store:
     + EventStore
     + WebhookStore
     + SyncStore
+    + StaffStore
 {
     /// The database URL's backend, for backend-specific wiring (PostgreSQL notifications).
     fn backend(&self) -> Backend;

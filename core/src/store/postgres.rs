@@ -69,6 +69,7 @@ super::sql_conversations::impl_conversation_store!(PgStore, sqlx::Postgres);
 super::sql_event_log::impl_event_store!(PgStore, sqlx::Postgres);
 super::sql_sync::impl_sync_store!(PgStore, sqlx::Postgres);
 super::sql_outgoing_webhooks::impl_webhook_store!(PgStore, sqlx::Postgres);
+super::sql_staff_directory::impl_staff_directory!(PgStore, sqlx::Postgres);
 
 impl PgStore {
     /// The threading policy in force (a poisoned lock still holds a valid policy).

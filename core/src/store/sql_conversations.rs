@@ -1,9 +1,10 @@
 //! Conversation and message queries behind the REST API, written once for both databases.
 //! Every query is scoped by tenant: another tenant's id is simply not found.
 
-/// The conversation list's filters, `$1` to `$10` (tenant, status, channel, contact,
-/// assignee, unread, priority, tag, updated since, "no priority"), shared by the page and the
-/// count. An empty assignee means unassigned.
+/// The conversation list's filters, `$1` to `$11` (tenant, status, channel, contact,
+/// assignee, unread, priority, tag, updated since, "no priority", visible to), shared by the
+/// page and the count. An empty assignee means unassigned; `visible_to` keeps conversations
+/// assigned to that staff identity or to no one.
 macro_rules! list_filter {
     () => {
         "WHERE c.tenant_id = $1
@@ -15,7 +16,8 @@ macro_rules! list_filter {
            AND ($7 IS NULL OR c.priority = $7 OR ($10 = TRUE AND c.priority IS NULL))
            AND ($8 IS NULL OR EXISTS (SELECT 1 FROM conversation_tags t
                                        WHERE t.conversation_id = c.id AND t.tag = $8))
-           AND ($9 IS NULL OR c.updated_at >= $9) "
+           AND ($9 IS NULL OR c.updated_at >= $9)
+           AND ($11 IS NULL OR c.assignee IS NULL OR c.assignee = $11) "
     };
 }
 pub(crate) use list_filter;
@@ -34,8 +36,8 @@ macro_rules! impl_conversation_store {
                 let rows: Vec<$crate::store::rows::ConversationSql> = sqlx::query_as(concat!(
                     $crate::store::rows::conversation_select!(),
                     $crate::store::sql_conversations::list_filter!(),
-                    "AND ($11 IS NULL OR c.last_message_at < $11 OR (c.last_message_at = $11 AND c.id < $12))
-                     ORDER BY c.last_message_at DESC, c.id DESC LIMIT $13"
+                    "AND ($12 IS NULL OR c.last_message_at < $12 OR (c.last_message_at = $12 AND c.id < $13))
+                     ORDER BY c.last_message_at DESC, c.id DESC LIMIT $14"
                 ))
                 .bind(tenant.to_string())
                 .bind(f.status.clone())
@@ -47,6 +49,7 @@ macro_rules! impl_conversation_store {
                 .bind(f.tag.clone())
                 .bind(f.updated_since)
                 .bind(f.priority.is_some() && f.priority.as_deref() == Some(""))
+                .bind(f.visible_to.clone())
                 .bind(page.cursor.as_ref().map(|c| c.ts))
                 .bind(page.cursor.as_ref().map(|c| c.id.clone()).unwrap_or_default())
                 .bind(page.limit + 1)
@@ -83,6 +86,7 @@ macro_rules! impl_conversation_store {
                 .bind(f.tag.clone())
                 .bind(f.updated_since)
                 .bind(f.priority.is_some() && f.priority.as_deref() == Some(""))
+                .bind(f.visible_to.clone())
                 .fetch_one(self.reader())
                 .await?;
                 Ok(total)
@@ -330,21 +334,30 @@ macro_rules! impl_conversation_store {
                 self.apply_triage(tenant, conversation, change, staff).await
             }
 
-            async fn unread_summary(&self, tenant: &str, staff: &str) -> $crate::store::StoreResult<$crate::store::UnreadRow> {
+            async fn unread_summary(
+                &self,
+                tenant: &str,
+                staff: &str,
+                visible_to: Option<&str>,
+            ) -> $crate::store::StoreResult<$crate::store::UnreadRow> {
                 let (conversations, messages): (i64, i64) = sqlx::query_as(
                     "SELECT COUNT(*), CAST(COALESCE(SUM(unread_count), 0) AS BIGINT) FROM conversations
-                      WHERE tenant_id = $1 AND status = 'open' AND unread_count > 0",
+                      WHERE tenant_id = $1 AND status = 'open' AND unread_count > 0
+                        AND ($2 IS NULL OR assignee IS NULL OR assignee = $2)",
                 )
                 .bind(tenant.to_string())
+                .bind(visible_to.map(str::to_string))
                 .fetch_one(self.reader())
                 .await?;
                 let mine: i64 = sqlx::query_scalar(
                     "SELECT CAST(COALESCE(SUM(p.unread_count), 0) AS BIGINT) FROM participants p
                        JOIN conversations c ON c.id = p.conversation_id
-                      WHERE p.tenant_id = $1 AND p.kind = 'staff' AND p.ref_id = $2 AND c.status = 'open'",
+                      WHERE p.tenant_id = $1 AND p.kind = 'staff' AND p.ref_id = $2 AND c.status = 'open'
+                        AND ($3 IS NULL OR c.assignee IS NULL OR c.assignee = $3)",
                 )
                 .bind(tenant.to_string())
                 .bind(staff.to_string())
+                .bind(visible_to.map(str::to_string))
                 .fetch_one(self.reader())
                 .await?;
                 Ok($crate::store::UnreadRow { conversations, messages, mine })

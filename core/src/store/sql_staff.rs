@@ -165,6 +165,9 @@ macro_rules! impl_staff_queries {
                 }
             }
 
+            /// Applies one change to a conversation with its audit entry and its
+            /// `conversation.updated` event. An assignment's event also names the
+            /// `previous_assignee`, so a live client that loses the conversation learns it.
             async fn update_conversation(
                 &self,
                 tenant: &str,
@@ -176,6 +179,15 @@ macro_rules! impl_staff_queries {
             ) -> $crate::store::StoreResult<$crate::store::ConversationRow> {
                 let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
+                let previous: Option<Option<String>> = if action == "assign" {
+                    sqlx::query_scalar("SELECT assignee FROM conversations WHERE id = $1 AND tenant_id = $2")
+                        .bind(id.to_string())
+                        .bind(tenant.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await?
+                } else {
+                    None
+                };
                 let r = sqlx::query(sql)
                     .bind(value)
                     .bind(now)
@@ -191,6 +203,9 @@ macro_rules! impl_staff_queries {
                 if let Some(o) = payload.as_object_mut() {
                     o.insert("conversation_id".into(), id.into());
                     o.insert("staff".into(), staff.into());
+                    if let Some(previous) = previous {
+                        o.insert("previous_assignee".into(), previous.into());
+                    }
                 }
                 Self::insert_event(&mut tx, tenant, "conversation.updated", payload, now).await?;
                 let view = Self::conversation_view(&mut tx, tenant, id).await?;

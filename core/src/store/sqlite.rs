@@ -90,6 +90,7 @@ super::sql_conversations::impl_conversation_store!(SqliteStore, sqlx::Sqlite);
 super::sql_event_log::impl_event_store!(SqliteStore, sqlx::Sqlite);
 super::sql_sync::impl_sync_store!(SqliteStore, sqlx::Sqlite);
 super::sql_outgoing_webhooks::impl_webhook_store!(SqliteStore, sqlx::Sqlite);
+super::sql_staff_directory::impl_staff_directory!(SqliteStore, sqlx::Sqlite);
 
 impl SqliteStore {
     /// Nothing to do: SQLite plans with its indexes whatever the table sizes.

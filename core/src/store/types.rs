@@ -19,6 +19,9 @@ pub struct ConversationFilter {
     pub updated_since: Option<Millis>,
     /// Who is asking: rows then carry that staff member's own unread count.
     pub viewer: Option<String>,
+    /// Only conversations assigned to this staff identity or to no one (an agent of a
+    /// tenant whose `agent_visibility` is `assigned`).
+    pub visible_to: Option<String>,
 }
 
 /// Keyset pagination: an opaque cursor from the previous page and a page size.
@@ -454,4 +457,59 @@ pub struct SyncStateRow {
     /// Progress of a long backfill: done of total.
     pub backlog_total: i64,
     pub backlog_done: i64,
+}
+
+/// One entry of a tenant's staff directory.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaffRow {
+    /// The staff identity as tokens and JWTs carry it (token name, JWT `sub`).
+    pub id: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    /// Inactive entries cannot be assigned conversations.
+    pub active: bool,
+    /// Created or edited by an admin (otherwise only recorded when it authenticated).
+    pub managed: bool,
+    /// How it last authenticated (`token` or `jwt`); None if it never did.
+    pub auth_kind: Option<String>,
+    /// The role it last authenticated with.
+    pub role: Option<String>,
+    pub last_seen_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A staff identity that authenticated: recorded in its tenant's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffSighting {
+    pub id: String,
+    /// `token` or `jwt`.
+    pub auth_kind: &'static str,
+    pub role: Role,
+}
+
+/// A directory entry an admin adds.
+#[derive(Debug, Clone)]
+pub struct NewStaff {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub active: bool,
+}
+
+/// An admin's change to a directory entry: `None` leaves a field as it is; for the
+/// optional texts `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct StaffChange {
+    pub display_name: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub active: Option<bool>,
+}
+
+/// A conversation named directly or through one of its messages (the live stream's
+/// events name one or the other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationOf<'a> {
+    Id(&'a str),
+    Message(&'a str),
 }

@@ -88,6 +88,20 @@ async fn spam_and_assigning_others_need_admin() {
         (r.status, r.body["assignee"].clone()),
         (StatusCode::OK, Value::Null)
     );
+    // Carol has no token and no directory entry yet: not assignable until an admin adds her.
+    let r = app
+        .post(&assign, &app.admin, json!({"assignee": "carol"}))
+        .await;
+    r.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("assignee"))
+    );
+    let r = app
+        .post("/api/v1/staff", &app.admin, json!({"id": "carol"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let r = app
         .post(&assign, &app.admin, json!({"assignee": "carol"}))
         .await;

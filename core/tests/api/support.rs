@@ -271,6 +271,7 @@ impl TestApp {
             tenants: Arc::new(["acme", "globex"].map(String::from).into_iter().collect()),
             webhooks: switchboard_core::workers::outgoing_webhooks::Webhooks::none(),
             registry: Arc::new(test_registry()),
+            access: Default::default(),
         };
         let response = router(state, MAX_BODY)
             .oneshot(request)

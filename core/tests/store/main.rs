@@ -9,5 +9,6 @@ mod email;
 mod event_ids;
 mod ingest;
 mod outbound;
+mod staff;
 mod tenancy;
 mod webhooks;

@@ -165,13 +165,14 @@ fn one_of(names: &[&str]) -> String {
 }
 
 const ENV_PREFIX: &str = "SWITCHBOARD_";
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "server",
     "database",
     "blobs",
     "media",
     "outbox",
     "events",
+    "api",
     "auth",
     "webhooks",
     "threading",
@@ -225,6 +226,7 @@ pub fn load_str(
     let media = section(&root, "media", &mut errors);
     let outbox = section(&root, "outbox", &mut errors);
     let events = section(&root, "events", &mut errors);
+    let api = section(&root, "api", &mut errors);
     let auth: Option<super::AuthConfig> = section(&root, "auth", &mut errors);
     if let Some(a) = &auth {
         errors.extend((validators.auth)(a));
@@ -237,7 +239,8 @@ pub fn load_str(
     let channels = channels(&root, &tenants, validators.channels, &mut errors);
 
     if let Some(s) = &server {
-        check_public_url(s, &mut errors);
+        super::checks::public_url(s, &mut errors);
+        super::checks::cors_origins(s, &mut errors);
     }
     if let Some(d) = &database {
         let url: &super::DatabaseConfig = d;
@@ -260,11 +263,12 @@ pub fn load_str(
         Some(media),
         Some(outbox),
         Some(events),
+        Some(api),
         Some(auth),
         Some(webhooks),
         Some(threading),
     ) = (
-        server, database, blobs, media, outbox, events, auth, webhooks, threading,
+        server, database, blobs, media, outbox, events, api, auth, webhooks, threading,
     )
     else {
         return Err(ConfigErrors(errors));
@@ -279,26 +283,13 @@ pub fn load_str(
         media,
         outbox,
         events,
+        api,
         auth,
         webhooks,
         threading,
         tenants,
         channels,
     })
-}
-
-fn check_public_url(s: &super::ServerConfig, errors: &mut Vec<ConfigError>) {
-    if s.public_url.is_empty() {
-        return;
-    }
-    match url::Url::parse(&s.public_url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {}
-        Ok(_) => errors.push(ConfigError::new(
-            "server.public_url",
-            "must be an http(s) URL without a query",
-        )),
-        Err(e) => errors.push(ConfigError::new("server.public_url", e.to_string())),
-    }
 }
 
 /// Deep-merges `over` into `base`: tables merge key by key, anything else is replaced.

@@ -6,6 +6,7 @@
 //! connector that owns the channel type parses them (with `deny_unknown_fields`); the loader
 //! takes a validator callback so those errors join the same report.
 
+mod checks;
 mod load;
 mod secret;
 pub mod settings;
@@ -32,6 +33,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub outbox: OutboxConfig,
     pub events: EventsConfig,
+    pub api: ApiConfig,
     pub auth: AuthConfig,
     pub webhooks: WebhooksConfig,
     pub threading: ThreadingConfig,
@@ -64,6 +66,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Seconds a request body may take to arrive completely, counted from its headers.
     pub request_body_timeout_secs: u64,
+    /// Browser origins (`https://app.example`) allowed to call the API cross-origin, or
+    /// `["*"]` for any; empty: no CORS headers at all.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl ServerConfig {
@@ -128,6 +133,42 @@ pub struct EventsConfig {
     pub retention_hours: u64,
     /// Seconds between heartbeats on idle live connections.
     pub heartbeat_secs: u64,
+}
+
+/// The REST API's limits (`[api]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub rate_limits: RateLimitsConfig,
+}
+
+/// Requests per minute per token (API token id, or JWT tenant and subject), by role;
+/// 0 is unlimited.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    pub agent_per_minute: u32,
+    pub admin_per_minute: u32,
+}
+
+/// Which conversations a tenant's agents see (admins see all).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentVisibility {
+    /// Every conversation of the tenant.
+    #[default]
+    All,
+    /// Conversations assigned to the agent, and unassigned ones.
+    Assigned,
+}
+
+impl AgentVisibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Assigned => "assigned",
+        }
+    }
 }
 
 /// How inbound messages are matched to conversations (see [`crate::domain::thread`]).
@@ -196,6 +237,10 @@ pub struct TenantConfig {
     /// automatic): exact addresses or numbers, or `@domain` for a domain and its subdomains.
     #[serde(default)]
     pub blocklist: Vec<String>,
+    /// Which conversations the tenant's agents see: `all` (default) or `assigned` (theirs
+    /// and unassigned ones).
+    #[serde(default)]
+    pub agent_visibility: AgentVisibility,
 }
 
 /// One outgoing webhook endpoint of a tenant.
