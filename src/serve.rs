@@ -16,6 +16,7 @@ use switchboard_core::infra::auth::jwt::JwtVerifier;
 use switchboard_core::infra::blob::BlobStore;
 use switchboard_core::infra::config::{Config, ConfigError, ConfigErrors};
 use switchboard_core::infra::event_hub::EventHub;
+use switchboard_core::infra::signed_url::UrlSigner;
 use switchboard_core::store::{ChannelRecord, Store};
 use switchboard_core::workers::outbox::Dispatcher;
 use tokio::sync::Notify;
@@ -85,6 +86,7 @@ pub async fn serve(config: Config) -> Result<()> {
             tenants: Arc::new(config.tenants.iter().map(|t| t.id.clone()).collect()),
             webhooks: webhooks.clone(),
             registry: Arc::new(registry.clone()),
+            urls: Arc::new(UrlSigner::from_config(&config.server)),
         },
         config.server.max_body_bytes,
     );

@@ -9,6 +9,7 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::media::MediaUrls;
 use super::openapi::{
     AdminOnly, ConversationId, Internal, MalformedJson, NotFound, PayloadTooLarge, SpamNeedsAdmin,
     Unauthorized, UnsupportedMediaType, ValidationFailed,
@@ -197,13 +198,12 @@ async fn messages(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
     let page = validate::page_request(q.cursor, q.limit)?;
-    Ok(Json(
-        state
-            .store
-            .list_messages(&caller.tenant, &id, &page)
-            .await?
-            .into(),
-    ))
+    let rows = state
+        .store
+        .list_messages(&caller.tenant, &id, &page)
+        .await?;
+    let urls = MediaUrls::new(&state.urls, &caller.tenant);
+    Ok(Json(Page::build(rows, |m| MessageView::new(m, &urls))))
 }
 
 /// The audit trail of the conversation: who replied, read, assigned and changed its

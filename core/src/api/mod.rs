@@ -14,8 +14,11 @@ pub mod attachments;
 pub mod auth;
 pub mod channels;
 pub mod conversations;
+pub mod docs;
 pub mod error;
 pub mod live;
+pub mod media;
+pub mod message_html;
 pub mod openapi;
 pub mod outbound;
 pub mod outgoing_webhooks;
@@ -62,6 +65,8 @@ pub struct AppState {
     /// What each kind of connector declares: which addresses a channel reaches, and the
     /// refusal codes the OpenAPI document lists.
     pub registry: Arc<crate::contract::registry::Registry>,
+    /// Signs the media URLs of message views and checks them on the media routes.
+    pub urls: Arc<crate::infra::signed_url::UrlSigner>,
 }
 
 /// Every route of the API, each registered from its `#[utoipa::path]` annotation: the one
@@ -71,9 +76,10 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(openapi::openapi_json))
-        .routes(routes!(openapi::docs))
+        .merge(docs::routes())
         .merge(conversations::routes())
         .merge(attachments::routes())
+        .merge(message_html::routes())
         .merge(channels::routes())
         .merge(live::routes())
         .merge(outgoing_webhooks::routes())

@@ -6,14 +6,14 @@
 //! [`ApiDoc`] adds what is not per operation (info, tags, security schemes, shared schemas).
 //!
 //! Served at `GET /api/v1/openapi.json` (no auth) with an interactive viewer at
-//! `GET /api/v1/docs` (Scalar, loaded from a CDN; the document itself always comes from us).
+//! `GET /api/v1/docs` (RapiDoc, embedded in the binary: see [`super::docs`]).
 
 use super::AppState;
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::contract::registry::Registry;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use serde::Serialize;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -263,39 +263,4 @@ pub(super) async fn openapi_json(State(state): State<AppState>) -> impl IntoResp
         [(header::CONTENT_TYPE, "application/json")],
         serde_json::to_string_pretty(&doc).unwrap_or_default(),
     )
-}
-
-/// The Scalar viewer; it loads its script from a CDN and this document from us.
-const DOCS_PAGE: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>Switchboard API reference</title>
-</head>
-<body>
-  <noscript>This page needs JavaScript. The OpenAPI document is at <a href="openapi.json">openapi.json</a>.</noscript>
-  <div id="app"></div>
-  <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference@1.72.1/dist/browser/standalone.js"></script>
-  <script>
-    Scalar.createApiReference('#app', { url: new URL('openapi.json', window.location.href).href });
-  </script>
-</body>
-</html>
-"#;
-
-/// An interactive API reference (HTML) rendering `/api/v1/openapi.json`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/docs",
-    tag = TAG_SYSTEM,
-    operation_id = "docs",
-    security(),
-    responses(
-        (status = 200, description = "An HTML page that renders this document with Scalar \
-            (the viewer's script comes from cdn.jsdelivr.net).", content_type = "text/html", body = String),
-    )
-)]
-pub(super) async fn docs() -> Html<&'static str> {
-    Html(DOCS_PAGE)
 }

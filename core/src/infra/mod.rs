@@ -1,7 +1,7 @@
 //! Infrastructure the other layers stand on: configuration, credentials (API tokens, JWT),
 //! the blob store, the guarded HTTP client for URLs that callers and providers name (with
 //! host allow-lists for provider media), metrics, and the event hub that wakes live clients
-//! when the durable event log grows.
+//! when the durable event log grows, and the signer of short-lived media URLs.
 
 pub mod auth;
 pub mod blob;
@@ -10,3 +10,4 @@ pub mod event_hub;
 pub mod host_list;
 pub mod metrics;
 pub mod public_http;
+pub mod signed_url;

@@ -238,6 +238,7 @@ pub fn load_str(
 
     if let Some(s) = &server {
         check_public_url(s, &mut errors);
+        errors.extend(crate::infra::signed_url::check_config(s));
     }
     if let Some(d) = &database {
         let url: &super::DatabaseConfig = d;

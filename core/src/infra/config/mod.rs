@@ -64,6 +64,11 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Seconds a request body may take to arrive completely, counted from its headers.
     pub request_body_timeout_secs: u64,
+    /// The HMAC key of signed media URLs (at least 32 bytes); empty: a random key per
+    /// start (see [`crate::infra::signed_url`]).
+    pub url_signing_key: Secret,
+    /// Seconds a signed media URL stays valid.
+    pub signed_url_ttl_secs: u64,
 }
 
 impl ServerConfig {
