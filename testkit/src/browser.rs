@@ -69,6 +69,10 @@ impl Browser {
                 "--no-pings",
                 "--mute-audio",
                 "--window-size=1280,900",
+                // Cross-origin iframes in the page's own process, so the page's DevTools
+                // session sees their requests too.
+                "--disable-site-isolation-trials",
+                "--disable-features=IsolateOrigins,site-per-process",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")

@@ -341,18 +341,23 @@ fn time_now() -> i64 {
     i64::try_from(secs).expect("now")
 }
 
-/// The page in a sandboxed iframe of another origin (a `data:` page), as a frontend shows
-/// it: the image is requested from the daemon and served; nothing else is requested.
+/// The page in a sandboxed iframe of another origin (a frontend on another port), as a
+/// staff frontend shows it: the image is requested from the daemon and served; nothing
+/// else is requested of anyone.
 async fn sandboxed_iframe(app: &App, html_url: &str, attachment: &str) {
     let frame = format!(
-        "<!doctype html><iframe sandbox src=\"{}{}\" width=600 height=400></iframe>",
+        "<!doctype html><title>inbox</title><iframe sandbox src=\"{}{}\" width=600 height=400></iframe>",
         app.base,
         html_url.replace('&', "&amp;")
     );
-    let data = base64::engine::general_purpose::STANDARD.encode(frame);
+    let frontend = frontend(frame).await;
     let browser = Browser::launch();
     let mut page = browser.new_page().await;
-    page.goto(&format!("data:text/html;base64,{data}")).await;
+    page.goto(&format!("{frontend}/")).await;
+    if let Ok(dir) = std::env::var("SWITCHBOARD_SCREENSHOTS") {
+        let png = page.screenshot().await;
+        std::fs::write(format!("{dir}/message-html.png"), png).expect("screenshot");
+    }
     let image = format!("{}/api/v1/attachments/{attachment}?", app.base);
     let served = page
         .responses()
@@ -360,9 +365,24 @@ async fn sandboxed_iframe(app: &App, html_url: &str, attachment: &str) {
         .any(|(url, status)| url.starts_with(&image) && status == 200);
     assert!(served, "image not loaded: {:?}", page.responses());
     for url in page.requests() {
-        assert!(
-            url.starts_with(&app.base) || url.starts_with("data:"),
-            "{url}"
-        );
+        let ours = url.starts_with(&app.base) || url.starts_with(&frontend);
+        assert!(ours || url.starts_with("data:"), "{url}");
     }
+}
+
+/// A stand-in staff frontend on its own origin, serving `page` at `/`: its base URL.
+async fn frontend(page: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    base
 }

@@ -32,13 +32,15 @@ pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'se
      form-action 'none'; frame-ancestors 'self'";
 
 /// The page: RapiDoc pointed at the document, without web fonts (`load-fonts="false"`; the
-/// system's fonts instead) and without loading other documents.
+/// system's fonts instead) and without loading other documents; an empty icon, so the
+/// browser asks for no `/favicon.ico`.
 const DOCS_PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Switchboard API reference</title>
+  <link rel="icon" href="data:,">
   <script type="module" src="docs/assets/rapidoc-min.js"></script>
 </head>
 <body>

@@ -46,7 +46,10 @@ WhatsApp) with one conversation model.\n\n\
 the tenant, the subject and the role. A token is scoped to one tenant: another tenant's \
 object is a 404. The live-event streams (`/api/v1/events`, `/api/v1/ws`) also accept the token as the \
 `access_token` query parameter, because browsers' `EventSource` and `WebSocket` cannot set \
-headers.\n\n\
+headers. Attachments (`/api/v1/attachments/{id}`) and message HTML pages \
+(`/api/v1/messages/{id}/html`) also open without a header through the short-lived signed URLs \
+that message views give (`url`, `html_url`: `tenant`, `expires` and `sig` in the query), for \
+`<img>`, downloads and sandboxed iframes.\n\n\
 **Errors.** Every error has the shape `{\"error\": {\"code\": \"...\", \"message\": \"...\"}}` \
 with a stable `code` (see the `ErrorCode` schema); unknown routes are 404 `not_found`, \
 unknown methods 405 `method_not_allowed`, bodies over `server.max_body_bytes` 413 \
