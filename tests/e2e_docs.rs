@@ -5,7 +5,7 @@
 
 use reqwest::header;
 use switchboard_testkit::browser::Browser;
-use switchboard_testkit::{App, Daemon, switchboard_bin};
+use switchboard_testkit::{App, Daemon, eventually, switchboard_bin};
 
 /// Operation summaries the rendered page must show (first lines of handler docs).
 const SUMMARIES: [&str; 4] = [
@@ -107,6 +107,13 @@ async fn page_and_assets_reference_no_other_origin(d: &Daemon) {
 async fn docs_page_and_assets_are_served_without_external_references_sqlite() {
     let app = App::builder(switchboard_bin!()).spawn().await;
     page_and_assets_reference_no_other_origin(&app).await;
+    // No `server.url_signing_key` here: the daemon says what that means for signed URLs.
+    eventually(5, || async {
+        app.log()
+            .contains("signed URLs do not survive a restart")
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,7 +81,12 @@ async fn signed_media_urls(postgres: bool) {
         messages.into_iter().next()
     })
     .await;
-    assert!(!app.log().contains(KEY), "the key reached the log");
+    let log = app.log();
+    assert!(!log.contains(KEY), "the key reached the log");
+    assert!(
+        !log.contains("random key"),
+        "the configured key was not used:\n{log}"
+    );
 
     let (inline, pdf) = attachments_of(&message);
     let html_url = view_urls(&message, &inline);

@@ -68,6 +68,7 @@ pub(super) struct IfNoneMatch(
     path = "/api/v1/attachments/{id}",
     tag = TAG_ATTACHMENTS,
     operation_id = "downloadAttachment",
+    security(("bearerAuth" = []), ("signedUrl" = [])),
     params(AttachmentId, SignedParams, IfNoneMatch),
     responses(
         (status = 200, description = "The stored bytes, with the attachment's content type \
@@ -253,6 +254,36 @@ mod tests {
         assert_eq!(sanitize("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
         let d = content_disposition(Some("invoice\u{202E}fdp\u{200B}.exe"));
         assert_eq!(d, "attachment; filename=\"invoicefdp.exe\"");
+    }
+
+    #[test]
+    fn any_name_makes_a_safe_header() {
+        let nasty = [
+            "\"; filename=evil.exe",
+            "a\r\nSet-Cookie: x=1.txt",
+            "\u{202E}gpj.exe",
+            "\u{2066}x\u{2069}\u{061C}\u{200F}.pdf",
+            "\\\\server\\share\\x.pdf",
+            "名前 \"引用\" 😀.png",
+            "\u{0}\u{7f}\u{85}\u{2028}.bin",
+            "%22%0D%0A.txt",
+        ];
+        for name in nasty {
+            let d = content_disposition(Some(name));
+            assert!(HeaderValue::from_str(&d).is_ok(), "{d:?}");
+            let fallback = d
+                .strip_prefix("attachment; filename=\"")
+                .and_then(|rest| rest.split('"').next())
+                .expect("fallback");
+            let rest = &d["attachment; filename=\"".len() + fallback.len() + 1..];
+            assert!(
+                rest.is_empty() || rest.starts_with("; filename*=UTF-8''"),
+                "{d:?}"
+            );
+            assert!(fallback.is_ascii() && !fallback.is_empty(), "{d:?}");
+            assert!(!d.contains(['\r', '\n', '\\', '\u{202E}']), "{d:?}");
+            assert!(!d.chars().any(is_format_char), "{d:?}");
+        }
     }
 
     #[test]

@@ -89,7 +89,8 @@ pub fn message_html_path(message_id: &str) -> String {
     format!("/api/v1/messages/{message_id}/html")
 }
 
-/// The query of a signed URL. All three or none; any other parameter is a 400.
+/// The query of a signed URL (`sig` is the `signedUrl` security scheme of the document).
+/// All three or none; any other parameter is a 400.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -100,11 +101,8 @@ pub(super) struct SignedParams {
     /// Signed URLs only: when the URL expires (Unix seconds).
     #[param(value_type = Option<i64>, nullable = false, example = 1_777_777_200)]
     expires: Option<String>,
-    /// Signed URLs only: the signature (unpadded base64url of an HMAC-SHA256).
-    #[param(
-        nullable = false,
-        example = "q5y0bnfBZUpeE6qHWVgVwdJSqXt3v6Hh2sX0Yy3eOkA"
-    )]
+    /// The signature: documented as the `signedUrl` security scheme, not as a parameter.
+    #[param(ignore)]
     sig: Option<String>,
 }
 

@@ -50,6 +50,7 @@ struct MessageId(
     path = "/api/v1/messages/{id}/html",
     tag = TAG_MESSAGES,
     operation_id = "getMessageHtml",
+    security(("bearerAuth" = []), ("signedUrl" = [])),
     params(MessageId, SignedParams),
     responses(
         (status = 200, description = "The HTML body as a document (UTF-8).", content_type = "text/html",

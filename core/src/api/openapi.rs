@@ -33,6 +33,8 @@ pub const TAG_SYSTEM: &str = "system";
 pub const BEARER: &str = "bearerAuth";
 /// The token in the `access_token` query parameter (live-event streams only).
 pub const ACCESS_TOKEN_QUERY: &str = "accessToken";
+/// A signed media URL's `sig` (with `tenant` and `expires`): attachments and HTML pages.
+pub const SIGNED_URL: &str = "signedUrl";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -113,6 +115,18 @@ impl Modify for SecuritySchemes {
                 "The same token (API token or JWT) in the query string, accepted only by \
                  the live-event streams (`/api/v1/events`, `/api/v1/ws`) for browsers that \
                  cannot set headers. Use TLS: the token is then part of the URL.",
+            ))),
+        );
+        components.add_security_scheme(
+            SIGNED_URL,
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "sig",
+                "A short-lived signed URL as message views give it (an attachment's `url`, \
+                 `html_url`): `sig`, an HMAC-SHA256 by the server over the tenant, the \
+                 resource and the expiry, with `tenant` and `expires` beside it in the query. \
+                 Accepted only by attachment downloads and message HTML pages, so that \
+                 `<img>`, download links and iframes work without headers; a wrong one is \
+                 403 `invalid_signature`, an expired one 403 `signature_expired`.",
             ))),
         );
     }

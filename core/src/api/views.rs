@@ -2,9 +2,8 @@
 //!
 //! The store returns typed rows ([`crate::store`]); each view here is built from its row in
 //! one `From` impl, so the wire format (RFC 3339 times, renamed and hidden fields) is the
-//! API's alone and a database column never leaks by accident. Messages and attachments are
-//! built with `new(row, urls)` instead: their views carry signed media URLs
-//! ([`super::media::MediaUrls`]), which need the caller's tenant.
+//! API's alone and a database column never leaks by accident. Message and attachment views
+//! are built with `new(row, urls)`: they carry signed media URLs ([`MediaUrls`]).
 
 use super::media::MediaUrls;
 use crate::domain::model::{Millis, format_millis};
@@ -314,17 +313,14 @@ pub struct MessageView {
     pub recipients: Value,
     pub subject: Option<String>,
     pub text: Option<String>,
-    /// The sanitized HTML body; its inline images (`cid:` parts) point at their signed
-    /// URLs. To show it, prefer `html_url` in a sandboxed iframe.
+    /// The sanitized HTML body, inline (`cid:`) images at their signed URLs.
     pub html: Option<String>,
-    /// A signed URL (on the API's origin) of the HTML body as a page for a sandboxed
-    /// iframe, with a strict `Content-Security-Policy`; null without an HTML body.
+    /// A signed URL (API origin) of the HTML body as a page for a sandboxed iframe.
     #[schema(
         example = "/api/v1/messages/0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b/html?tenant=acme&expires=1777777200&sig=q5y0bnfBZUpeE6qHWVgVwdJSqXt3v6Hh2sX0Yy3eOkA"
     )]
     pub html_url: Option<String>,
-    /// When the signed URLs of this view (`html_url`, the attachments' `url`, the images
-    /// in `html`) stop working; fetch the message again for fresh ones.
+    /// When this view's signed URLs stop working (fetch the message again for new ones).
     #[schema(value_type = String, format = DateTime, example = "2026-05-01T13:30:00Z")]
     #[serde(serialize_with = "rfc3339")]
     pub urls_expire_at: Millis,
@@ -423,8 +419,7 @@ pub struct AttachmentView {
     #[schema(value_type = AttachmentState)]
     pub state: String,
     pub error: Option<String>,
-    /// A signed URL (on the API's origin) of the bytes, usable without headers (`<img>`,
-    /// downloads) until the message's `urls_expire_at`.
+    /// A signed URL (API origin) of the bytes, for `<img>` and downloads without headers.
     #[schema(
         example = "/api/v1/attachments/0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b?tenant=acme&expires=1777777200&sig=q5y0bnfBZUpeE6qHWVgVwdJSqXt3v6Hh2sX0Yy3eOkA"
     )]
