@@ -17,6 +17,7 @@ use switchboard_core::infra::auth::jwt::JwtVerifier;
 use switchboard_core::infra::blob::BlobStore;
 use switchboard_core::infra::config::{Config, ConfigError, ConfigErrors};
 use switchboard_core::infra::event_hub::EventHub;
+use switchboard_core::infra::signed_url::UrlSigner;
 use switchboard_core::store::{ChannelRecord, Store};
 use switchboard_core::workers::outbox::Dispatcher;
 use tokio::sync::Notify;
@@ -87,6 +88,7 @@ pub async fn serve(config: Config) -> Result<()> {
             webhooks: webhooks.clone(),
             registry: Arc::new(registry.clone()),
             access: Arc::new(Access::from_config(&config)),
+            urls: Arc::new(UrlSigner::from_config(&config.server)),
         },
         config.server.max_body_bytes,
     );

@@ -7,7 +7,8 @@
 //! - Every route the router serves is in the document: the router's paths are read from its
 //!   `Debug` output (axum lists its route table there) and every method is probed, so a
 //!   route added with a bare `Router::route` instead of `routes!` fails here.
-//! - `/api/v1/openapi.json` serves this document without auth, `/api/v1/docs` the viewer.
+//! - `/api/v1/openapi.json` serves this document without auth, `/api/v1/docs` the viewer
+//!   and its embedded script.
 
 use axum::Router;
 use axum::body::Body;
@@ -83,6 +84,7 @@ async fn app() -> App {
         webhooks: switchboard_core::workers::outgoing_webhooks::Webhooks::none(),
         registry: Arc::new(switchboard_core::contract::registry::Registry::default()),
         access: Default::default(),
+        urls: Arc::new(switchboard_core::infra::signed_url::UrlSigner::random(3600)),
     };
     App {
         _dir: dir,
@@ -639,6 +641,14 @@ async fn document_and_viewer_are_served_without_auth() {
         reply.content_type
     );
     let page = String::from_utf8(reply.bytes).expect("utf-8");
-    assert!(page.contains("openapi.json"), "{page}");
-    assert!(page.contains("createApiReference"), "{page}");
+    assert!(page.contains("spec-url=\"openapi.json\""), "{page}");
+    assert!(
+        page.contains("src=\"docs/assets/rapidoc-min.js\""),
+        "{page}"
+    );
+
+    let reply = call(&app.router, "GET", "/api/v1/docs/assets/rapidoc-min.js").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.content_type, "text/javascript; charset=utf-8");
+    assert!(reply.bytes.starts_with(b"/*! RapiDoc "));
 }

@@ -7,9 +7,11 @@
 //!   fake providers, driven through [`daemon::Daemon`];
 //! - [`twilio`] (with [`twilio_list`], its Messages list) and [`graph`]: fake Twilio and
 //!   Meta Graph APIs;
-//! - `mail` (feature `mail`): real Dovecot and Postfix on free ports.
+//! - `mail` (feature `mail`): real Dovecot and Postfix on free ports;
+//! - [`browser`]: headless Chromium over the DevTools protocol, with no network but loopback.
 
 pub mod app;
+pub mod browser;
 pub mod config;
 pub mod connector;
 pub mod daemon;

@@ -9,13 +9,17 @@
 //! - a UIDVALIDITY change (or a recreated folder) re-fetches without creating anything twice;
 //! - Postfix's bounce of one of our replies marks it failed and opens no conversation;
 //! - two replicas on one PostgreSQL store a mailbox exactly once, and the standby takes
-//!   over when the lease holder is killed.
+//!   over when the lease holder is killed;
+//! - inline images, attachments and the HTML body are served through signed URLs a browser
+//!   can load without headers (and headless Chromium shows the HTML in a sandboxed iframe).
 //!
 //! The channel's mailbox is alice@example.test; bob@example.test plays the customer.
 //!
 //! [`relay`] holds the tests that go through Postfix, [`backfill`] those that sync a
-//! pre-filled mailbox; [`support`] their shared set-up and helpers.
+//! pre-filled mailbox, [`media`] those of signed media URLs; [`support`] their shared
+//! set-up and helpers.
 
 mod backfill;
+mod media;
 mod relay;
 mod support;

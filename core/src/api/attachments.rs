@@ -2,18 +2,26 @@
 //!
 //! Attachments come from strangers, so the response is always a download
 //! (`Content-Disposition: attachment`), never sniffed (`nosniff`) and sandboxed should a
-//! browser render it anyway (`Content-Security-Policy: sandbox`). The filename is
-//! sanitized: no path, no control characters, no quotes; an ASCII fallback plus an
-//! RFC 5987 `filename*` when the name is not ASCII.
+//! browser render it anyway (`Content-Security-Policy: sandbox`); an `<img>` still shows an
+//! image. The filename is sanitized: no path, no control or format characters (bidi
+//! overrides), no quotes; an ASCII fallback plus an RFC 6266 `filename*` when the name is
+//! not plain ASCII.
+//!
+//! The route takes a bearer token or a signed URL (see [`super::media`]), which is what
+//! message views hand out. Responses carry the content hash as `ETag` and may be cached
+//! privately (`If-None-Match` → 304) for as long as a signed URL lives.
 
 use super::AppState;
-use super::auth::Caller;
-use super::error::{ApiError, ApiPath, ErrorBody};
+use super::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use super::media::{self, SignedParams};
 use super::openapi::{Binary, Internal, NotFound, TAG_ATTACHMENTS, Unauthorized};
 use crate::domain::text::is_format_char;
+use crate::infra::blob::BlobStore;
+use crate::infra::signed_url::Resource;
+use crate::store::AttachmentRow;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -35,25 +43,53 @@ struct AttachmentId(
     String,
 );
 
+/// The optional `If-None-Match` request header.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(names("If-None-Match"), parameter_in = Header)]
+#[allow(dead_code)]
+pub(super) struct IfNoneMatch(
+    /// An `ETag` received before: 304 if the bytes are still the same.
+    #[param(
+        nullable = false,
+        example = "\"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\""
+    )]
+    Option<String>,
+);
+
 /// Download an attachment.
 ///
-/// Always a download (`Content-Disposition: attachment` with a sanitized filename), never
-/// sniffed (`X-Content-Type-Options: nosniff`) and sandboxed (`Content-Security-Policy:
-/// sandbox`): attachments come from strangers.
+/// With a bearer token, or without any header through the signed URL a message view gives
+/// (`attachments[].url`: `tenant`, `expires` and `sig` in the query), so `<img src>` and
+/// download links work in a browser. Always a download (`Content-Disposition: attachment`
+/// with a sanitized filename), never sniffed (`X-Content-Type-Options: nosniff`) and
+/// sandboxed (`Content-Security-Policy: sandbox`): attachments come from strangers.
 #[utoipa::path(
     get,
     path = "/api/v1/attachments/{id}",
     tag = TAG_ATTACHMENTS,
     operation_id = "downloadAttachment",
-    params(AttachmentId),
+    security(("bearerAuth" = []), ("signedUrl" = [])),
+    params(AttachmentId, SignedParams, IfNoneMatch),
     responses(
         (status = 200, description = "The stored bytes, with the attachment's content type \
             (`application/octet-stream` when unknown).", content_type = "*/*", body = inline(Binary), headers(
-                ("Content-Disposition" = String, description = "`attachment; filename=\"...\"`, plus `filename*` for non-ASCII names."),
+                ("Content-Disposition" = String, description = "`attachment; filename=\"...\"`, plus `filename*=UTF-8''...` for names that are not plain ASCII."),
                 ("X-Content-Type-Options" = String, description = "`nosniff`"),
                 ("Content-Security-Policy" = String, description = "`sandbox`"),
+                ("ETag" = String, description = "The sha256 of the bytes, quoted."),
+                ("Cache-Control" = String, description = "`private, max-age=N`: as long as the signed URL lives (with a bearer token: the lifetime of a signed URL)."),
             )),
+        (status = 304, description = "`If-None-Match` names the current `ETag`: no body.", headers(
+                ("ETag" = String, description = "The sha256 of the bytes, quoted."),
+                ("Cache-Control" = String, description = "`private, max-age=N`"),
+            )),
+        (status = 400, description = "`bad_request`: a query parameter other than `tenant`, \
+            `expires` and `sig`.", body = ErrorBody,
+            example = json!({"error": {"code": "bad_request", "message": "Failed to deserialize query string: unknown field `x`, expected one of `tenant`, `expires`, `sig`"}})),
         (status = 401, response = Unauthorized),
+        (status = 403, description = "A signed URL that does not hold: `invalid_signature` \
+            (wrong, incomplete or malformed) or `signature_expired`.", body = ErrorBody,
+            example = json!({"error": {"code": "signature_expired", "message": "the signed URL has expired; fetch the message again for a fresh one"}})),
         (status = 404, response = NotFound),
         (status = 409, description = "`attachment_pending`: still being fetched from the \
             provider, try again shortly; `attachment_failed`: it could not be fetched; \
@@ -63,52 +99,39 @@ struct AttachmentId(
     )
 )]
 async fn download(
-    caller: Caller,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<SignedParams>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let attachment = state.store.get_attachment(&caller.tenant, &id).await?;
-    super::visibility::check(
-        &state,
-        &caller,
-        crate::store::ConversationOf::Message(&attachment.message_id),
-    )
-    .await?;
-    match attachment.state.as_str() {
-        "stored" => {}
-        "pending" => {
-            return Err(ApiError::Conflict {
-                code: "attachment_pending",
-                message: "the attachment is still being fetched; try again shortly".into(),
-            });
-        }
-        "failed" => {
-            return Err(ApiError::Conflict {
-                code: "attachment_failed",
-                message: "the attachment could not be fetched".into(),
-            });
-        }
-        "too_large" => {
-            return Err(ApiError::Conflict {
-                code: "attachment_too_large",
-                message: "the attachment was over the size limit and was not kept".into(),
-            });
-        }
-        other => {
-            return Err(ApiError::internal(format!(
-                "attachment {id} in unknown state {other:?}"
-            )));
-        }
+    let access = media::authorize(&state, &headers, params, Resource::Attachment(&id)).await?;
+    let attachment = state.store.get_attachment(&access.tenant, &id).await?;
+    if let Some(caller) = &access.caller {
+        super::visibility::check(
+            &state,
+            caller,
+            crate::store::ConversationOf::Message(&attachment.message_id),
+        )
+        .await?;
     }
+    check_stored(&attachment)?;
     let key = attachment
         .storage_key
         .as_deref()
         .ok_or_else(|| ApiError::internal(format!("stored attachment {id} has no storage key")))?;
+    let cache = access.cache_control(&state.urls);
+    let known_etag = attachment.sha256.as_deref().map(|sha| format!("\"{sha}\""));
+    if let Some(etag) = &known_etag
+        && media::not_modified(&headers, etag)
+    {
+        return not_modified(etag, cache);
+    }
     let bytes = state
         .blobs
         .get(key)
         .await
         .map_err(|e| ApiError::internal(format!("attachment {id}: {e}")))?;
+    let etag = known_etag.unwrap_or_else(|| format!("\"{}\"", BlobStore::sha256_hex(&bytes)));
     let content_type = attachment
         .content_type
         .as_deref()
@@ -123,8 +146,45 @@ async fn download(
         .header(header::CONTENT_DISPOSITION, disposition)
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(header::CONTENT_SECURITY_POLICY, "sandbox")
-        .header(header::CACHE_CONTROL, "private, no-cache")
+        .header(header::ETAG, etag)
+        .header(header::CACHE_CONTROL, cache)
         .body(Body::from(bytes))
+        .map_err(ApiError::internal)
+}
+
+/// 409 unless the attachment's bytes are stored.
+fn check_stored(attachment: &AttachmentRow) -> Result<(), ApiError> {
+    let (code, message) = match attachment.state.as_str() {
+        "stored" => return Ok(()),
+        "pending" => (
+            "attachment_pending",
+            "the attachment is still being fetched; try again shortly",
+        ),
+        "failed" => ("attachment_failed", "the attachment could not be fetched"),
+        "too_large" => (
+            "attachment_too_large",
+            "the attachment was over the size limit and was not kept",
+        ),
+        other => {
+            return Err(ApiError::internal(format!(
+                "attachment {} in unknown state {other:?}",
+                attachment.id
+            )));
+        }
+    };
+    Err(ApiError::Conflict {
+        code,
+        message: message.into(),
+    })
+}
+
+/// 304 with the validator and caching headers, no body.
+fn not_modified(etag: &str, cache: HeaderValue) -> Result<Response, ApiError> {
+    Response::builder()
+        .status(StatusCode::NOT_MODIFIED)
+        .header(header::ETAG, etag)
+        .header(header::CACHE_CONTROL, cache)
+        .body(Body::empty())
         .map_err(ApiError::internal)
 }
 
@@ -202,6 +262,36 @@ mod tests {
         assert_eq!(sanitize("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
         let d = content_disposition(Some("invoice\u{202E}fdp\u{200B}.exe"));
         assert_eq!(d, "attachment; filename=\"invoicefdp.exe\"");
+    }
+
+    #[test]
+    fn any_name_makes_a_safe_header() {
+        let nasty = [
+            "\"; filename=evil.exe",
+            "a\r\nSet-Cookie: x=1.txt",
+            "\u{202E}gpj.exe",
+            "\u{2066}x\u{2069}\u{061C}\u{200F}.pdf",
+            "\\\\server\\share\\x.pdf",
+            "名前 \"引用\" 😀.png",
+            "\u{0}\u{7f}\u{85}\u{2028}.bin",
+            "%22%0D%0A.txt",
+        ];
+        for name in nasty {
+            let d = content_disposition(Some(name));
+            assert!(HeaderValue::from_str(&d).is_ok(), "{d:?}");
+            let fallback = d
+                .strip_prefix("attachment; filename=\"")
+                .and_then(|rest| rest.split('"').next())
+                .expect("fallback");
+            let rest = &d["attachment; filename=\"".len() + fallback.len() + 1..];
+            assert!(
+                rest.is_empty() || rest.starts_with("; filename*=UTF-8''"),
+                "{d:?}"
+            );
+            assert!(fallback.is_ascii() && !fallback.is_empty(), "{d:?}");
+            assert!(!d.contains(['\r', '\n', '\\', '\u{202E}']), "{d:?}");
+            assert!(!d.chars().any(is_format_char), "{d:?}");
+        }
     }
 
     #[test]

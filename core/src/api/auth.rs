@@ -193,7 +193,7 @@ impl FromRequestParts<AppState> for StreamCaller {
 }
 
 /// The token of the one `Authorization: Bearer` header (scheme case-insensitive).
-fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub(super) fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values
         .next()

@@ -87,6 +87,8 @@ pub(crate) async fn list_canned(
 ) -> Result<Json<Vec<CannedReplyView>>, ApiError> {
     let values = match query_value(q.conversation_id) {
         Some(id) => {
+            super::visibility::check(&state, &caller, crate::store::ConversationOf::Id(&id))
+                .await?;
             let conversation = state.store.get_conversation(&caller.tenant, &id).await?;
             Some(placeholders(&conversation, &caller.subject))
         }

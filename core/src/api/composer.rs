@@ -15,7 +15,7 @@ use super::triage::MessageId;
 use super::validate::{self, non_empty};
 use super::views::{MessageView, Page, rfc3339};
 use crate::domain::model::{ConversationStatus, Millis};
-use crate::store::{CannedDraft, CannedReplyRow, ConversationRow, NoteRow};
+use crate::store::{CannedDraft, CannedReplyRow, ConversationOf, ConversationRow, NoteRow};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -68,12 +68,14 @@ async fn retry(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageView>, ApiError> {
+    super::visibility::check(&state, &caller, ConversationOf::Message(&id)).await?;
     let view = state
         .store
         .retry_message(&caller.tenant, &id, &caller.subject)
         .await?;
     state.jobs.notify_one();
-    Ok(Json(view.into()))
+    let urls = super::media::MediaUrls::new(&state.urls, &caller.tenant);
+    Ok(Json(MessageView::new(view, &urls)))
 }
 
 /// A staff-only note on a conversation.
@@ -160,6 +162,7 @@ async fn list_notes(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<NoteView>>, ApiError> {
     let page = validate::page_request(q.cursor, q.limit)?;
+    super::visibility::check(&state, &caller, ConversationOf::Id(&id)).await?;
     Ok(Json(
         state
             .store
@@ -211,6 +214,7 @@ async fn add_note(
     ApiJson(body): ApiJson<NoteBody>,
 ) -> Result<(StatusCode, Json<NoteView>), ApiError> {
     check_body("text", &body.text)?;
+    super::visibility::check(&state, &caller, ConversationOf::Id(&id)).await?;
     let named = mentions(&body.text);
     let note = state
         .store

@@ -10,6 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::conversation_views::Priority;
 use super::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use super::media::MediaUrls;
 use super::openapi::{AdminOnly, ConversationId, Internal, NotFound, SpamNeedsAdmin, Unauthorized};
 use super::openapi::{TAG_CONVERSATIONS, TAG_MESSAGES};
 use super::validate::{self, non_empty};
@@ -247,13 +248,12 @@ async fn messages(
 ) -> Result<Json<Page<MessageView>>, ApiError> {
     let page = validate::page_request(q.cursor, q.limit)?;
     visibility::check(&state, &caller, ConversationOf::Id(&id)).await?;
-    Ok(Json(
-        state
-            .store
-            .list_messages(&caller.tenant, &id, &page)
-            .await?
-            .into(),
-    ))
+    let rows = state
+        .store
+        .list_messages(&caller.tenant, &id, &page)
+        .await?;
+    let urls = MediaUrls::new(&state.urls, &caller.tenant);
+    Ok(Json(Page::build(rows, |m| MessageView::new(m, &urls))))
 }
 
 /// The audit trail of the conversation: who replied, read, assigned and changed its

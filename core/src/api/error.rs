@@ -25,6 +25,12 @@ pub enum ApiError {
     /// Authenticated, but the role does not allow it (403).
     #[error("{0}")]
     Forbidden(String),
+    /// A signed URL whose signature is wrong, incomplete or malformed (403).
+    #[error("{0}")]
+    InvalidSignature(&'static str),
+    /// A signed URL past its expiry (403).
+    #[error("the signed URL has expired; fetch the message again for a fresh one")]
+    SignatureExpired,
     /// No such object in the caller's tenant, or no such route (404).
     #[error("not found")]
     NotFound,
@@ -99,7 +105,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::InvalidSignature(_) | Self::SignatureExpired => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) | Self::InvalidCursor => StatusCode::BAD_REQUEST,
@@ -118,6 +126,8 @@ impl ApiError {
         match self {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
+            Self::InvalidSignature(_) => "invalid_signature",
+            Self::SignatureExpired => "signature_expired",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
@@ -175,6 +185,10 @@ pub enum ErrorCode {
     Unauthorized,
     /// 403: the caller's role does not allow the action.
     Forbidden,
+    /// 403: a signed URL whose signature is wrong, incomplete or malformed.
+    InvalidSignature,
+    /// 403: a signed URL past its expiry (fetch the message again for a fresh one).
+    SignatureExpired,
     /// 404: no such object in the caller's tenant, or no such route.
     NotFound,
     /// 405: the route exists, the method does not.
@@ -219,9 +233,11 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::Unauthorized,
         Self::Forbidden,
+        Self::InvalidSignature,
+        Self::SignatureExpired,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::BadRequest,
@@ -249,6 +265,8 @@ impl ErrorCode {
         match self {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::InvalidSignature => "invalid_signature",
+            Self::SignatureExpired => "signature_expired",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest => "bad_request",
@@ -541,6 +559,8 @@ mod tests {
         let fixed = [
             ApiError::Unauthorized(""),
             ApiError::Forbidden(String::new()),
+            ApiError::InvalidSignature(""),
+            ApiError::SignatureExpired,
             ApiError::NotFound,
             ApiError::MethodNotAllowed,
             ApiError::BadRequest(String::new()),

@@ -22,8 +22,11 @@ mod composer;
 pub mod conversation_views;
 pub mod conversations;
 pub mod cors;
+pub mod docs;
 pub mod error;
 pub mod live;
+pub mod media;
+pub mod message_html;
 pub mod openapi;
 pub mod outbound;
 pub mod outgoing_webhooks;
@@ -76,6 +79,8 @@ pub struct AppState {
     pub registry: Arc<crate::contract::registry::Registry>,
     /// CORS, rate limits, agents' visibility and the staff-sighting cache.
     pub access: Arc<access::Access>,
+    /// Signs the media URLs of message views and checks them on the media routes.
+    pub urls: Arc<crate::infra::signed_url::UrlSigner>,
 }
 
 /// Every route of the API, each registered from its `#[utoipa::path]` annotation: the one
@@ -85,11 +90,12 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(openapi::openapi_json))
-        .routes(routes!(openapi::docs))
+        .merge(docs::routes())
         .merge(conversations::routes())
         .merge(composer::routes())
         .merge(assignment::routes())
         .merge(attachments::routes())
+        .merge(message_html::routes())
         .merge(channels::routes())
         .merge(live::routes())
         .merge(outgoing_webhooks::routes())

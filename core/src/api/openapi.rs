@@ -6,14 +6,14 @@
 //! [`ApiDoc`] adds what is not per operation (info, tags, security schemes, shared schemas).
 //!
 //! Served at `GET /api/v1/openapi.json` (no auth) with an interactive viewer at
-//! `GET /api/v1/docs` (Scalar, loaded from a CDN; the document itself always comes from us).
+//! `GET /api/v1/docs` (RapiDoc, embedded in the binary: see [`super::docs`]).
 
 use super::AppState;
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::contract::registry::Registry;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use serde::Serialize;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -35,6 +35,8 @@ pub const TAG_SYSTEM: &str = "system";
 pub const BEARER: &str = "bearerAuth";
 /// The token in the `access_token` query parameter (live-event streams only).
 pub const ACCESS_TOKEN_QUERY: &str = "accessToken";
+/// A signed media URL's `sig` (with `tenant` and `expires`): attachments and HTML pages.
+pub const SIGNED_URL: &str = "signedUrl";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,7 +50,10 @@ WhatsApp) with one conversation model.\n\n\
 the tenant, the subject and the role. A token is scoped to one tenant: another tenant's \
 object is a 404. The live-event streams (`/api/v1/events`, `/api/v1/ws`) also accept the token as the \
 `access_token` query parameter, because browsers' `EventSource` and `WebSocket` cannot set \
-headers.\n\n\
+headers. Attachments (`/api/v1/attachments/{id}`) and message HTML pages \
+(`/api/v1/messages/{id}/html`) also open without a header through the short-lived signed URLs \
+that message views give (`url`, `html_url`: `tenant`, `expires` and `sig` in the query), for \
+`<img>`, downloads and sandboxed iframes.\n\n\
 **Errors.** Every error has the shape `{\"error\": {\"code\": \"...\", \"message\": \"...\"}}` \
 with a stable `code` (see the `ErrorCode` schema); unknown routes are 404 `not_found`, \
 unknown methods 405 `method_not_allowed`, bodies over `server.max_body_bytes` 413 \
@@ -122,6 +127,18 @@ impl Modify for SecuritySchemes {
                 "The same token (API token or JWT) in the query string, accepted only by \
                  the live-event streams (`/api/v1/events`, `/api/v1/ws`) for browsers that \
                  cannot set headers. Use TLS: the token is then part of the URL.",
+            ))),
+        );
+        components.add_security_scheme(
+            SIGNED_URL,
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "sig",
+                "A short-lived signed URL as message views give it (an attachment's `url`, \
+                 `html_url`): `sig`, an HMAC-SHA256 by the server over the tenant, the \
+                 resource and the expiry, with `tenant` and `expires` beside it in the query. \
+                 Accepted only by attachment downloads and message HTML pages, so that \
+                 `<img>`, download links and iframes work without headers; a wrong one is \
+                 403 `invalid_signature`, an expired one 403 `signature_expired`.",
             ))),
         );
     }
@@ -321,39 +338,4 @@ pub(super) async fn openapi_json(State(state): State<AppState>) -> impl IntoResp
         [(header::CONTENT_TYPE, "application/json")],
         serde_json::to_string_pretty(&doc).unwrap_or_default(),
     )
-}
-
-/// The Scalar viewer; it loads its script from a CDN and this document from us.
-const DOCS_PAGE: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>Switchboard API reference</title>
-</head>
-<body>
-  <noscript>This page needs JavaScript. The OpenAPI document is at <a href="openapi.json">openapi.json</a>.</noscript>
-  <div id="app"></div>
-  <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference@1.72.1/dist/browser/standalone.js"></script>
-  <script>
-    Scalar.createApiReference('#app', { url: new URL('openapi.json', window.location.href).href });
-  </script>
-</body>
-</html>
-"#;
-
-/// An interactive API reference (HTML) rendering `/api/v1/openapi.json`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/docs",
-    tag = TAG_SYSTEM,
-    operation_id = "docs",
-    security(),
-    responses(
-        (status = 200, description = "An HTML page that renders this document with Scalar \
-            (the viewer's script comes from cdn.jsdelivr.net).", content_type = "text/html", body = String),
-    )
-)]
-pub(super) async fn docs() -> Html<&'static str> {
-    Html(DOCS_PAGE)
 }

@@ -11,6 +11,7 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::media::MediaUrls;
 use super::openapi::{
     ConversationId, Internal, MalformedJson, NotFound, PayloadTooLarge, TAG_MESSAGES, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
@@ -18,7 +19,7 @@ use super::openapi::{
 use super::validate::{self, DraftFields};
 use super::views::MessageView;
 use crate::domain::model::{IdentityKind, ReplyCheck, Template, now_millis};
-use crate::store::{ReplyDraft, StartConversation};
+use crate::store::{MessageRow, ReplyDraft, StartConversation};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -154,7 +155,7 @@ pub(super) async fn reply(
         // would silently drop what the caller asked to send now.
         return Err(key_reused());
     }
-    Ok(accepted(&state, message.into(), created, |m| m))
+    Ok(accepted(&state, &caller, message, created, |m| m))
 }
 
 /// The contact to write to.
@@ -276,7 +277,7 @@ pub(super) async fn start(
     {
         return Err(key_reused());
     }
-    Ok(accepted(&state, message.into(), created, |message| {
+    Ok(accepted(&state, &caller, message, created, |message| {
         Started { message }
     }))
 }
@@ -335,13 +336,15 @@ fn key_reused() -> ApiError {
 /// 202 with the body; wakes the dispatcher for a new message, marks a replay.
 fn accepted<T: Serialize>(
     state: &AppState,
-    message: MessageView,
+    caller: &Caller,
+    message: MessageRow,
     created: bool,
     wrap: impl FnOnce(MessageView) -> T,
 ) -> Response {
     if created {
         state.jobs.notify_one();
     }
+    let message = MessageView::new(message, &MediaUrls::new(&state.urls, &caller.tenant));
     let mut response = (StatusCode::ACCEPTED, Json(wrap(message))).into_response();
     if !created {
         response

@@ -124,6 +124,7 @@ pub(super) async fn update(
     ApiJson(body): ApiJson<TriageBody>,
 ) -> Result<Json<ConversationView>, ApiError> {
     let change = body.into_change()?;
+    super::visibility::check(&state, &caller, crate::store::ConversationOf::Id(&id)).await?;
     Ok(Json(
         state
             .store
@@ -161,7 +162,13 @@ pub(super) async fn message(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageView>, ApiError> {
-    Ok(Json(
-        state.store.get_message(&caller.tenant, &id).await?.into(),
-    ))
+    let message = state.store.get_message(&caller.tenant, &id).await?;
+    super::visibility::check(
+        &state,
+        &caller,
+        crate::store::ConversationOf::Id(&message.conversation_id),
+    )
+    .await?;
+    let urls = super::media::MediaUrls::new(&state.urls, &caller.tenant);
+    Ok(Json(MessageView::new(message, &urls)))
 }

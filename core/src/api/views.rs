@@ -2,8 +2,10 @@
 //!
 //! The store returns typed rows ([`crate::store`]); each view here is built from its row in
 //! one `From` impl, so the wire format (RFC 3339 times, renamed and hidden fields) is the
-//! API's alone and a database column never leaks by accident.
+//! API's alone and a database column never leaks by accident. Message and attachment views
+//! are built with `new(row, urls)`: they carry signed media URLs ([`MediaUrls`]).
 
+use super::media::MediaUrls;
 use crate::domain::model::{Millis, format_millis};
 use crate::store::{
     AttachmentRow, AuditRow, ChannelRow, ContactRow, EventRow, IdentityRow, MessageRow,
@@ -174,6 +176,16 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page of views built with `f`, for views that need more than their row.
+    pub fn build<R>(r: RowPage<R>, f: impl FnMut(R) -> T) -> Self {
+        Self {
+            items: r.items.into_iter().map(f).collect(),
+            next_cursor: r.next_cursor,
+        }
+    }
+}
+
 impl<R, T: From<R>> From<RowPage<R>> for Page<T> {
     fn from(r: RowPage<R>) -> Self {
         Self {
@@ -260,7 +272,17 @@ pub struct MessageView {
     pub recipients: Value,
     pub subject: Option<String>,
     pub text: Option<String>,
+    /// The sanitized HTML body, inline (`cid:`) images at their signed URLs.
     pub html: Option<String>,
+    /// A signed URL (API origin) of the HTML body as a page for a sandboxed iframe.
+    #[schema(
+        example = "/api/v1/messages/0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b/html?tenant=acme&expires=1777777200&sig=q5y0bnfBZUpeE6qHWVgVwdJSqXt3v6Hh2sX0Yy3eOkA"
+    )]
+    pub html_url: Option<String>,
+    /// When this view's signed URLs stop working (fetch the message again for new ones).
+    #[schema(value_type = String, format = DateTime, example = "2026-05-01T13:30:00Z")]
+    #[serde(serialize_with = "rfc3339")]
+    pub urls_expire_at: Millis,
     pub provider_message_id: Option<String>,
     #[schema(value_type = crate::domain::model::DeliveryStatus)]
     pub delivery_status: String,
@@ -282,8 +304,13 @@ pub struct MessageView {
     pub created_at: Millis,
 }
 
-impl From<MessageRow> for MessageView {
-    fn from(r: MessageRow) -> Self {
+impl MessageView {
+    /// The view of a message, its media URLs signed by `urls`.
+    pub fn new(r: MessageRow, urls: &MediaUrls<'_>) -> Self {
+        let html = r
+            .html
+            .map(|h| urls.sign_html(&h, r.attachments.iter().map(|a| a.id.as_str())));
+        let html_url = html.as_ref().map(|_| urls.message_html(&r.id));
         Self {
             id: r.id,
             conversation_id: r.conversation_id,
@@ -294,14 +321,20 @@ impl From<MessageRow> for MessageView {
             recipients: r.recipients,
             subject: r.subject,
             text: r.text,
-            html: r.html,
+            html,
+            html_url,
+            urls_expire_at: urls.expires_at(),
             provider_message_id: r.provider_message_id,
             delivery_status: r.delivery_status,
             error_code: r.error_code,
             error_message: r.error_message,
             flags: r.flags,
             spam: r.spam,
-            attachments: r.attachments.into_iter().map(Into::into).collect(),
+            attachments: r
+                .attachments
+                .into_iter()
+                .map(|a| AttachmentView::new(a, urls))
+                .collect(),
             reactions: r.reactions.into_iter().map(Into::into).collect(),
             external: r.external,
             sent_at: r.sent_at,
@@ -345,13 +378,20 @@ pub struct AttachmentView {
     #[schema(value_type = AttachmentState)]
     pub state: String,
     pub error: Option<String>,
+    /// A signed URL (API origin) of the bytes, for `<img>` and downloads without headers.
+    #[schema(
+        example = "/api/v1/attachments/0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b?tenant=acme&expires=1777777200&sig=q5y0bnfBZUpeE6qHWVgVwdJSqXt3v6Hh2sX0Yy3eOkA"
+    )]
+    pub url: String,
     #[serde(skip)]
     pub storage_key: Option<String>,
 }
 
-impl From<AttachmentRow> for AttachmentView {
-    fn from(r: AttachmentRow) -> Self {
+impl AttachmentView {
+    /// The view of an attachment, its URL signed by `urls`.
+    pub fn new(r: AttachmentRow, urls: &MediaUrls<'_>) -> Self {
         Self {
+            url: urls.attachment(&r.id),
             id: r.id,
             message_id: r.message_id,
             filename: r.filename,

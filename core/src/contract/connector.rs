@@ -52,8 +52,14 @@ impl ConnectorContext {
     /// (`/api/v1/attachments/{id}`, the download route): connectors point links at stored
     /// attachments (email `cid:` images) with it instead of spelling core's routes.
     pub fn attachment_url(&self, attachment_id: &str) -> String {
-        format!("/api/v1/attachments/{attachment_id}")
+        attachment_path(attachment_id)
     }
+}
+
+/// The path the API serves an attachment's bytes at: `/api/v1/attachments/{id}`. Stored
+/// HTML names inline parts by it; the API signs these paths when it shows the HTML.
+pub fn attachment_path(attachment_id: &str) -> String {
+    format!("/api/v1/attachments/{attachment_id}")
 }
 
 /// What the provider knows of a send whose earlier attempt recorded no outcome (the daemon

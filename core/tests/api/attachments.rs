@@ -1,8 +1,9 @@
 //! Attachment downloads: refused while pending or failed, served with safe headers once
-//! stored.
+//! stored, with a bearer token or the signed URL of the message view.
 
 use crate::support::{TestApp, sms};
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
 use switchboard_core::domain::model::{InboundAttachment, now_millis};
 use switchboard_core::store::StoredBlob;
 
@@ -79,7 +80,36 @@ async fn attachments_download_only_when_stored() {
         r.headers[header::CONTENT_DISPOSITION],
         "attachment; filename=\"Gr__e x.pdf\"; filename*=UTF-8''Gr%C3%BC%C3%9Fe%20x.pdf"
     );
+    assert_eq!(
+        r.headers[header::ETAG],
+        format!("\"{}\"", stored.sha256).as_str()
+    );
+    assert_eq!(r.headers[header::CACHE_CONTROL], "private, max-age=3600");
     app.get("/api/v1/attachments/nope", &app.agent)
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
+
+    // The view's signed URL opens it without any header; tampered, it is refused.
+    let messages = app
+        .get(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            &app.agent,
+        )
+        .await;
+    let url = messages.body["items"][0]["attachments"]
+        .as_array()
+        .expect("attachments")
+        .iter()
+        .find(|a| a["state"] == "stored")
+        .and_then(|a| a["url"].as_str())
+        .expect("signed url")
+        .to_string();
+    let anonymous = |uri: String| Request::get(uri).body(Body::empty()).expect("request");
+    let r = app.send(anonymous(url.clone())).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.bytes, bytes);
+    let tampered = url.replace("&sig=", "&sig=x");
+    app.send(anonymous(tampered))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "invalid_signature");
 }

@@ -22,6 +22,8 @@ use tokio::sync::Notify;
 use tower::ServiceExt;
 
 pub const MAX_BODY: usize = 16 * 1024;
+/// The key of the signed media URLs the test router checks.
+pub const SIGNING_KEY: &[u8] = b"the test key of signed media URLs, 32+ bytes";
 
 fn no_settings(_: &toml::Table, _: &str) -> Vec<switchboard_core::infra::config::ConfigError> {
     Vec::new()
@@ -272,6 +274,10 @@ impl TestApp {
             webhooks: switchboard_core::workers::outgoing_webhooks::Webhooks::none(),
             registry: Arc::new(test_registry()),
             access: Default::default(),
+            urls: Arc::new(switchboard_core::infra::signed_url::UrlSigner::new(
+                SIGNING_KEY,
+                3600,
+            )),
         };
         let response = router(state, MAX_BODY)
             .oneshot(request)

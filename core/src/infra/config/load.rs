@@ -241,6 +241,7 @@ pub fn load_str(
     if let Some(s) = &server {
         super::checks::public_url(s, &mut errors);
         super::checks::cors_origins(s, &mut errors);
+        errors.extend(crate::infra::signed_url::check_config(s));
     }
     if let Some(d) = &database {
         let url: &super::DatabaseConfig = d;

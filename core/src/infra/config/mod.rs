@@ -69,6 +69,11 @@ pub struct ServerConfig {
     /// Browser origins (`https://app.example`) allowed to call the API cross-origin, or
     /// `["*"]` for any; empty: no CORS headers at all.
     pub cors_allowed_origins: Vec<String>,
+    /// The HMAC key of signed media URLs (at least 32 bytes); empty: a random key per
+    /// start (see [`crate::infra::signed_url`]).
+    pub url_signing_key: Secret,
+    /// Seconds a signed media URL stays valid.
+    pub signed_url_ttl_secs: u64,
 }
 
 impl ServerConfig {
