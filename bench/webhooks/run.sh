@@ -255,6 +255,10 @@ ceiling() { # BACKEND WHEN
 }
 
 log "work directory $WORK; $PIN_NOTE; $DAEMON_NOTE; $(nproc) CPUs"
+LOAD_AT_START=$(cut -d ' ' -f 1-3 /proc/loadavg)
+if awk -v l="${LOAD_AT_START%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+    log "warning: load average $LOAD_AT_START: the machine is not idle, figures will be noisy"
+fi
 for backend in $BACKENDS; do
     case $backend in sqlite | postgres) ;; *) die "unknown backend '$backend'" ;; esac
     [[ $CEILING != 1 ]] || ceiling "$backend" before
@@ -269,6 +273,7 @@ done
 
 echo
 echo "Webhook ingest: $(nproc) CPUs, $PIN_NOTE, $DAEMON_NOTE; ${DURATION}s measured after ${WARMUP}s warm-up per run"
+echo "Load average at start: $LOAD_AT_START, at the end: $(cut -d ' ' -f 1-3 /proc/loadavg) (anything else using the CPUs or the disk skews every figure)"
 echo "Switchboard: $SWITCHBOARD_BIN (built $(date -r "$SWITCHBOARD_BIN" '+%F %T'))"
 shopt -s nullglob
 results=("$RESULTS"/*.json)

@@ -154,6 +154,26 @@ pub(crate) fn load_average() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// This process's CPU time so far (user + system), in seconds; 0 where unknown.
+pub(crate) fn own_cpu_seconds() -> f64 {
+    // /proc/self/stat: fields 14 and 15 (utime, stime) in clock ticks, after the command
+    // name in parentheses (which may hold spaces).
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 { ticks / hz as f64 } else { 0.0 }
+}
+
 fn seconds(s: f64, what: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(s).map_err(|_| anyhow!("{what} must be a number of seconds"))
 }

@@ -53,6 +53,10 @@ pub struct RunResult {
     pub rss_hwm_mb: Option<f64>,
     pub check: CheckReport,
     pub load_average: String,
+    /// The generator's own CPU time (user + system) during the load, and the load's wall
+    /// time: their ratio near the number of CPUs it may use means it was saturated.
+    pub generator_cpu_s: f64,
+    pub generator_wall_s: f64,
 }
 
 /// What a result file holds.
@@ -125,6 +129,12 @@ pub fn print_run(r: &RunResult) {
         r.latency_whatsapp.p50_ms,
         r.latency_whatsapp.p99_ms,
         r.latency_whatsapp.count
+    );
+    println!(
+        "  generator CPU: {:.1} s in {:.1} s ({:.0} % of one CPU)",
+        r.generator_cpu_s,
+        r.generator_wall_s,
+        100.0 * r.generator_cpu_s / r.generator_wall_s.max(1e-9)
     );
     if r.rate.is_some() {
         println!(
@@ -203,7 +213,8 @@ pub fn print_table(files: &[ResultFile]) -> bool {
             ResultFile::Ceiling(c) => c.backend.as_str(),
         })
         .collect();
-    backends.sort_unstable();
+    // SQLite (the default store) first.
+    backends.sort_unstable_by_key(|b| (*b != "sqlite", *b));
     backends.dedup();
     for backend in backends {
         let runs: Vec<&RunResult> = files

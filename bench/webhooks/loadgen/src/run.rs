@@ -46,6 +46,7 @@ pub struct RunSpec {
 
 pub async fn run(spec: RunSpec) -> Result<RunResult> {
     let load_average = crate::load_average();
+    let cpu_before = crate::own_cpu_seconds();
     let (connections, rate) = match spec.mode {
         Mode::Closed { connections } => (connections, None),
         Mode::Open {
@@ -89,6 +90,8 @@ pub async fn run(spec: RunSpec) -> Result<RunResult> {
         }
     }
     let records = ctx.take_records();
+    let generator_cpu_s = crate::own_cpu_seconds() - cpu_before;
+    let wall_s = start.elapsed().as_secs_f64();
 
     let mut sent: HashMap<String, SentId> = HashMap::new();
     let mut first_due: HashMap<&str, Instant> = HashMap::new();
@@ -133,7 +136,7 @@ pub async fn run(spec: RunSpec) -> Result<RunResult> {
         }
         None => (None, None),
     };
-    Ok(summarize(
+    let mut result = summarize(
         &spec,
         rate,
         connections,
@@ -145,7 +148,10 @@ pub async fn run(spec: RunSpec) -> Result<RunResult> {
         rss_peak_mb,
         rss_hwm_mb,
         load_average,
-    ))
+    );
+    result.generator_cpu_s = generator_cpu_s;
+    result.generator_wall_s = wall_s;
+    Ok(result)
 }
 
 /// Webhook→SSE latency of the messages first due in the measured window.
@@ -270,6 +276,8 @@ fn summarize(
         rss_hwm_mb,
         check,
         load_average,
+        generator_cpu_s: 0.0,
+        generator_wall_s: 0.0,
     }
 }
 
