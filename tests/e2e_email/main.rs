@@ -10,6 +10,7 @@
 //! - Postfix's bounce of one of our replies marks it failed and opens no conversation;
 //! - two replicas on one PostgreSQL store a mailbox exactly once, and the standby takes
 //!   over when the lease holder is killed;
+//! - an attachment over the channel's cap is not kept, its message is, memory stays bounded;
 //! - inline images, attachments and the HTML body are served through signed URLs a browser
 //!   can load without headers (and headless Chromium shows the HTML in a sandboxed iframe).
 //!
@@ -21,5 +22,6 @@
 
 mod backfill;
 mod media;
+mod oversized;
 mod relay;
 mod support;
