@@ -41,6 +41,8 @@ pub const MAILBOX_SYNC_LAG: &str = "switchboard_mailbox_sync_lag_seconds";
 /// ratio is the mean batch size.
 pub const GROUP_COMMITS: &str = "switchboard_group_commits_total";
 pub const GROUP_COMMIT_ITEMS: &str = "switchboard_group_commit_items_total";
+/// Deliveries waiting for a group-commit writer (at most the queue's bound).
+pub const GROUP_COMMIT_QUEUED: &str = "switchboard_group_commit_queued";
 
 /// Installs the process-wide Prometheus recorder.
 pub fn install() -> Result<PrometheusHandle, String> {

@@ -125,8 +125,12 @@ impl GroupQueue {
             .get()
             .ok_or_else(|| StoreError::Unavailable("no writer is running".into()))?;
         let (reply, answer) = oneshot::channel();
+        metrics::gauge!(crate::infra::metrics::GROUP_COMMIT_QUEUED).increment(1.0);
         sender
             .try_send(Queued { write, reply })
+            .inspect_err(|_| {
+                metrics::gauge!(crate::infra::metrics::GROUP_COMMIT_QUEUED).decrement(1.0);
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => {
@@ -155,6 +159,7 @@ pub async fn take_batch(rx: &SharedReceiver) -> Option<Vec<Queued>> {
             Err(_) => break,
         }
     }
+    metrics::gauge!(crate::infra::metrics::GROUP_COMMIT_QUEUED).decrement(batch.len() as f64);
     Some(batch)
 }
 
