@@ -57,7 +57,8 @@ struct AttachmentId(
         (status = 404, response = NotFound),
         (status = 409, description = "`attachment_pending`: still being fetched from the \
             provider, try again shortly; `attachment_failed`: it could not be fetched; \
-            `attachment_too_large`: it was over the size limit and not kept.", body = ErrorBody,
+            `attachment_too_large`: it was over the size limit and not kept; \
+            `attachment_erased`: it was erased with its contact.", body = ErrorBody,
             example = json!({"error": {"code": "attachment_pending", "message": "the attachment is still being fetched; try again shortly"}})),
         (status = 500, response = Internal),
     )
@@ -86,6 +87,12 @@ async fn download(
             return Err(ApiError::Conflict {
                 code: "attachment_too_large",
                 message: "the attachment was over the size limit and was not kept".into(),
+            });
+        }
+        "erased" => {
+            return Err(ApiError::Conflict {
+                code: "attachment_erased",
+                message: "the attachment was erased with its contact".into(),
             });
         }
         other => {

@@ -27,6 +27,13 @@ pub enum ApiError {
     /// No such object in the caller's tenant, or no such route (404).
     #[error("not found")]
     NotFound,
+    /// Not found, with the reason (an erased contact) (404, `not_found`).
+    #[error("{0}")]
+    NotFoundWith(String),
+    /// The contact was merged into another: the same request to `location`, the
+    /// survivor's URL, serves it (308 Permanent Redirect, `contact_merged`).
+    #[error("{message}")]
+    ContactMerged { location: String, message: String },
     /// The route exists, the method does not (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -76,7 +83,8 @@ impl ApiError {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NotFoundWith(_) => StatusCode::NOT_FOUND,
+            Self::ContactMerged { .. } => StatusCode::PERMANENT_REDIRECT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) | Self::InvalidCursor => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -93,7 +101,8 @@ impl ApiError {
         match self {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
-            Self::NotFound => "not_found",
+            Self::NotFound | Self::NotFoundWith(_) => "not_found",
+            Self::ContactMerged { .. } => "contact_merged",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
             Self::InvalidCursor => "invalid_cursor",
@@ -144,8 +153,11 @@ pub enum ErrorCode {
     Unauthorized,
     /// 403: the caller's role does not allow the action.
     Forbidden,
-    /// 404: no such object in the caller's tenant, or no such route.
+    /// 404: no such object in the caller's tenant (or an erased contact), or no such route.
     NotFound,
+    /// 308: the contact was merged into another; `Location` is the survivor's URL, where
+    /// the same request is served.
+    ContactMerged,
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
     /// 400: malformed query string, header, path or JSON syntax.
@@ -172,6 +184,10 @@ pub enum ErrorCode {
     AttachmentFailed,
     /// 409: the attachment was over the size limit and not kept.
     AttachmentTooLarge,
+    /// 409: the attachment was erased with its contact.
+    AttachmentErased,
+    /// 409: the conversation's contact was erased; nothing can be sent to it.
+    ContactErased,
     /// 503: not ready (database unreachable or migrations not applied).
     Unavailable,
     /// 500: a failure of ours; the detail is logged, never shown.
@@ -179,10 +195,11 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 21] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
+        Self::ContactMerged,
         Self::MethodNotAllowed,
         Self::BadRequest,
         Self::InvalidCursor,
@@ -196,6 +213,8 @@ impl ErrorCode {
         Self::AttachmentPending,
         Self::AttachmentFailed,
         Self::AttachmentTooLarge,
+        Self::AttachmentErased,
+        Self::ContactErased,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -206,6 +225,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::ContactMerged => "contact_merged",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest => "bad_request",
             Self::InvalidCursor => "invalid_cursor",
@@ -219,6 +239,8 @@ impl ErrorCode {
             Self::AttachmentPending => "attachment_pending",
             Self::AttachmentFailed => "attachment_failed",
             Self::AttachmentTooLarge => "attachment_too_large",
+            Self::AttachmentErased => "attachment_erased",
+            Self::ContactErased => "contact_erased",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -236,11 +258,23 @@ impl IntoResponse for ApiError {
                 message: self.public_message(),
             },
         };
+        let location = match &self {
+            Self::ContactMerged { location, .. } => match HeaderValue::from_str(location) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    return Self::internal(format!("location {location:?}: {e}")).into_response();
+                }
+            },
+            _ => None,
+        };
         let mut response = (self.status(), Json(body)).into_response();
         if matches!(self, Self::Unauthorized(_)) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(location) = location {
+            response.headers_mut().insert(header::LOCATION, location);
         }
         response
     }
@@ -250,15 +284,30 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound,
-            StoreError::Refused(refusal) => Self::Conflict {
-                code: match &refusal {
-                    Refusal::ContactOptedOut { .. } => "contact_opted_out",
-                    Refusal::ChannelTenantChanged { .. } => "channel_tenant_changed",
-                    Refusal::UnknownTenant { .. } => "unknown_tenant",
-                },
-                message: refusal.to_string(),
-            },
+            StoreError::Refused(refusal) => refusal.into(),
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let code = match &refusal {
+            Refusal::ContactOptedOut { .. } => "contact_opted_out",
+            Refusal::ChannelTenantChanged { .. } => "channel_tenant_changed",
+            Refusal::UnknownTenant { .. } => "unknown_tenant",
+            Refusal::ContactErased { .. } => "contact_erased",
+            Refusal::ContactMerged { into, .. } => {
+                return Self::ContactMerged {
+                    location: format!("/api/v1/contacts/{into}"),
+                    message: refusal.to_string(),
+                };
+            }
+            Refusal::NoSuchContact { .. } => return Self::Validation(refusal.to_string()),
+        };
+        Self::Conflict {
+            code,
+            message: refusal.to_string(),
         }
     }
 }
@@ -364,6 +413,25 @@ mod tests {
             (e.status(), e.code()),
             (StatusCode::CONFLICT, "contact_opted_out")
         );
+        let e: ApiError = StoreError::Refused(Refusal::ContactMerged {
+            contact: "a".into(),
+            into: "b".into(),
+        })
+        .into();
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::PERMANENT_REDIRECT, "contact_merged")
+        );
+        let response = e.into_response();
+        assert_eq!(response.headers()[header::LOCATION], "/api/v1/contacts/b");
+        let e: ApiError = StoreError::Refused(Refusal::ContactErased {
+            contact: "a".into(),
+        })
+        .into();
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::CONFLICT, "contact_erased")
+        );
         let e: ApiError = StoreError::Corrupt("secret detail".into()).into();
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(e.public_message(), "internal error");
@@ -380,6 +448,11 @@ mod tests {
             ApiError::Unauthorized(""),
             ApiError::Forbidden(String::new()),
             ApiError::NotFound,
+            ApiError::NotFoundWith(String::new()),
+            ApiError::ContactMerged {
+                location: String::new(),
+                message: String::new(),
+            },
             ApiError::MethodNotAllowed,
             ApiError::BadRequest(String::new()),
             ApiError::InvalidCursor,

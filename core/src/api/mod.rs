@@ -13,6 +13,9 @@
 pub mod attachments;
 pub mod auth;
 pub mod channels;
+pub mod contact_admin;
+pub mod contact_views;
+pub mod contacts;
 pub mod conversations;
 pub mod error;
 pub mod live;
@@ -73,6 +76,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(openapi::docs))
         .merge(conversations::routes())
+        .merge(contacts::routes())
         .merge(attachments::routes())
         .merge(channels::routes())
         .merge(live::routes())

@@ -21,6 +21,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
 
 /// Tag names, shared by the annotations and [`ApiDoc`].
 pub const TAG_CONVERSATIONS: &str = "conversations";
+pub const TAG_CONTACTS: &str = "contacts";
 /// Outgoing webhooks (admin only).
 pub const TAG_WEBHOOKS: &str = "webhooks";
 pub const TAG_MESSAGES: &str = "messages";
@@ -58,6 +59,7 @@ next page (null on the last page). `limit` is 1 to 100, default 25.",
     tags(
         (name = TAG_CONVERSATIONS, description = "Conversations: list, detail, status, assignment, read state"),
         (name = TAG_MESSAGES, description = "Messages of a conversation, replies and new outbound conversations"),
+        (name = TAG_CONTACTS, description = "Contacts: search, details, notes and attributes, a person's conversations, merging and erasure (GDPR)"),
         (name = TAG_ATTACHMENTS, description = "Attachment download"),
         (name = TAG_CHANNELS, description = "Configured channels and their status"),
         (name = TAG_EVENTS, description = "Live events over Server-Sent Events and WebSocket"),
