@@ -8,11 +8,11 @@
 use super::AppState;
 use super::auth::Caller;
 use super::contact_views::{ContactDetailView, ErasureView, MergeBody};
-use super::contacts::{ContactId, ContactMoved, ContactNotFound, contact_error};
+use super::contacts::{ContactId, contact_error};
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::openapi::{
-    AdminOnly, Internal, MalformedJson, PayloadTooLarge, TAG_CONTACTS, Unauthorized,
-    UnsupportedMediaType,
+    AdminOnly, ContactMoved, ContactNotFound, Internal, MalformedJson, PayloadTooLarge,
+    TAG_CONTACTS, Unauthorized, UnsupportedMediaType,
 };
 use crate::store::{Erasure, Refusal, StoreError};
 use axum::Json;

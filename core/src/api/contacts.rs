@@ -13,7 +13,8 @@ use super::auth::Caller;
 use super::contact_views::{ContactDetailView, ContactPatchBody};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::openapi::{
-    Internal, MalformedJson, PayloadTooLarge, TAG_CONTACTS, Unauthorized, UnsupportedMediaType,
+    ContactMoved, ContactNotFound, Internal, MalformedJson, PayloadTooLarge, TAG_CONTACTS,
+    Unauthorized, UnsupportedMediaType,
 };
 use super::validate::{self, non_empty};
 use super::views::{AuditEntry, ConversationView, Page};
@@ -21,7 +22,7 @@ use crate::store::{ContactFilter, Refusal, StoreError};
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde::Deserialize;
-use utoipa::{IntoParams, ToResponse};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -46,22 +47,6 @@ pub(super) struct ContactId(
     #[param(example = "0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b")]
     String,
 );
-
-/// `contact_merged`: the contact was merged into another; the same request is served at
-/// `Location`, the survivor's URL.
-#[derive(ToResponse)]
-#[response(
-    example = json!({"error": {"code": "contact_merged", "message": "contact 0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9c was merged into 0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b"}}),
-    headers(("Location" = String, description = "The survivor's URL for the same request, e.g. `/api/v1/contacts/{survivor}`.")),
-)]
-#[allow(dead_code)]
-pub(super) struct ContactMoved(ErrorBody);
-
-/// `not_found`: no such contact in the caller's tenant, or it was erased.
-#[derive(ToResponse)]
-#[response(example = json!({"error": {"code": "not_found", "message": "contact 0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b was erased"}}))]
-#[allow(dead_code)]
-pub(super) struct ContactNotFound(ErrorBody);
 
 /// The store's refusals in the words of `/api/v1/contacts/{id}{suffix}`: a merged contact
 /// redirects to the survivor's same URL (with `query`), an erased one is a 404.

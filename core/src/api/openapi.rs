@@ -78,6 +78,8 @@ next page (null on the last page). `limit` is 1 to 100, default 25.",
             ValidationFailed,
             AdminOnly,
             SpamNeedsAdmin,
+            ContactMoved,
+            ContactNotFound,
         ),
     ),
     security(("bearerAuth" = [])),
@@ -205,6 +207,22 @@ pub struct AdminOnly(ErrorBody);
 #[response(example = json!({"error": {"code": "forbidden", "message": "only an admin can change the status of a conversation marked as spam"}}))]
 #[allow(dead_code)]
 pub struct SpamNeedsAdmin(ErrorBody);
+
+/// `contact_merged`: the contact was merged into another; the same request is served at
+/// `Location`, the survivor's URL.
+#[derive(ToResponse)]
+#[response(
+    example = json!({"error": {"code": "contact_merged", "message": "contact 0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9c was merged into 0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b"}}),
+    headers(("Location" = String, description = "The survivor's URL for the same request, e.g. `/api/v1/contacts/{survivor}`.")),
+)]
+#[allow(dead_code)]
+pub struct ContactMoved(ErrorBody);
+
+/// `not_found`: no such contact in the caller's tenant, or it was erased.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "not_found", "message": "contact 0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b was erased"}}))]
+#[allow(dead_code)]
+pub struct ContactNotFound(ErrorBody);
 
 /// The generated document (built once).
 pub fn openapi() -> &'static utoipa::openapi::OpenApi {
