@@ -79,7 +79,8 @@ impl Drop for Live {
 /// Live events as Server-Sent Events.
 ///
 /// Each event has the SSE `id` (its position in the durable event log), `event` (the type:
-/// `message.created`, `message.updated`, `conversation.updated`, ...) and `data`, a JSON
+/// `message.created`, `message.updated`, `conversation.created`, `conversation.updated`,
+/// `channel.updated`, `contact.updated`, `contact.merged`, `contact.erased`, ...) and `data`, a JSON
 /// `Event` (`{"id", "type", "created_at", "data"}`). Idle streams get a `: heartbeat`
 /// comment. Authenticate with the bearer header or `?access_token=`.
 #[utoipa::path(
