@@ -82,9 +82,9 @@ macro_rules! impl_contact_erase {
                 .await?;
                 let messages = Self::erased_messages(&mut *conn, tenant, &conversations).await?;
                 let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
-                let reactions = Self::erase_reactions(&mut *conn, &ids).await?;
+                let reactions = Self::erase_reactions(&mut *conn, tenant, &ids).await?;
                 let (attachments, blob_keys) = Self::erase_attachments(&mut *conn, tenant, &ids, now).await?;
-                Self::erase_message_rows(&mut *conn, &ids, now).await?;
+                Self::erase_message_rows(&mut *conn, tenant, &ids, now).await?;
                 let journal_entries = Self::erase_journal(&mut *conn, tenant, &messages, &reactions).await?;
                 Self::erase_contact_rows(&mut *conn, tenant, id, &conversations, now).await?;
                 let erasure = $crate::store::Erasure {
@@ -117,16 +117,21 @@ macro_rules! impl_contact_erase {
                 Ok(out)
             }
 
-            /// Runs `sql` + `(ids)` for every chunk of `ids`; returns the rows affected.
+            /// Runs `sql` + `(ids)` [+ `AND tenant_id = tenant`] for every chunk of `ids`;
+            /// returns the rows affected.
             async fn for_each_chunk(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 sql: &str,
+                tenant: Option<&str>,
                 ids: &[String],
             ) -> $crate::store::StoreResult<i64> {
                 let mut affected = 0;
                 for chunk in ids.chunks($crate::store::sql_contact_erase::CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(sql);
                     super::sql_common::push_list(&mut q, chunk.iter().cloned());
+                    if let Some(tenant) = tenant {
+                        q.push(" AND tenant_id = ").push_bind(tenant.to_string());
+                    }
                     affected += q.build().execute(&mut *conn).await?.rows_affected();
                 }
                 Ok(i64::try_from(affected).unwrap_or(i64::MAX))
@@ -136,6 +141,7 @@ macro_rules! impl_contact_erase {
             /// (their journal entries go too).
             async fn erase_reactions(
                 conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
                 ids: &[String],
             ) -> $crate::store::StoreResult<Vec<(String, String)>> {
                 let mut reactions = Vec::new();
@@ -144,10 +150,11 @@ macro_rules! impl_contact_erase {
                         "SELECT m.channel_id, r.provider_message_id FROM reactions r JOIN messages m ON m.id = r.message_id WHERE r.message_id IN ",
                     );
                     super::sql_common::push_list(&mut q, chunk.iter().cloned());
+                    q.push(" AND r.tenant_id = ").push_bind(tenant.to_string());
                     let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     reactions.extend(rows);
                 }
-                Self::for_each_chunk(&mut *conn, "DELETE FROM reactions WHERE message_id IN ", ids).await?;
+                Self::for_each_chunk(&mut *conn, "DELETE FROM reactions WHERE message_id IN ", Some(tenant), ids).await?;
                 Ok(reactions)
             }
 
@@ -163,6 +170,7 @@ macro_rules! impl_contact_erase {
                 for chunk in ids.chunks($crate::store::sql_contact_erase::CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("SELECT id, storage_key FROM attachments WHERE message_id IN ");
                     super::sql_common::push_list(&mut q, chunk.iter().cloned());
+                    q.push(" AND tenant_id = ").push_bind(tenant.to_string());
                     let rows: Vec<(String, Option<String>)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     attachments.extend(rows);
                 }
@@ -171,6 +179,7 @@ macro_rules! impl_contact_erase {
                     "UPDATE attachments SET state = 'erased', filename = NULL, content_type = NULL, size = NULL, sha256 = NULL,
                             content_id = NULL, storage_key = NULL, source = NULL, error = NULL
                       WHERE message_id IN ",
+                    Some(tenant),
                     ids,
                 )
                 .await?;
@@ -211,6 +220,7 @@ macro_rules! impl_contact_erase {
             /// Empties the messages and drops their references.
             async fn erase_message_rows(
                 conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
                 ids: &[String],
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
@@ -222,9 +232,11 @@ macro_rules! impl_contact_erase {
                     );
                     q.push_bind(now).push(", updated_at = ").push_bind(now).push(" WHERE id IN ");
                     super::sql_common::push_list(&mut q, chunk.iter().cloned());
+                    q.push(" AND tenant_id = ").push_bind(tenant.to_string());
                     q.build().execute(&mut *conn).await?;
                 }
-                Self::for_each_chunk(&mut *conn, "DELETE FROM message_refs WHERE message_id IN ", ids).await?;
+                // References have no tenant of their own: the ids are the tenant's messages.
+                Self::for_each_chunk(&mut *conn, "DELETE FROM message_refs WHERE message_id IN ", None, ids).await?;
                 Ok(())
             }
 
@@ -249,6 +261,7 @@ macro_rules! impl_contact_erase {
                     );
                     q.push_bind(now).push(" WHERE id IN ");
                     super::sql_common::push_list(&mut q, chunk.iter().cloned());
+                    q.push(" AND tenant_id = ").push_bind(tenant.to_string());
                     q.build().execute(&mut *conn).await?;
                 }
                 sqlx::query(
@@ -297,7 +310,7 @@ macro_rules! impl_contact_erase {
                     names.extend(reacted.get(channel).into_iter().flatten().cloned());
                     targets.extend(Self::legacy_journal_ids(&mut *conn, tenant, channel, &names).await?);
                 }
-                Self::for_each_chunk(&mut *conn, "DELETE FROM inbound_events WHERE id IN ", &targets).await
+                Self::for_each_chunk(&mut *conn, "DELETE FROM inbound_events WHERE id IN ", Some(tenant), &targets).await
             }
 
             /// The channel's entries written before migration 0011 whose keys name one of

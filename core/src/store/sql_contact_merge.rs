@@ -156,7 +156,8 @@ macro_rules! impl_contact_merge {
                 // A conversation both take part in keeps the survivor's participation.
                 sqlx::query(
                     "DELETE FROM participants WHERE tenant_id = $1 AND kind = 'contact' AND ref_id = $2
-                        AND conversation_id IN (SELECT conversation_id FROM participants WHERE kind = 'contact' AND ref_id = $3)",
+                        AND conversation_id IN (SELECT conversation_id FROM participants
+                                                 WHERE tenant_id = $1 AND kind = 'contact' AND ref_id = $3)",
                 )
                 .bind(tenant.to_string())
                 .bind(from.to_string())
@@ -196,21 +197,26 @@ macro_rules! impl_contact_merge {
                 let own = profile(into).fetch_one(&mut *conn).await?;
                 let other = profile(from).fetch_one(&mut *conn).await?;
                 let merged = $crate::store::sql_contact_merge::merge_profiles(own, other);
-                sqlx::query("UPDATE contacts SET name = $1, notes = $2, attributes = $3, updated_at = $4 WHERE id = $5")
-                    .bind(merged.name)
-                    .bind(merged.notes)
-                    .bind(merged.attributes)
-                    .bind(now)
-                    .bind(into.to_string())
-                    .execute(&mut *conn)
-                    .await?;
                 sqlx::query(
-                    "UPDATE contacts SET merged_into = $1, name = NULL, notes = NULL, attributes = $2, updated_at = $3 WHERE id = $4",
+                    "UPDATE contacts SET name = $1, notes = $2, attributes = $3, updated_at = $4 WHERE id = $5 AND tenant_id = $6",
+                )
+                .bind(merged.name)
+                .bind(merged.notes)
+                .bind(merged.attributes)
+                .bind(now)
+                .bind(into.to_string())
+                .bind(tenant.to_string())
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "UPDATE contacts SET merged_into = $1, name = NULL, notes = NULL, attributes = $2, updated_at = $3
+                      WHERE id = $4 AND tenant_id = $5",
                 )
                 .bind(into.to_string())
                 .bind(sqlx::types::Json(serde_json::json!({})))
                 .bind(now)
                 .bind(from.to_string())
+                .bind(tenant.to_string())
                 .execute(&mut *conn)
                 .await?;
                 Ok(())

@@ -14,6 +14,7 @@ switchboard_testkit::store_tests!(
     seed = seeded_store;
     erasure_removes_a_persons_data_and_keeps_the_conversation,
     an_erased_contact_is_refused_everywhere_and_its_address_starts_afresh,
+    deliveries_racing_a_merge_or_an_erasure_never_land_under_the_tombstone,
 );
 
 /// An inbound SMS with one attachment per source; returns the message id.
@@ -307,4 +308,79 @@ async fn an_erased_contact_is_refused_everywhere_and_its_address_starts_afresh(
             .len(),
         1
     );
+}
+
+/// Deliveries from the person racing a merge (`merge`) or an erasure: nothing lands under
+/// the tombstone unerased.
+async fn race_deliveries(store: &Arc<dyn Store>, survivor: &str, phone: &str, merge: bool) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let ch = if n % 2 == 0 { "sms1" } else { "sms2" };
+            let sid = format!("SMrace{}{n}", if merge { "m" } else { "e" });
+            sms_from(&store, ch, &sid, "+15550001").await
+        });
+    }
+    let outcome = if merge {
+        store
+            .merge_contacts("t1", survivor, phone, "boss")
+            .await
+            .map(|_| ())
+    } else {
+        store.erase_contact("t1", phone, "boss").await.map(|_| ())
+    };
+    outcome.expect("merge or erase");
+    while let Some(joined) = tasks.join_next().await {
+        joined.expect("delivery");
+    }
+}
+
+async fn deliveries_racing_a_merge_or_an_erasure_never_land_under_the_tombstone(
+    store: Arc<dyn Store>,
+) {
+    let (phone, _) = sms_from(&store, "sms1", "SM0", "+15550001").await;
+    let (survivor, _) = sms_from(&store, "sms1", "SM1", "+15550002").await;
+    race_deliveries(&store, &survivor, &phone, true).await;
+    let under = |contact: &str| ConversationFilter {
+        contact: Some(contact.to_string()),
+        ..Default::default()
+    };
+    let left = store
+        .list_conversations("t1", &under(&phone), &page(100))
+        .await
+        .expect("list");
+    assert!(left.items.is_empty(), "{:?}", left.items);
+    let merged = store.get_contact("t1", &survivor).await.expect("survivor");
+    assert_eq!(
+        merged.conversation_count, 3,
+        "sms1 and sms2 for the phone, sms1 for the other"
+    );
+
+    // The survivor is erased while the number keeps writing.
+    race_deliveries(&store, &survivor, &survivor, false).await;
+    let erased = store
+        .list_conversations("t1", &under(&survivor), &page(100))
+        .await
+        .expect("list");
+    for c in &erased.items {
+        let messages = store
+            .list_messages("t1", &c.id, &page(100))
+            .await
+            .expect("messages");
+        assert!(
+            messages.items.iter().all(|m| m.erased),
+            "{:?}",
+            messages.items
+        );
+    }
+    // What arrived after the erasure belongs to a new contact.
+    let filter = ContactFilter {
+        q: Some("5550001".into()),
+    };
+    let now = store
+        .list_contacts("t1", &filter, &page(10))
+        .await
+        .expect("list");
+    assert!(now.items.iter().all(|c| c.id != survivor));
 }
