@@ -93,7 +93,8 @@ pub(super) struct IfNoneMatch(
         (status = 404, response = NotFound),
         (status = 409, description = "`attachment_pending`: still being fetched from the \
             provider, try again shortly; `attachment_failed`: it could not be fetched; \
-            `attachment_too_large`: it was over the size limit and not kept.", body = ErrorBody,
+            `attachment_too_large`: it was over the size limit and not kept; \
+            `attachment_erased`: it was erased with its contact.", body = ErrorBody,
             example = json!({"error": {"code": "attachment_pending", "message": "the attachment is still being fetched; try again shortly"}})),
         (status = 500, response = Internal),
     )
@@ -164,6 +165,10 @@ fn check_stored(attachment: &AttachmentRow) -> Result<(), ApiError> {
         "too_large" => (
             "attachment_too_large",
             "the attachment was over the size limit and was not kept",
+        ),
+        "erased" => (
+            "attachment_erased",
+            "the attachment was erased with its contact",
         ),
         other => {
             return Err(ApiError::internal(format!(

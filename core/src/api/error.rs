@@ -34,6 +34,13 @@ pub enum ApiError {
     /// No such object in the caller's tenant, or no such route (404).
     #[error("not found")]
     NotFound,
+    /// Not found, with the reason (an erased contact) (404, `not_found`).
+    #[error("{0}")]
+    NotFoundWith(String),
+    /// The contact was merged into another: the same request to `location`, the
+    /// survivor's URL, serves it (308 Permanent Redirect, `contact_merged`).
+    #[error("{message}")]
+    ContactMerged { location: String, message: String },
     /// The route exists, the method does not (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -108,7 +115,8 @@ impl ApiError {
             Self::Forbidden(_) | Self::InvalidSignature(_) | Self::SignatureExpired => {
                 StatusCode::FORBIDDEN
             }
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NotFoundWith(_) => StatusCode::NOT_FOUND,
+            Self::ContactMerged { .. } => StatusCode::PERMANENT_REDIRECT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) | Self::InvalidCursor => StatusCode::BAD_REQUEST,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -128,7 +136,8 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::InvalidSignature(_) => "invalid_signature",
             Self::SignatureExpired => "signature_expired",
-            Self::NotFound => "not_found",
+            Self::NotFound | Self::NotFoundWith(_) => "not_found",
+            Self::ContactMerged { .. } => "contact_merged",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
             Self::InvalidCursor => "invalid_cursor",
@@ -189,8 +198,11 @@ pub enum ErrorCode {
     InvalidSignature,
     /// 403: a signed URL past its expiry (fetch the message again for a fresh one).
     SignatureExpired,
-    /// 404: no such object in the caller's tenant, or no such route.
+    /// 404: no such object in the caller's tenant (or an erased contact), or no such route.
     NotFound,
+    /// 308: the contact was merged into another; `Location` is the survivor's URL, where
+    /// the same request is served.
+    ContactMerged,
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
     /// 400: malformed query string, header, path or JSON syntax.
@@ -226,6 +238,10 @@ pub enum ErrorCode {
     /// 429: the token made more requests than its role's rate limit allows; see
     /// `Retry-After`.
     RateLimited,
+    /// 409: the attachment was erased with its contact.
+    AttachmentErased,
+    /// 409: the conversation's contact was erased; nothing can be sent to it.
+    ContactErased,
     /// 503: not ready (database unreachable or migrations not applied).
     Unavailable,
     /// 500: a failure of ours; the detail is logged, never shown.
@@ -233,12 +249,13 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 27] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::InvalidSignature,
         Self::SignatureExpired,
         Self::NotFound,
+        Self::ContactMerged,
         Self::MethodNotAllowed,
         Self::BadRequest,
         Self::InvalidCursor,
@@ -256,6 +273,8 @@ impl ErrorCode {
         Self::ShortcutTaken,
         Self::StaffExists,
         Self::RateLimited,
+        Self::AttachmentErased,
+        Self::ContactErased,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -268,6 +287,7 @@ impl ErrorCode {
             Self::InvalidSignature => "invalid_signature",
             Self::SignatureExpired => "signature_expired",
             Self::NotFound => "not_found",
+            Self::ContactMerged => "contact_merged",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest => "bad_request",
             Self::InvalidCursor => "invalid_cursor",
@@ -285,6 +305,8 @@ impl ErrorCode {
             Self::ShortcutTaken => "shortcut_taken",
             Self::StaffExists => "staff_exists",
             Self::RateLimited => "rate_limited",
+            Self::AttachmentErased => "attachment_erased",
+            Self::ContactErased => "contact_erased",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -313,6 +335,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
+        let location = match &self {
+            Self::ContactMerged { location, .. } => match HeaderValue::from_str(location) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    return Self::internal(format!("location {location:?}: {e}")).into_response();
+                }
+            },
+            _ => None,
+        };
         let mut response = (self.status(), Json(body)).into_response();
         match &self {
             Self::Unauthorized(_) => {
@@ -323,6 +354,9 @@ impl IntoResponse for ApiError {
             Self::RateLimited(state) => state.write_headers(response.headers_mut()),
             _ => {}
         }
+        if let Some(location) = location {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
         response
     }
 }
@@ -331,18 +365,33 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound,
-            StoreError::Refused(refusal) => Self::Conflict {
-                code: match &refusal {
-                    Refusal::ContactOptedOut { .. } => "contact_opted_out",
-                    Refusal::ChannelTenantChanged { .. } => "channel_tenant_changed",
-                    Refusal::UnknownTenant { .. } => "unknown_tenant",
-                    Refusal::NotRetryable { .. } => "message_not_retryable",
-                    Refusal::ShortcutTaken { .. } => "shortcut_taken",
-                    Refusal::StaffExists { .. } => "staff_exists",
-                },
-                message: refusal.to_string(),
-            },
+            StoreError::Refused(refusal) => refusal.into(),
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let code = match &refusal {
+            Refusal::ContactOptedOut { .. } => "contact_opted_out",
+            Refusal::ChannelTenantChanged { .. } => "channel_tenant_changed",
+            Refusal::UnknownTenant { .. } => "unknown_tenant",
+            Refusal::ContactErased { .. } => "contact_erased",
+            Refusal::ContactMerged { into, .. } => {
+                return Self::ContactMerged {
+                    location: format!("/api/v1/contacts/{into}"),
+                    message: refusal.to_string(),
+                };
+            }
+            Refusal::NoSuchContact { .. } => return Self::validation(refusal.to_string()),
+            Refusal::NotRetryable { .. } => "message_not_retryable",
+            Refusal::ShortcutTaken { .. } => "shortcut_taken",
+            Refusal::StaffExists { .. } => "staff_exists",
+        };
+        Self::Conflict {
+            code,
+            message: refusal.to_string(),
         }
     }
 }
@@ -544,6 +593,25 @@ mod tests {
             (e.status(), e.code()),
             (StatusCode::CONFLICT, "contact_opted_out")
         );
+        let e: ApiError = StoreError::Refused(Refusal::ContactMerged {
+            contact: "a".into(),
+            into: "b".into(),
+        })
+        .into();
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::PERMANENT_REDIRECT, "contact_merged")
+        );
+        let response = e.into_response();
+        assert_eq!(response.headers()[header::LOCATION], "/api/v1/contacts/b");
+        let e: ApiError = StoreError::Refused(Refusal::ContactErased {
+            contact: "a".into(),
+        })
+        .into();
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::CONFLICT, "contact_erased")
+        );
         let e: ApiError = StoreError::Corrupt("secret detail".into()).into();
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(e.public_message(), "internal error");
@@ -562,6 +630,11 @@ mod tests {
             ApiError::InvalidSignature(""),
             ApiError::SignatureExpired,
             ApiError::NotFound,
+            ApiError::NotFoundWith(String::new()),
+            ApiError::ContactMerged {
+                location: String::new(),
+                message: String::new(),
+            },
             ApiError::MethodNotAllowed,
             ApiError::BadRequest(String::new()),
             ApiError::InvalidCursor,

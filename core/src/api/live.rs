@@ -66,7 +66,8 @@ fn since(headers: &HeaderMap, query: Option<&str>) -> Result<Option<i64>, ApiErr
 /// Live events as Server-Sent Events.
 ///
 /// Each event has the SSE `id` (its position in the tenant's event log: 1, 2, 3...), `event` (the type:
-/// `message.created`, `message.updated`, `conversation.updated`, ...) and `data`, a JSON
+/// `message.created`, `message.updated`, `conversation.created`, `conversation.updated`,
+/// `channel.updated`, `contact.updated`, `contact.merged`, `contact.erased`, ...) and `data`, a JSON
 /// `Event` (`{"id", "type", "created_at", "data"}`). Idle streams get a `: heartbeat`
 /// comment. Authenticate with the bearer header or `?access_token=`.
 #[utoipa::path(

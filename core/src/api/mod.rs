@@ -19,6 +19,9 @@ pub mod auth;
 mod canned;
 pub mod channels;
 mod composer;
+pub mod contact_admin;
+pub mod contact_views;
+pub mod contacts;
 pub mod conversation_views;
 pub mod conversations;
 pub mod cors;
@@ -94,6 +97,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(conversations::routes())
         .merge(composer::routes())
         .merge(assignment::routes())
+        .merge(contacts::routes())
         .merge(attachments::routes())
         .merge(message_html::routes())
         .merge(channels::routes())

@@ -21,6 +21,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
 
 /// Tag names, shared by the annotations and [`ApiDoc`].
 pub const TAG_CONVERSATIONS: &str = "conversations";
+pub const TAG_CONTACTS: &str = "contacts";
 /// Outgoing webhooks (admin only).
 pub const TAG_WEBHOOKS: &str = "webhooks";
 pub const TAG_MESSAGES: &str = "messages";
@@ -73,6 +74,7 @@ cross-origin (CORS, without credentials).",
     tags(
         (name = TAG_CONVERSATIONS, description = "Conversations: list, detail, status, assignment, read state"),
         (name = TAG_MESSAGES, description = "Messages of a conversation, replies and new outbound conversations"),
+        (name = TAG_CONTACTS, description = "Contacts: search, details, notes and attributes, a person's conversations, merging and erasure (GDPR)"),
         (name = TAG_ATTACHMENTS, description = "Attachment download"),
         (name = TAG_CHANNELS, description = "Configured channels and their status"),
         (name = TAG_EVENTS, description = "Live events over Server-Sent Events and WebSocket"),
@@ -93,6 +95,8 @@ cross-origin (CORS, without credentials).",
             AdminOnly,
             SpamNeedsAdmin,
             RateLimited,
+            ContactMoved,
+            ContactNotFound,
         ),
     ),
     security(("bearerAuth" = [])),
@@ -232,6 +236,22 @@ pub struct AdminOnly(ErrorBody);
 #[response(example = json!({"error": {"code": "forbidden", "message": "only an admin can change the status of a conversation marked as spam"}}))]
 #[allow(dead_code)]
 pub struct SpamNeedsAdmin(ErrorBody);
+
+/// `contact_merged`: the contact was merged into another; the same request is served at
+/// `Location`, the survivor's URL.
+#[derive(ToResponse)]
+#[response(
+    example = json!({"error": {"code": "contact_merged", "message": "contact 0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9c was merged into 0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b"}}),
+    headers(("Location" = String, description = "The survivor's URL for the same request, e.g. `/api/v1/contacts/{survivor}`.")),
+)]
+#[allow(dead_code)]
+pub struct ContactMoved(ErrorBody);
+
+/// `not_found`: no such contact in the caller's tenant, or it was erased.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "not_found", "message": "contact 0190f2a4-7b1c-7d2e-9a41-3c5d6e7f8a9b was erased"}}))]
+#[allow(dead_code)]
+pub struct ContactNotFound(ErrorBody);
 
 /// `rate_limited`: the token made more requests than its role's quota allows.
 #[derive(ToResponse)]

@@ -42,6 +42,9 @@ pub enum AttachmentState {
     /// `attachment_too_large`.
     #[serde(rename = "too_large")]
     TooLarge,
+    /// Erased with its contact: no name, type, size or bytes left; download answers 409
+    /// `attachment_erased`.
+    Erased,
 }
 
 /// The addresses of a message: inbound messages have `from`, `to` and `cc`, outbound ones `to`.
@@ -201,6 +204,8 @@ pub struct ContactView {
     pub id: String,
     pub name: Option<String>,
     pub identities: Vec<IdentityView>,
+    /// The contact was erased: its name is `erased` and it has no identities left.
+    pub erased: bool,
 }
 
 impl From<ContactRow> for ContactView {
@@ -209,6 +214,7 @@ impl From<ContactRow> for ContactView {
             id: r.id,
             name: r.name,
             identities: r.identities.into_iter().map(Into::into).collect(),
+            erased: r.erased,
         }
     }
 }
@@ -302,6 +308,9 @@ pub struct MessageView {
     #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339")]
     pub created_at: Millis,
+    /// Erased with its contact: subject, text, html, addresses (`sender` is `erased` for
+    /// the contact's own messages), `external` and attachments are gone.
+    pub erased: bool,
 }
 
 impl MessageView {
@@ -339,6 +348,7 @@ impl MessageView {
             external: r.external,
             sent_at: r.sent_at,
             created_at: r.created_at,
+            erased: r.erased,
         }
     }
 }
@@ -374,7 +384,7 @@ pub struct AttachmentView {
     pub size: Option<i64>,
     pub sha256: Option<String>,
     pub content_id: Option<String>,
-    /// `pending` (being fetched), `stored`, `failed` or `too_large`.
+    /// `pending` (being fetched), `stored`, `failed`, `too_large` or `erased`.
     #[schema(value_type = AttachmentState)]
     pub state: String,
     pub error: Option<String>,
@@ -486,16 +496,18 @@ impl From<EventRow> for EventView {
     }
 }
 
-/// One staff action on a conversation.
+/// One staff action on a conversation or a contact.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: String,
     /// The staff identity: API token name or JWT `sub`.
     pub actor: String,
-    /// `reply`, `read`, `status` or `assign`.
+    /// On a conversation: `reply`, `read`, `status`, `assign`, `contact_merged` or
+    /// `contact_erased`; on a contact: `update`, `merge` or `erase`.
     #[schema(example = "assign")]
     pub action: String,
-    /// What changed, e.g. `{"assignee": "bob"}`, `{"status": "closed"}`, `{"message_id": "..."}`.
+    /// What changed, e.g. `{"assignee": "bob"}`, `{"status": "closed"}`, `{"message_id": "..."}`,
+    /// `{"fields": ["notes"]}`, `{"from": "...", "identities": 1, "conversations": 2}`.
     #[schema(value_type = Object)]
     pub detail: sqlx::types::Json<Value>,
     #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]

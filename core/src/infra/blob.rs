@@ -112,6 +112,16 @@ impl BlobStore {
         Ok(tokio::fs::read(self.path_of(key)?).await?)
     }
 
+    /// Deletes a blob's bytes; false if there were none. Blobs are shared by content: the
+    /// caller first makes sure no attachment names the key any more.
+    pub async fn delete(&self, key: &str) -> Result<bool, BlobError> {
+        match tokio::fs::remove_file(self.path_of(key)?).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
         let valid = key.starts_with("sha256/")
             && key.bytes().all(|b| {
@@ -235,6 +245,20 @@ mod tests {
             .expect("tmp")
             .count();
         assert_eq!(leftovers, 0, "no temporary file left behind");
+    }
+
+    #[tokio::test]
+    async fn deleted_blobs_are_gone_and_deleting_twice_is_harmless() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open(dir.path()).await.expect("open");
+        let (key, _) = store.put(b"erase me").await.expect("put");
+        assert!(store.delete(&key).await.expect("delete"));
+        assert!(store.get(&key).await.is_err());
+        assert!(!store.delete(&key).await.expect("delete again"));
+        assert!(matches!(
+            store.delete("../etc/passwd").await,
+            Err(BlobError::InvalidKey)
+        ));
     }
 
     #[tokio::test]

@@ -3,9 +3,18 @@
 /// Dialect-specific statements; everything else is shared text.
 #[derive(Debug, Clone, Copy)]
 pub struct Dialect {
-    /// Serializes ingest for one contact (PostgreSQL row lock). SQLite has a single writer
-    /// connection, which already serializes every write transaction.
+    /// Serializes ingest for one contact (PostgreSQL row lock), answering the contact's
+    /// `merged_into` and `erased_at` as of the lock. SQLite has a single writer connection,
+    /// which already serializes every write transaction.
     pub lock_contact: Option<&'static str>,
+    /// Appended to a `SELECT` of contacts that a merge or an erasure is about to change
+    /// (PostgreSQL `FOR UPDATE`; SQLite's single writer needs nothing).
+    pub for_update: &'static str,
+    /// Appended to a mail batch's `SELECT` of the contacts (alias `c`) it files mail under
+    /// (PostgreSQL `FOR SHARE OF c`): a merge or erasure of one of them waits for the batch;
+    /// one that commits first leaves the contact out of the answer, and the batch then
+    /// finds the identity's survivor or makes a new contact, as for an unknown sender.
+    pub for_share: &'static str,
     /// Claims one due job. PostgreSQL adds `FOR UPDATE SKIP LOCKED` so concurrent
     /// dispatchers (threads or replicas) never claim the same job.
     pub claim_job: &'static str,
@@ -58,6 +67,8 @@ macro_rules! claim_webhook_sql {
 
 pub const SQLITE: Dialect = Dialect {
     lock_contact: None,
+    for_update: "",
+    for_share: "",
     claim_job: CLAIM_JOB_SQLITE,
     notify_events: None,
     claim_webhook: claim_webhook_sql!(""),
@@ -65,7 +76,9 @@ pub const SQLITE: Dialect = Dialect {
 };
 
 pub const POSTGRES: Dialect = Dialect {
-    lock_contact: Some("SELECT id FROM contacts WHERE id = $1 FOR UPDATE"),
+    lock_contact: Some("SELECT merged_into, erased_at FROM contacts WHERE id = $1 FOR UPDATE"),
+    for_update: " FOR UPDATE",
+    for_share: " FOR SHARE OF c",
     claim_job: CLAIM_JOB_POSTGRES,
     notify_events: Some("SELECT pg_notify('switchboard_events', $1)"),
     claim_webhook: claim_webhook_sql!(" FOR UPDATE OF w SKIP LOCKED"),

@@ -8,6 +8,7 @@
 //! checks in code, decide what is a duplicate.
 
 mod composer;
+mod contact_types;
 mod dialect;
 pub(crate) mod group_commit;
 mod pg_nodelay;
@@ -15,6 +16,9 @@ pub(crate) mod rows;
 mod sql_admin;
 mod sql_common;
 mod sql_composer;
+mod sql_contact_erase;
+mod sql_contact_merge;
+mod sql_contact_store;
 mod sql_contacts;
 pub(crate) mod sql_conversations;
 mod sql_event_log;
@@ -39,6 +43,7 @@ use crate::contract::ingest_types::{
 };
 use crate::contract::journal::JournalEntry;
 pub use composer::{CannedDraft, CannedReplyRow, ComposerStore, NoteRow};
+pub use contact_types::*;
 pub use dialect::{Dialect, EVENTS_CHANNEL};
 pub use sql_outgoing_webhooks::{
     WebhookAttempt, WebhookClaim, WebhookDeliveryRow, WebhookEndpointRecord, WebhookEndpointRow,
@@ -104,6 +109,15 @@ pub enum Refusal {
     /// The tenant's staff directory already has an entry with this id.
     #[error("the staff directory already has {id:?} (change it with PATCH)")]
     StaffExists { id: String },
+    /// The contact was merged into another: `into` is the one to use now.
+    #[error("contact {contact} was merged into {into}")]
+    ContactMerged { contact: String, into: String },
+    /// The contact was erased: nothing can be done with it, nor sent to it.
+    #[error("contact {contact} was erased")]
+    ContactErased { contact: String },
+    /// A contact named in a request body does not exist in the tenant.
+    #[error("no contact {contact} in this tenant")]
+    NoSuchContact { contact: String },
 }
 
 /// Ingest: the journal, dedupe, contact resolution, thread decision and persistence of
@@ -250,6 +264,61 @@ pub trait ConversationStore: Send + Sync {
     async fn queue_read_receipt(&self, tenant: &str, conversation: &str) -> StoreResult<bool>;
 }
 
+/// The contact directory: search, details, changes, merges and erasure. Every call is
+/// tenant-scoped (another tenant's contact is [`StoreError::NotFound`]); a merged contact is
+/// refused with [`Refusal::ContactMerged`] naming its survivor, an erased one with
+/// [`Refusal::ContactErased`].
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// Live contacts, newest first (merged and erased ones are not listed).
+    async fn list_contacts(
+        &self,
+        tenant: &str,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> StoreResult<RowPage<ContactDetailRow>>;
+    async fn get_contact(&self, tenant: &str, id: &str) -> StoreResult<ContactDetailRow>;
+    /// Applies a change, with an audit entry and a `contact.updated` event (none when the
+    /// change names no field).
+    async fn update_contact(
+        &self,
+        tenant: &str,
+        id: &str,
+        patch: &ContactPatch,
+        actor: &str,
+    ) -> StoreResult<ContactDetailRow>;
+    /// The contact's conversations on every channel, newest activity first.
+    async fn list_contact_conversations(
+        &self,
+        tenant: &str,
+        id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<RowPage<ConversationRow>>;
+    /// Staff actions on the contact (updates, merges), newest first.
+    async fn list_contact_audit(
+        &self,
+        tenant: &str,
+        id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<RowPage<AuditRow>>;
+    /// Moves `from`'s identities, conversations and participations to `into` and leaves
+    /// `from` a tombstone naming `into`, with an audit entry and a `contact.merged` event, in
+    /// one transaction. A `from` merged before stands for its survivor; one already merged
+    /// into `into` changes nothing. An unknown `from` is [`Refusal::NoSuchContact`].
+    async fn merge_contacts(
+        &self,
+        tenant: &str,
+        into: &str,
+        from: &str,
+        actor: &str,
+    ) -> StoreResult<ContactDetailRow>;
+    /// Erases the contact's data in one transaction (see `sql_contact_erase`): the caller
+    /// deletes the returned blobs afterwards.
+    async fn erase_contact(&self, tenant: &str, id: &str, actor: &str) -> StoreResult<Erasure>;
+    /// Whether any attachment (of any tenant: blobs are shared) names these bytes.
+    async fn blob_in_use(&self, storage_key: &str) -> StoreResult<bool>;
+}
+
 /// The durable job queue behind the outbox and media downloads.
 #[async_trait]
 pub trait JobStore: Send + Sync {
@@ -278,7 +347,9 @@ pub trait JobStore: Send + Sync {
     async fn read_receipt_target(&self, job: &Job) -> StoreResult<String>;
     /// Ends a job that needs no further record (read receipts).
     async fn job_done(&self, job: &Job) -> StoreResult<()>;
-    async fn attachment_stored(&self, job: &Job, stored: &StoredBlob) -> StoreResult<()>;
+    /// Records the fetched bytes of an attachment; false if the attachment was erased
+    /// meanwhile (it does not name the bytes: delete them unless [`ContactStore::blob_in_use`]).
+    async fn attachment_stored(&self, job: &Job, stored: &StoredBlob) -> StoreResult<bool>;
     /// Outbound messages waiting to be sent, and when the oldest of them was queued.
     async fn outbox_stats(&self) -> StoreResult<(i64, Option<Millis>)>;
     /// The earliest time a pending job becomes due, for the dispatcher's sleep.
@@ -455,6 +526,7 @@ pub trait Store:
     IngestStore
     + ConversationStore
     + ComposerStore
+    + ContactStore
     + JobStore
     + AdminStore
     + EventStore

@@ -2,6 +2,7 @@
 //!
 //! Only types both drivers decode the same way are used: text, i64, bool and JSON.
 
+use super::contact_types::ContactDetailRow;
 use super::types::*;
 use crate::domain::model::Millis;
 use serde_json::Value;
@@ -16,6 +17,7 @@ pub(crate) struct ConversationSql {
     pub updated_at: Millis,
     pub contact_id: String,
     pub contact_name: Option<String>,
+    pub contact_erased_at: Option<Millis>,
     pub subject: Option<String>,
     pub status: String,
     pub assignee: Option<String>,
@@ -31,9 +33,10 @@ pub(crate) struct ConversationSql {
 /// wants `&'static str` queries).
 macro_rules! conversation_select {
     () => {
-        "SELECT c.id, c.channel_id, ch.kind AS channel_kind, c.contact_id, k.name AS contact_name, c.subject,
-        c.status, c.assignee, c.priority, c.message_count, c.unread_count, c.last_message_at,
-        c.last_inbound_at, c.created_at, c.updated_at, c.external
+        "SELECT c.id, c.channel_id, ch.kind AS channel_kind, c.contact_id, k.name AS contact_name,
+        k.erased_at AS contact_erased_at, c.subject, c.status, c.assignee, c.priority,
+        c.message_count, c.unread_count, c.last_message_at, c.last_inbound_at, c.created_at,
+        c.updated_at, c.external
    FROM conversations c
    JOIN contacts k ON k.id = c.contact_id
    JOIN channels ch ON ch.id = c.channel_id "
@@ -64,6 +67,7 @@ impl ConversationSql {
                     .collect(),
                 id: self.contact_id,
                 name: self.contact_name,
+                erased: self.contact_erased_at.is_some(),
             },
             id: self.id,
             channel_id: self.channel_id,
@@ -83,6 +87,70 @@ impl ConversationSql {
             created_at: self.created_at,
             updated_at: self.updated_at,
             external: self.external.0,
+        }
+    }
+}
+
+/// A contact as the directory loads it, with its tombstone state.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ContactSql {
+    pub id: String,
+    pub name: Option<String>,
+    pub notes: Option<String>,
+    pub attributes: Json<Value>,
+    pub merged_into: Option<String>,
+    pub erased_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Option<Millis>,
+    pub conversation_count: i64,
+    pub last_activity_at: Option<Millis>,
+}
+
+/// The select list of [`ContactSql`] (`k` is the contact).
+macro_rules! contact_select {
+    () => {
+        "SELECT k.id, k.name, k.notes, k.attributes, k.merged_into, k.erased_at, k.created_at, k.updated_at,
+        (SELECT COUNT(*) FROM conversations c WHERE c.contact_id = k.id) AS conversation_count,
+        (SELECT MAX(c.last_message_at) FROM conversations c WHERE c.contact_id = k.id) AS last_activity_at
+   FROM contacts k "
+    };
+}
+pub(crate) use contact_select;
+
+impl ContactSql {
+    /// The row as the directory shows it, or why it cannot be shown (merged, erased).
+    pub fn live(self) -> Result<Self, super::StoreError> {
+        match (&self.merged_into, self.erased_at) {
+            (Some(into), _) => Err(super::StoreError::Refused(super::Refusal::ContactMerged {
+                contact: self.id,
+                into: into.clone(),
+            })),
+            (None, Some(_)) => Err(super::StoreError::Refused(super::Refusal::ContactErased {
+                contact: self.id,
+            })),
+            (None, None) => Ok(self),
+        }
+    }
+
+    pub fn into_detail(self, identities: &[IdentitySql]) -> ContactDetailRow {
+        ContactDetailRow {
+            identities: identities
+                .iter()
+                .filter(|i| i.contact_id == self.id)
+                .map(|i| IdentityRow {
+                    kind: i.kind.clone(),
+                    value: i.value.clone(),
+                    opted_out: i.opted_out_at.is_some(),
+                })
+                .collect(),
+            id: self.id,
+            name: self.name,
+            notes: self.notes,
+            attributes: self.attributes.0,
+            conversation_count: self.conversation_count,
+            last_activity_at: self.last_activity_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
         }
     }
 }
@@ -108,13 +176,14 @@ pub(crate) struct MessageSql {
     pub external: Json<Value>,
     pub sent_at: Option<Millis>,
     pub created_at: Millis,
+    pub erased_at: Option<Millis>,
 }
 
 macro_rules! message_select {
     () => {
         "SELECT id, conversation_id, channel_id, direction, sender_kind, sender, recipients, subject,
         text_body, html_body, provider_message_id, delivery_status, error_code, error_message,
-        flags, spam, external, sent_at, created_at
+        flags, spam, external, sent_at, created_at, erased_at
    FROM messages "
     };
 }
@@ -152,6 +221,7 @@ impl MessageSql {
             external: self.external.0,
             sent_at: self.sent_at,
             created_at: self.created_at,
+            erased: self.erased_at.is_some(),
         }
     }
 }

@@ -1,19 +1,24 @@
 //! The first steps of ingest: the journal insert that decides duplicates, and contact
-//! resolution that is safe under concurrent deliveries.
+//! resolution that is safe under concurrent deliveries, merges and erasures.
 
 macro_rules! impl_journal_and_contact_queries {
     ($store:ty, $db:ty) => {
         impl $store {
             /// Inserts the journal row; false if the key was seen before (a duplicate).
+            /// `about` is the provider id of the message the entry is about (the message
+            /// itself, or the one a status or reaction refers to): erasure finds a
+            /// contact's raw deliveries by it.
             async fn journal_insert(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 ch: &$crate::contract::ingest_types::ChannelRef,
                 journal: &$crate::contract::journal::JournalEntry,
+                about: Option<&str>,
                 now: i64,
             ) -> $crate::store::StoreResult<bool> {
                 let r = sqlx::query(
-                    "INSERT INTO inbound_events (id, tenant_id, channel_id, idempotency_key, kind, content_type, payload, payload_encoding, received_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                    "INSERT INTO inbound_events (id, tenant_id, channel_id, idempotency_key, kind, content_type, payload, payload_encoding,
+                                                 received_at, provider_message_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                      ON CONFLICT (channel_id, idempotency_key) DO NOTHING",
                 )
                 .bind($crate::domain::model::new_id())
@@ -25,9 +30,36 @@ macro_rules! impl_journal_and_contact_queries {
                 .bind(journal.payload.as_slice())
                 .bind(journal.encoding.as_str())
                 .bind(now)
+                .bind(about.map(str::to_string))
                 .execute(&mut *conn)
                 .await?;
                 Ok(r.rows_affected() == 1)
+            }
+
+            /// Finds or creates the contact behind an identity and (PostgreSQL) locks its row
+            /// for the rest of the transaction. Merging and erasing lock the contact first,
+            /// so a delivery that found the identity just before one of them committed sees
+            /// the contact merged or erased once it holds the lock, and resolves the
+            /// identity again: to the survivor, or to a new contact.
+            async fn resolve_and_lock_contact(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                identity: &$crate::domain::model::Identity,
+                name: Option<&str>,
+                now: i64,
+            ) -> $crate::store::StoreResult<String> {
+                for _ in 0..3 {
+                    let id = Self::resolve_contact(&mut *conn, tenant, identity, name, now).await?;
+                    let Some(lock) = Self::DIALECT.lock_contact else {
+                        return Ok(id);
+                    };
+                    let state: Option<(Option<String>, Option<i64>)> =
+                        sqlx::query_as(lock).bind(&id).fetch_optional(&mut *conn).await?;
+                    if matches!(state, Some((None, None))) {
+                        return Ok(id);
+                    }
+                }
+                Err($crate::store::StoreError::Unavailable("the contact kept changing; try again".into()))
             }
 
             /// Finds or creates the contact behind an identity. Safe under concurrency: the

@@ -195,10 +195,7 @@ macro_rules! impl_conversation_store {
                 if kind.is_none() {
                     return Err($crate::store::StoreError::NotFound);
                 }
-                let contact = Self::resolve_contact(&mut tx, tenant, &start.to, start.contact_name.as_deref(), now).await?;
-                if let Some(lock) = Self::DIALECT.lock_contact {
-                    sqlx::query(lock).bind(&contact).execute(&mut *tx).await?;
-                }
+                let contact = Self::resolve_and_lock_contact(&mut tx, tenant, &start.to, start.contact_name.as_deref(), now).await?;
                 // Chat channels thread by contact: reuse the open conversation. Mail threads
                 // by message, so a new outbound mail is a new conversation.
                 let existing: Option<String> = if start.threading == $crate::contract::ingest_types::Threading::MailHeaders {

@@ -145,7 +145,7 @@ macro_rules! impl_group_commit {
                         Written::Reaction(Self::reaction_one(&mut *conn, channel, journal, reaction, now).await?)
                     }
                     Write::JournalOnly { channel, journal } => {
-                        Written::Journal(Self::journal_insert(&mut *conn, channel, journal, now).await?)
+                        Written::Journal(Self::journal_insert(&mut *conn, channel, journal, None, now).await?)
                     }
                 }))
             }

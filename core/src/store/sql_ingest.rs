@@ -20,7 +20,7 @@ macro_rules! impl_ingest_store {
             ) -> $crate::store::StoreResult<Option<$crate::contract::ingest_types::IngestOutcome>> {
                 use $crate::contract::ingest_types::IngestOutcome;
                 use $crate::domain::thread::ThreadDecision;
-                if !Self::journal_insert(&mut *conn, ch, journal, now).await? {
+                if !Self::journal_insert(&mut *conn, ch, journal, Some(&msg.provider_message_id), now).await? {
                     return Ok(Some(IngestOutcome::Duplicate));
                 }
                 let known: Option<String> = sqlx::query_scalar(
@@ -34,10 +34,7 @@ macro_rules! impl_ingest_store {
                     // The same message under another delivery key: keep the journal row only.
                     return Ok(Some(IngestOutcome::Duplicate));
                 }
-                let contact = Self::resolve_contact(&mut *conn, &ch.tenant_id, &msg.from, msg.from_name.as_deref(), now).await?;
-                if let Some(lock) = Self::DIALECT.lock_contact {
-                    sqlx::query(lock).bind(&contact).execute(&mut *conn).await?;
-                }
+                let contact = Self::resolve_and_lock_contact(&mut *conn, &ch.tenant_id, &msg.from, msg.from_name.as_deref(), now).await?;
                 match msg.consent {
                     Some($crate::domain::model::Consent::OptOut) | Some($crate::domain::model::Consent::OptIn) => {
                         let at = (msg.consent == Some($crate::domain::model::Consent::OptOut)).then_some(now);
@@ -201,7 +198,7 @@ macro_rules! impl_ingest_store {
                 now: i64,
             ) -> $crate::store::StoreResult<$crate::contract::ingest_types::StatusOutcome> {
                 use $crate::contract::ingest_types::StatusOutcome;
-                if !Self::journal_insert(&mut *conn, ch, journal, now).await? {
+                if !Self::journal_insert(&mut *conn, ch, journal, Some(&update.provider_message_id), now).await? {
                     return Ok(StatusOutcome::Duplicate);
                 }
                 let message: Option<String> = sqlx::query_scalar(
@@ -263,7 +260,7 @@ macro_rules! impl_ingest_store {
                 now: i64,
             ) -> $crate::store::StoreResult<$crate::contract::ingest_types::ReactionOutcome> {
                 use $crate::contract::ingest_types::ReactionOutcome;
-                if !Self::journal_insert(&mut *conn, ch, journal, now).await? {
+                if !Self::journal_insert(&mut *conn, ch, journal, Some(&reaction.target_provider_id), now).await? {
                     return Ok(ReactionOutcome::Duplicate);
                 }
                 let target: Option<String> = sqlx::query_scalar(
@@ -478,7 +475,7 @@ macro_rules! impl_ingest_store {
                 }
                 let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
-                let fresh = Self::journal_insert(&mut tx, ch, journal, now).await?;
+                let fresh = Self::journal_insert(&mut tx, ch, journal, None, now).await?;
                 tx.commit().await?;
                 Ok(fresh)
             }

@@ -283,13 +283,14 @@ macro_rules! impl_job_store {
                 })
             }
 
-            async fn attachment_stored(&self, job: &$crate::store::Job, blob: &$crate::store::StoredBlob) -> $crate::store::StoreResult<()> {
+            async fn attachment_stored(&self, job: &$crate::store::Job, blob: &$crate::store::StoredBlob) -> $crate::store::StoreResult<bool> {
                 let now = $crate::domain::model::now_millis();
                 let mut tx = self.writer().begin().await?;
                 Self::finish_job(&mut tx, job, "done", None, None, now).await?;
+                // An attachment erased while its bytes were being fetched stays erased.
                 let message_id: Option<String> = sqlx::query_scalar(
                     "UPDATE attachments SET state = 'stored', storage_key = $1, sha256 = $2, size = $3, content_type = $4, error = NULL
-                      WHERE id = $5 RETURNING message_id",
+                      WHERE id = $5 AND state <> 'erased' RETURNING message_id",
                 )
                 .bind(&blob.storage_key)
                 .bind(&blob.sha256)
@@ -298,6 +299,10 @@ macro_rules! impl_job_store {
                 .bind(&job.ref_id)
                 .fetch_optional(&mut *tx)
                 .await?;
+                let Some(message_id) = message_id else {
+                    tx.commit().await?;
+                    return Ok(false);
+                };
                 Self::insert_event(
                     &mut tx,
                     &job.tenant_id,
@@ -307,7 +312,7 @@ macro_rules! impl_job_store {
                 )
                 .await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
 
             async fn read_receipt_target(&self, job: &$crate::store::Job) -> $crate::store::StoreResult<String> {

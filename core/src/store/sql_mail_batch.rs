@@ -76,9 +76,10 @@ macro_rules! impl_mail_batch {
                 let mut fresh: HashSet<String> = HashSet::new();
                 for chunk in items.chunks(100) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO inbound_events (id, tenant_id, channel_id, idempotency_key, kind, content_type, payload, payload_encoding, received_at) ",
+                        "INSERT INTO inbound_events (id, tenant_id, channel_id, idempotency_key, kind, content_type, payload, payload_encoding,
+                                                     received_at, provider_message_id) ",
                     );
-                    q.push_values(chunk, |mut row, (journal, _)| {
+                    q.push_values(chunk, |mut row, (journal, msg)| {
                         row.push_bind($crate::domain::model::new_id())
                             .push_bind(ch.tenant_id.clone())
                             .push_bind(ch.channel_id.clone())
@@ -87,7 +88,8 @@ macro_rules! impl_mail_batch {
                             .push_bind(journal.content_type.clone())
                             .push_bind(journal.payload.as_slice())
                             .push_bind(journal.encoding.as_str())
-                            .push_bind(now);
+                            .push_bind(now)
+                            .push_bind(msg.provider_message_id.clone());
                     });
                     q.push(" ON CONFLICT (channel_id, idempotency_key) DO NOTHING RETURNING idempotency_key");
                     let keys: Vec<String> = q.build_query_scalar().fetch_all(&mut *conn).await?;
@@ -127,10 +129,11 @@ macro_rules! impl_mail_batch {
                 for chunk in addresses.chunks(500) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "SELECT i.value, i.contact_id, c.name FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
-                          WHERE i.kind = 'email' AND i.tenant_id = ",
+                          WHERE i.kind = 'email' AND c.merged_into IS NULL AND c.erased_at IS NULL AND i.tenant_id = ",
                     );
                     q.push_bind(ch.tenant_id.clone()).push(" AND i.value IN ");
                     super::sql_common::push_list(&mut q, chunk.iter().cloned());
+                    q.push(Self::DIALECT.for_share);
                     let rows: Vec<(String, String, Option<String>)> = q.build_query_as().fetch_all(&mut *conn).await?;
                     for (value, id, name) in rows {
                         names.insert(id.clone(), name);

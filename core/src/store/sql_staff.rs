@@ -65,14 +65,18 @@ macro_rules! impl_staff_queries {
                 announce: &str,
                 now: i64,
             ) -> $crate::store::StoreResult<Option<String>> {
-                let conv: Option<(String, String, String, Option<String>)> = sqlx::query_as(
-                    "SELECT channel_id, contact_kind, contact_address, subject FROM conversations WHERE id = $1 AND tenant_id = $2",
+                let conv: Option<(String, String, String, Option<String>, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT c.channel_id, c.contact_kind, c.contact_address, c.subject, c.contact_id, k.erased_at
+                       FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE c.id = $1 AND c.tenant_id = $2",
                 )
                 .bind(conversation.to_string())
                 .bind(tenant.to_string())
                 .fetch_optional(&mut *conn)
                 .await?;
-                let (channel, kind, address, subject) = conv.ok_or($crate::store::StoreError::NotFound)?;
+                let (channel, kind, address, subject, contact, erased) = conv.ok_or($crate::store::StoreError::NotFound)?;
+                if erased.is_some() {
+                    return Err($crate::store::StoreError::Refused($crate::store::Refusal::ContactErased { contact }));
+                }
                 let opted_out: Option<Option<i64>> = sqlx::query_scalar(
                     "SELECT opted_out_at FROM contact_identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
                 )

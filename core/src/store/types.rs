@@ -73,6 +73,8 @@ pub struct ContactRow {
     pub id: String,
     pub name: Option<String>,
     pub identities: Vec<IdentityRow>,
+    /// The contact was erased (its name is then `erased`, and it has no identities).
+    pub erased: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +165,8 @@ pub struct MessageRow {
     pub external: Value,
     pub sent_at: Option<Millis>,
     pub created_at: Millis,
+    /// Erased with its contact: no content, addresses or attachments left.
+    pub erased: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -182,7 +186,7 @@ pub struct AttachmentRow {
     pub size: Option<i64>,
     pub sha256: Option<String>,
     pub content_id: Option<String>,
-    /// `pending` (being fetched), `stored` or `failed`.
+    /// `pending` (being fetched), `stored`, `failed`, `too_large` or `erased`.
     pub state: String,
     pub error: Option<String>,
     pub storage_key: Option<String>,

@@ -360,7 +360,17 @@ impl Dispatcher {
             size: i64::try_from(media.bytes.len()).unwrap_or(i64::MAX),
             content_type: media.content_type,
         };
-        self.store.attachment_stored(job, &blob).await
+        if !self.store.attachment_stored(job, &blob).await? {
+            // Erased while it was being fetched: the bytes are nobody's unless shared.
+            tracing::info!(attachment = %job.ref_id, "media of an erased attachment discarded");
+            if !self.store.blob_in_use(&blob.storage_key).await? {
+                self.blobs
+                    .delete(&blob.storage_key)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(format!("deleting erased media: {e}")))?;
+            }
+        }
+        Ok(())
     }
 }
 

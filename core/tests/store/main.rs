@@ -5,6 +5,8 @@
 
 mod support;
 
+mod contacts;
+mod contacts_erase;
 mod email;
 mod event_ids;
 mod ingest;
