@@ -21,23 +21,14 @@ macro_rules! impl_composer_store {
                 if direction != "outbound" || !matches!(status.as_str(), "failed" | "undelivered") {
                     return Err($crate::store::StoreError::Refused($crate::store::Refusal::NotRetryable { status }));
                 }
-                let (kind, address): (String, String) = sqlx::query_as(
-                    "SELECT contact_kind, contact_address FROM conversations WHERE id = $1",
+                let (kind, address, contact, erased): (String, String, String, Option<i64>) = sqlx::query_as(
+                    "SELECT c.contact_kind, c.contact_address, c.contact_id, k.erased_at
+                       FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE c.id = $1",
                 )
                 .bind(&conversation)
                 .fetch_one(&mut *tx)
                 .await?;
-                let opted_out: Option<Option<i64>> = sqlx::query_scalar(
-                    "SELECT opted_out_at FROM contact_identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
-                )
-                .bind(tenant.to_string())
-                .bind(&kind)
-                .bind(&address)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if opted_out.flatten().is_some() {
-                    return Err($crate::store::StoreError::Refused($crate::store::Refusal::ContactOptedOut { address }));
-                }
+                Self::ensure_reachable(&mut tx, tenant, contact, erased, &kind, &address).await?;
                 // The one deliberate step back in a message's status: a retry starts over.
                 sqlx::query(
                     "UPDATE messages SET delivery_status = 'queued', status_rank = $1, error_code = NULL,

@@ -53,6 +53,34 @@ macro_rules! impl_staff_queries {
                 Ok(())
             }
 
+            /// Refuses sending to an erased contact or to an address that opted out.
+            async fn ensure_reachable(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                tenant: &str,
+                contact: String,
+                erased: Option<i64>,
+                kind: &str,
+                address: &str,
+            ) -> $crate::store::StoreResult<()> {
+                if erased.is_some() {
+                    return Err($crate::store::StoreError::Refused($crate::store::Refusal::ContactErased { contact }));
+                }
+                let opted_out: Option<Option<i64>> = sqlx::query_scalar(
+                    "SELECT opted_out_at FROM contact_identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
+                )
+                .bind(tenant.to_string())
+                .bind(kind.to_string())
+                .bind(address.to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+                if opted_out.flatten().is_some() {
+                    return Err($crate::store::StoreError::Refused($crate::store::Refusal::ContactOptedOut {
+                        address: address.to_string(),
+                    }));
+                }
+                Ok(())
+            }
+
             /// Writes an outbound message and its send job in the caller's transaction, and
             /// announces the conversation (`announce`: `conversation.created` for one just
             /// opened, else `conversation.updated`) and then the message.
@@ -74,22 +102,7 @@ macro_rules! impl_staff_queries {
                 .fetch_optional(&mut *conn)
                 .await?;
                 let (channel, kind, address, subject, contact, erased) = conv.ok_or($crate::store::StoreError::NotFound)?;
-                if erased.is_some() {
-                    return Err($crate::store::StoreError::Refused($crate::store::Refusal::ContactErased { contact }));
-                }
-                let opted_out: Option<Option<i64>> = sqlx::query_scalar(
-                    "SELECT opted_out_at FROM contact_identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
-                )
-                .bind(tenant.to_string())
-                .bind(&kind)
-                .bind(&address)
-                .fetch_optional(&mut *conn)
-                .await?;
-                if opted_out.flatten().is_some() {
-                    return Err($crate::store::StoreError::Refused($crate::store::Refusal::ContactOptedOut {
-                        address: address.to_string(),
-                    }));
-                }
+                Self::ensure_reachable(&mut *conn, tenant, contact, erased, &kind, &address).await?;
                 let id = $crate::domain::model::new_id();
                 let in_reply_to: Option<String> = sqlx::query_scalar(
                     "SELECT provider_message_id FROM messages WHERE conversation_id = $1 AND direction = 'inbound'
