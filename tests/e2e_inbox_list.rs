@@ -258,6 +258,17 @@ async fn inbox(builder: AppBuilder) {
         .expect("message.created for the reply");
     assert_eq!(events[at - 1].0, "conversation.updated", "{events:?}");
     assert_eq!(events[at - 1].1["data"]["conversation_id"], other.as_str());
+    // Each event carries what it is about, as it is now: no follow-up call.
+    let created = &events[at].1;
+    assert_eq!(created["message"]["id"], reply_id.as_str(), "{created}");
+    assert_eq!(created["message"]["text"], "On its way");
+    assert_eq!(created["message"]["conversation_id"], other.as_str());
+    let updated = &events[at - 1].1;
+    assert_eq!(updated["conversation"]["id"], other.as_str(), "{updated}");
+    assert!(
+        updated["conversation"]["last_message"]["id"].is_string(),
+        "{updated}"
+    );
     let (_, update) = events
         .iter()
         .find(|(kind, data)| {

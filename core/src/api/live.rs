@@ -115,7 +115,7 @@ async fn sse(
                 match cursor.next(heartbeat).await {
                     Ok(Next::Event(e)) => {
                         let (id, kind) = (e.seq.to_string(), e.kind.clone());
-                        let data = serde_json::to_string(&EventView::from(e)).unwrap_or_default();
+                        let data = serde_json::to_string(&cursor.view(e).await).unwrap_or_default();
                         let event = Event::default().id(id).event(kind).data(data);
                         return Some((Ok::<_, Infallible>(event), (cursor, live, check)));
                     }
@@ -180,6 +180,8 @@ struct Shown {
     cursor: StreamCursor,
     filter: EventFilter,
     store: Arc<dyn Store>,
+    urls: Arc<crate::infra::signed_url::UrlSigner>,
+    tenant: String,
 }
 
 impl Shown {
@@ -188,7 +190,37 @@ impl Shown {
             cursor: StreamCursor::open(&state.events, &caller.tenant, since).await?,
             filter: EventFilter::new(state, caller),
             store: state.store.clone(),
+            urls: state.urls.clone(),
+            tenant: caller.tenant.clone(),
         })
+    }
+
+    /// The event as the stream sends it, with the current state of what it is about: a
+    /// message event the message (with signed media URLs), a conversation event the
+    /// conversation, so a client needs no follow-up call. Something gone since (an erased
+    /// contact's message) is simply left out.
+    async fn view(&self, e: crate::store::EventRow) -> EventView {
+        let id_of = |key: &str| {
+            e.payload
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let mut view = EventView::from(e.clone());
+        if e.kind.starts_with("message.") {
+            if let Some(id) = id_of("message_id")
+                && let Ok(row) = self.store.get_message(&self.tenant, &id).await
+            {
+                let urls = super::media::MediaUrls::new(&self.urls, &self.tenant);
+                view.message = Some(Box::new(super::views::MessageView::new(row, &urls)));
+            }
+        } else if e.kind.starts_with("conversation.")
+            && let Some(id) = id_of("conversation_id")
+            && let Ok(row) = self.store.get_conversation(&self.tenant, &id).await
+        {
+            view.conversation = Some(Box::new(row.into()));
+        }
+        view
     }
 
     /// The next event shown to the caller, or `Idle` after a quiet heartbeat interval.
@@ -260,7 +292,7 @@ async fn serve_socket(
             }
             next = cursor.next(heartbeat) => {
                 let frame = match next {
-                    Ok(Next::Event(e)) => Message::Text(serde_json::to_string(&EventView::from(e)).unwrap_or_default().into()),
+                    Ok(Next::Event(e)) => Message::Text(serde_json::to_string(&cursor.view(e).await).unwrap_or_default().into()),
                     Ok(Next::Idle) => Message::Ping(Vec::new().into()),
                     Err(e) => {
                         tracing::warn!(error = %e, "websocket ended by a store error");

@@ -483,6 +483,16 @@ pub struct EventView {
     #[schema(value_type = String, format = DateTime, example = "2026-05-01T12:34:56.789Z")]
     #[serde(serialize_with = "rfc3339")]
     pub created_at: Millis,
+    /// Live streams: with a `message.*` event, the message as it is now (what
+    /// `GET /api/v1/messages/{id}` gives); absent when it is gone.
+    #[schema(required = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<Box<MessageView>>,
+    /// Live streams: with a `conversation.*` event, the conversation as it is now; absent
+    /// when it is gone.
+    #[schema(required = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<Box<ConversationView>>,
 }
 
 impl From<EventRow> for EventView {
@@ -492,6 +502,8 @@ impl From<EventRow> for EventView {
             kind: r.kind,
             payload: r.payload,
             created_at: r.created_at,
+            message: None,
+            conversation: None,
         }
     }
 }
