@@ -18,7 +18,7 @@ use super::visibility;
 use crate::store::StoreError;
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,15 +36,10 @@ struct AssignBody {
     /// `GET /api/v1/staff` lists them): one non-blank line without control characters, at
     /// most 255 characters; or null to unassign. Required.
     // Outer `None`: the field is missing; `Some(None)`: explicit null (unassign).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = Option<String>, required = true, min_length = 1, max_length = 255,
         pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     assignee: Option<Option<String>>,
-}
-
-/// Distinguishes an explicit `null` from a missing field.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Assign the conversation, or unassign it with null.

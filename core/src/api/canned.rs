@@ -4,12 +4,13 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::composer::{canned_draft, canned_view, placeholders, query_value, render};
+use super::composer::{canned_draft, placeholders, render};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::openapi::{
     Internal, MalformedJson, NotFound, PayloadTooLarge, TAG_MESSAGES, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
 };
+use super::validate::non_empty;
 use super::views::rfc3339;
 use crate::domain::model::Millis;
 use crate::store::CannedReplyRow;
@@ -85,7 +86,7 @@ pub(crate) async fn list_canned(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CannedQuery>,
 ) -> Result<Json<Vec<CannedReplyView>>, ApiError> {
-    let values = match query_value(q.conversation_id) {
+    let values = match non_empty(q.conversation_id) {
         Some(id) => {
             super::visibility::check(&state, &caller, crate::store::ConversationOf::Id(&id))
                 .await?;
@@ -99,7 +100,7 @@ pub(crate) async fn list_canned(
         rows.into_iter()
             .map(|r| {
                 let rendered = values.as_ref().map(|v| render(&r.body, v));
-                canned_view(r, rendered)
+                CannedReplyView::new(r, rendered)
             })
             .collect(),
     ))

@@ -12,15 +12,16 @@ use super::openapi::{
     TAG_MESSAGES, Unauthorized, UnsupportedMediaType, ValidationFailed,
 };
 use super::triage::MessageId;
-use super::validate::{self, non_empty};
+use super::validate;
+use super::validate::PageQuery;
 use super::views::{MessageView, Page, rfc3339};
 use crate::domain::model::{ConversationStatus, Millis};
-use crate::store::{CannedDraft, CannedReplyRow, ConversationOf, ConversationRow, NoteRow};
+use crate::store::{CannedDraft, ConversationOf, ConversationRow, NoteRow};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -161,7 +162,7 @@ async fn list_notes(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<NoteView>>, ApiError> {
-    let page = validate::page_request(q.cursor, q.limit)?;
+    let page = q.page()?;
     super::visibility::check(&state, &caller, ConversationOf::Id(&id)).await?;
     Ok(Json(
         state
@@ -170,19 +171,6 @@ async fn list_notes(
             .await?
             .into(),
     ))
-}
-
-/// Paging of a list. An empty value counts as absent; an unknown parameter is a 400.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PageQuery {
-    /// The `next_cursor` of the previous page.
-    #[param(nullable = false)]
-    cursor: Option<String>,
-    /// Page size.
-    #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 100, default = 25)]
-    limit: Option<String>,
 }
 
 /// Add an internal note (never sent to the contact).
@@ -213,7 +201,7 @@ async fn add_note(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NoteBody>,
 ) -> Result<(StatusCode, Json<NoteView>), ApiError> {
-    check_body("text", &body.text)?;
+    validate::free_text("text", &body.text, MAX_BODY_CHARS)?;
     super::visibility::check(&state, &caller, ConversationOf::Id(&id)).await?;
     let named = mentions(&body.text);
     let note = state
@@ -221,29 +209,6 @@ async fn add_note(
         .add_note(&caller.tenant, &id, &caller.subject, &body.text, &named)
         .await?;
     Ok((StatusCode::CREATED, Json(note.into())))
-}
-
-/// Non-blank, at most 10,000 characters, no NUL.
-fn check_body(field: &str, text: &str) -> Result<(), ApiError> {
-    if text.trim().is_empty() {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} must not be blank"),
-        ));
-    }
-    if text.chars().count() > MAX_BODY_CHARS {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} is longer than {MAX_BODY_CHARS} characters"),
-        ));
-    }
-    if text.contains('\0') {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} must not contain NUL characters"),
-        ));
-    }
-    Ok(())
 }
 
 /// A bulk action on many conversations.
@@ -389,14 +354,6 @@ pub(super) fn render(body: &str, values: &[(&'static str, String)]) -> String {
     out
 }
 
-/// The canned reply as the API shows it.
-pub(super) fn canned_view(
-    row: CannedReplyRow,
-    rendered: Option<String>,
-) -> super::canned::CannedReplyView {
-    super::canned::CannedReplyView::new(row, rendered)
-}
-
 /// Builds a canned reply draft from checked fields.
 pub(super) fn canned_draft(
     shortcut: &str,
@@ -416,17 +373,12 @@ pub(super) fn canned_draft(
         ));
     }
     validate::single_line("title", title, 120)?;
-    check_body("body", body)?;
+    validate::free_text("body", body, MAX_BODY_CHARS)?;
     Ok(CannedDraft {
         shortcut: shortcut.to_string(),
         title: title.trim().to_string(),
         body: body.to_string(),
     })
-}
-
-/// An optional query value, empty counting as absent.
-pub(super) fn query_value(v: Option<String>) -> Option<String> {
-    non_empty(v)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use super::openapi::{
     ContactMoved, ContactNotFound, Internal, MalformedJson, PayloadTooLarge, TAG_CONTACTS,
     Unauthorized, UnsupportedMediaType,
 };
+use super::validate::PageQuery;
 use super::validate::{self, non_empty};
 use super::views::{AuditEntry, ConversationView, Page};
 use crate::store::{ContactFilter, Refusal, StoreError};
@@ -83,19 +84,6 @@ struct ListQuery {
     /// text, ignoring case (PostgreSQL folds every letter its locale knows, SQLite A to Z).
     #[param(nullable = false, max_length = 200, example = "ann")]
     q: Option<String>,
-    /// The `next_cursor` of the previous page.
-    #[param(nullable = false)]
-    cursor: Option<String>,
-    /// Page size.
-    #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 100, default = 25)]
-    limit: Option<String>,
-}
-
-/// Paging of a list. An empty value counts as absent; an unknown parameter is a 400.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
     /// The `next_cursor` of the previous page.
     #[param(nullable = false)]
     cursor: Option<String>,
@@ -240,7 +228,7 @@ async fn conversations(
     RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<ConversationView>>, ApiError> {
-    let page = validate::page_request(q.cursor, q.limit)?;
+    let page = q.page()?;
     let mut rows = state
         .store
         .list_contact_conversations(&caller.tenant, &id, &page)
@@ -279,7 +267,7 @@ async fn audit(
     RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    let page = validate::page_request(q.cursor, q.limit)?;
+    let page = q.page()?;
     let rows = state
         .store
         .list_contact_audit(&caller.tenant, &id, &page)

@@ -13,6 +13,7 @@ use super::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use super::media::MediaUrls;
 use super::openapi::{AdminOnly, ConversationId, Internal, NotFound, SpamNeedsAdmin, Unauthorized};
 use super::openapi::{TAG_CONVERSATIONS, TAG_MESSAGES};
+use super::validate::PageQuery;
 use super::validate::{self, non_empty};
 use super::views::{
     AuditEntry, ConversationPage, ConversationView, MessageView, Page, ParticipantView,
@@ -78,19 +79,6 @@ struct ListQuery {
     /// `true`: also count all matching conversations (`total`); costs a second query.
     #[param(value_type = Option<bool>, nullable = false)]
     total: Option<String>,
-    /// The `next_cursor` of the previous page.
-    #[param(nullable = false)]
-    cursor: Option<String>,
-    /// Page size.
-    #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 100, default = 25)]
-    limit: Option<String>,
-}
-
-/// Paging of a list. An empty value counts as absent; an unknown parameter is a 400.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
     /// The `next_cursor` of the previous page.
     #[param(nullable = false)]
     cursor: Option<String>,
@@ -246,7 +234,7 @@ async fn messages(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
-    let page = validate::page_request(q.cursor, q.limit)?;
+    let page = q.page()?;
     visibility::check(&state, &caller, ConversationOf::Id(&id)).await?;
     let rows = state
         .store
@@ -279,7 +267,7 @@ async fn audit(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    let page = validate::page_request(q.cursor, q.limit)?;
+    let page = q.page()?;
     visibility::check(&state, &caller, ConversationOf::Id(&id)).await?;
     Ok(Json(
         state

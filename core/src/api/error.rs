@@ -8,7 +8,7 @@
 use super::rate_limit::RateState;
 use crate::store::{Refusal, StoreError};
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -392,22 +392,6 @@ impl From<Refusal> for ApiError {
         Self::Conflict {
             code,
             message: refusal.to_string(),
-        }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        match r {
-            JsonRejection::JsonDataError(e) => Self::validation(e.body_text()),
-            JsonRejection::JsonSyntaxError(e) => Self::BadRequest(e.body_text()),
-            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType(
-                "expected a JSON body with Content-Type: application/json",
-            ),
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::PayloadTooLarge
-            }
-            other => Self::BadRequest(other.body_text()),
         }
     }
 }

@@ -8,11 +8,11 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use super::openapi::{AdminOnly, Internal, NotFound, TAG_WEBHOOKS, Unauthorized};
-use super::validate;
+use super::validate::PageQuery;
 use super::views::{Page, WebhookDeliveryView, WebhookEndpointView};
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,19 +34,6 @@ struct WebhookId(
     #[param(example = "crm")]
     String,
 );
-
-/// Paging of the delivery log. An empty value counts as absent; an unknown parameter is a 400.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    /// The `next_cursor` of the previous page.
-    #[param(nullable = false)]
-    cursor: Option<String>,
-    /// Page size.
-    #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 100, default = 25)]
-    limit: Option<String>,
-}
 
 /// The webhook endpoints of the tenant.
 #[derive(Debug, Serialize, ToSchema)]
@@ -120,7 +107,7 @@ async fn deliveries(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<WebhookDeliveryView>>, ApiError> {
     caller.require_admin()?;
-    let page = validate::page_request(q.cursor, q.limit)?;
+    let page = q.page()?;
     Ok(Json(
         state
             .store

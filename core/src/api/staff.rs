@@ -14,13 +14,14 @@ use super::openapi::{
     AdminOnly, Internal, MalformedJson, NotFound, PayloadTooLarge, TAG_STAFF, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
 };
+use super::validate::PageQuery;
 use super::validate::{self, MAX_NAME_CHARS};
 use super::views::{MeView, Page, StaffView};
 use crate::store::{NewStaff, StaffChange, StoreError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -57,19 +58,6 @@ async fn me(caller: Caller, State(state): State<AppState>) -> Result<Json<MeView
     Ok(Json(MeView::new(&caller, entry, visibility)))
 }
 
-/// Paging of the directory. An empty value counts as absent; an unknown parameter is a 400.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    /// The `next_cursor` of the previous page.
-    #[param(nullable = false)]
-    cursor: Option<String>,
-    /// Page size.
-    #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 100, default = 25)]
-    limit: Option<String>,
-}
-
 /// The tenant's staff directory, by id.
 #[utoipa::path(
     get,
@@ -91,7 +79,7 @@ async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<StaffView>>, ApiError> {
-    let page = validate::page_request(q.cursor, q.limit)?;
+    let page = q.page()?;
     Ok(Json(
         state.store.list_staff(&caller.tenant, &page).await?.into(),
     ))
@@ -214,26 +202,19 @@ async fn create(
 #[schema(example = json!({"display_name": "Alice L.", "active": false}))]
 struct UpdateBody {
     /// At most 255 characters, one line; null clears it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 255,
         pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     display_name: Option<Option<String>>,
     /// An address with one `@` and no spaces or control characters; null clears it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = Option<String>, min_length = 3, max_length = 254,
         pattern = "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$")]
     email: Option<Option<String>>,
     /// Inactive members cannot be assigned conversations (current assignments stay).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = bool)]
     active: Option<Option<bool>>,
-}
-
-/// Distinguishes an explicit `null` from a missing field.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Change a directory entry (admin only).

@@ -15,7 +15,7 @@ use super::views::{ConversationView, MessageView};
 use crate::store::TriageChange;
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 /// Tags a conversation carries at most.
@@ -29,7 +29,7 @@ pub const MAX_TAG_CHARS: usize = 50;
 #[schema(example = json!({"priority": "high", "tags": ["billing", "vip"]}))]
 pub(super) struct TriageBody {
     /// `low`, `normal`, `high` or `urgent`; null clears it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = Option<Priority>)]
     priority: Option<Option<String>>,
     /// The whole new set of tags (an empty list removes all): at most 20, each a single
@@ -39,11 +39,6 @@ pub(super) struct TriageBody {
     /// A new subject: a single line of at most 998 characters.
     #[schema(min_length = 1, max_length = 998)]
     subject: Option<String>,
-}
-
-/// Distinguishes an explicit `null` from a missing field.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 impl TriageBody {

@@ -12,6 +12,37 @@ use crate::domain::model::{Identity, IdentityKind};
 use crate::store::{PageCursor, PageRequest, ReplyDraft};
 use axum::http::HeaderMap;
 
+/// Paging of a list, as every list endpoint takes it. An empty value counts as absent; an
+/// unknown parameter is a 400.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
+    cursor: Option<String>,
+    /// Page size.
+    #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 100, default = 25)]
+    limit: Option<String>,
+}
+
+impl PageQuery {
+    /// The store's page request (400 on a bad cursor or limit).
+    pub fn page(self) -> Result<PageRequest, ApiError> {
+        page_request(self.cursor, self.limit)
+    }
+}
+
+/// Distinguishes an explicit `null` (`Some(None)`) from a missing field (`None`), for
+/// bodies where null clears a value; use with `#[serde(default, deserialize_with = ...)]`.
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 pub const DEFAULT_LIMIT: i64 = 25;
 pub const MAX_LIMIT: i64 = 100;
 pub const MAX_TEXT_CHARS: usize = 10_000;
@@ -149,21 +180,7 @@ pub fn draft(
     idempotency_key: Option<String>,
 ) -> Result<ReplyDraft, ApiError> {
     if let Some(text) = &fields.text {
-        if text.trim().is_empty() {
-            return Err(ApiError::invalid("text", "text must not be blank"));
-        }
-        if text.chars().count() > MAX_TEXT_CHARS {
-            return Err(ApiError::invalid(
-                "text",
-                format!("text is longer than {MAX_TEXT_CHARS} characters"),
-            ));
-        }
-        if text.contains('\0') {
-            return Err(ApiError::invalid(
-                "text",
-                "text must not contain NUL characters",
-            ));
-        }
+        free_text("text", text, MAX_TEXT_CHARS)?;
     }
     if let Some(subject) = &fields.subject {
         single_line("subject", subject, MAX_SUBJECT_CHARS)?;
@@ -217,6 +234,29 @@ fn media_url(u: &str) -> Result<(), &'static str> {
     let parsed = url::Url::parse(u).map_err(|_| "is not an absolute URL")?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
         return Err("must be an http or https URL with a host");
+    }
+    Ok(())
+}
+
+/// A non-blank multi-line text field of at most `max` characters, without NUL.
+pub fn free_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not be blank"),
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is longer than {max} characters"),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not contain NUL characters"),
+        ));
     }
     Ok(())
 }

@@ -201,14 +201,15 @@ macro_rules! impl_ingest_store {
                 if !Self::journal_insert(&mut *conn, ch, journal, Some(&update.provider_message_id), now).await? {
                     return Ok(StatusOutcome::Duplicate);
                 }
-                let message: Option<String> = sqlx::query_scalar(
-                    "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2",
+                // The conversation too: the event names it (insert_event would look it up).
+                let message: Option<(String, String)> = sqlx::query_as(
+                    "SELECT id, conversation_id FROM messages WHERE channel_id = $1 AND provider_message_id = $2",
                 )
                 .bind(&ch.channel_id)
                 .bind(&update.provider_message_id)
                 .fetch_optional(&mut *conn)
                 .await?;
-                let Some(message_id) = message else {
+                let Some((message_id, conversation_id)) = message else {
                     // Possibly a report that overtook our own record of the send: park it.
                     sqlx::query(
                         "INSERT INTO pending_statuses (channel_id, provider_message_id, status, status_rank, error_code, error_message, received_at)
@@ -239,7 +240,7 @@ macro_rules! impl_ingest_store {
                         &mut *conn,
                         &ch.tenant_id,
                         "message.updated",
-                        serde_json::json!({ "message_id": message_id, "delivery_status": update.status.as_str() }),
+                        serde_json::json!({ "message_id": message_id, "conversation_id": conversation_id, "delivery_status": update.status.as_str() }),
                         now,
                     )
                     .await?;
